@@ -1,0 +1,52 @@
+//! Eventscope's user interface (Leptos components) and the wire types shared
+//! with the server. Compiled twice: with `ssr` into the server, which renders
+//! the first paint, and with `hydrate` into the wasm bundle, which takes the
+//! page over in the browser and opens the live WebSocket.
+
+pub mod format;
+#[cfg(feature = "hydrate")]
+pub mod live;
+pub mod overview;
+pub mod wire;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+/// The HTML document around the app, rendered by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="dark light"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes and the page chrome.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/eventscope.css"/>
+        <Title text="Eventscope"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
+                <Route path=StaticSegment("") view=overview::Overview/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,177 @@
+//! The overview page: total events, events per second and a per-subject
+//! table, kept live by the WebSocket (see [`crate::live`]).
+//!
+//! The server renders the page's frame with a "connecting" state; once the
+//! wasm bundle hydrates it, an effect opens `/ws` and every frame updates the
+//! signals below. Rows are keyed by subject and sorted by name, so a row
+//! never jumps while counts change.
+
+use crate::format;
+use crate::wire::{Counts, OVERFLOW_SUBJECT};
+use leptos::prelude::*;
+
+/// State of the browser's connection to the server's live hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Page rendered, socket not yet open (also the server-rendered state).
+    Connecting,
+    /// Socket open and frames arriving.
+    Live,
+    /// Socket lost; the next attempt starts in `retry_in_ms`.
+    Reconnecting {
+        /// How many attempts have failed in a row.
+        attempt: u32,
+        /// Delay before the next attempt.
+        retry_in_ms: u32,
+    },
+}
+
+impl Link {
+    fn label(self) -> String {
+        match self {
+            Link::Connecting => "connecting…".into(),
+            Link::Live => "live".into(),
+            Link::Reconnecting { retry_in_ms, .. } => {
+                format!("reconnecting in {:.1} s…", f64::from(retry_in_ms) / 1000.0)
+            }
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Link::Connecting => "pill pill-wait",
+            Link::Live => "pill pill-ok",
+            Link::Reconnecting { .. } => "pill pill-bad",
+        }
+    }
+}
+
+/// The overview page.
+#[component]
+pub fn Overview() -> impl IntoView {
+    let counts = RwSignal::new(Counts::default());
+    let link = RwSignal::new(Link::Connecting);
+
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |started: Option<()>| {
+        // Open the socket once, after hydration; the effect never re-runs
+        // because it reads no signal.
+        if started.is_none() {
+            crate::live::connect(counts, link);
+        }
+    });
+
+    let total = move || counts.with(|c| format::thousands(c.total));
+    let rate = move || counts.with(|c| format::rate(c.rate));
+    let nats = move || {
+        if link.get() != Link::Live {
+            ("pill pill-wait", "NATS: unknown")
+        } else if counts.with(|c| c.nats_connected) {
+            ("pill pill-ok", "NATS: connected")
+        } else {
+            ("pill pill-bad", "NATS: unreachable, retrying")
+        }
+    };
+    let dropped = move || {
+        counts.with(|c| {
+            c.health.dropped_ingest + c.health.nats_slow_consumer + c.health.overflow_subjects
+        })
+    };
+    let subjects = move || counts.with(|c| c.subjects.keys().cloned().collect::<Vec<_>>());
+
+    view! {
+        <header class="topbar">
+            <h1 class="brand">"Eventscope"</h1>
+            <span class=move || link.get().class() data-testid="link-state">
+                {move || link.get().label()}
+            </span>
+            <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
+        </header>
+        <main class="page">
+            <section class="cards">
+                <div class="card">
+                    <div class="card-label">"Events"</div>
+                    <div class="card-value" data-testid="total-events">{total}</div>
+                </div>
+                <div class="card">
+                    <div class="card-label">"Events / s"</div>
+                    <div class="card-value" data-testid="events-per-sec">{rate}</div>
+                </div>
+                <div class="card">
+                    <div class="card-label">"Subjects"</div>
+                    <div class="card-value" data-testid="subject-total">
+                        {move || counts.with(|c| c.subjects.len())}
+                    </div>
+                </div>
+                <div class=move || { if dropped() > 0 { "card card-warn" } else { "card" } }>
+                    <div class="card-label">"Dropped / resyncs"</div>
+                    <div class="card-value" data-testid="health">
+                        {move || format::thousands(dropped())}
+                        " / "
+                        {move || counts.with(|c| format::thousands(c.health.resyncs))}
+                    </div>
+                </div>
+            </section>
+            <section class="panel">
+                <h2>"Subjects"</h2>
+                <Show
+                    when=move || counts.with(|c| !c.subjects.is_empty())
+                    fallback=move || {
+                        view! {
+                            <p class="empty" data-testid="subjects-empty">
+                                {move || {
+                                    if link.get() == Link::Live {
+                                        "No events yet. Publish to a watched subject and it appears here."
+                                    } else {
+                                        "Waiting for the live connection…"
+                                    }
+                                }}
+                            </p>
+                        }
+                    }
+                >
+                    <table class="subjects" data-testid="subjects-table">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Subject"</th>
+                                <th scope="col" class="num">"Events"</th>
+                                <th scope="col" class="num">"Events / s"</th>
+                                <th scope="col" class="share">"Share"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            <For each=subjects key=|s| s.clone() let:subject>
+                                <SubjectRow subject counts/>
+                            </For>
+                        </tbody>
+                    </table>
+                </Show>
+            </section>
+        </main>
+    }
+}
+
+/// One row of the subject table; reads only its own subject's numbers.
+#[component]
+fn SubjectRow(subject: String, counts: RwSignal<Counts>) -> impl IntoView {
+    let key = subject.clone();
+    let row = Memo::new(move |_| counts.with(|c| c.subjects.get(&key).cloned().unwrap_or_default()));
+    let share = move || {
+        let total = counts.with(|c| c.total).max(1);
+        (row.with(|r| r.count) as f64 / total as f64 * 100.0).min(100.0)
+    };
+    let row_class = if subject == OVERFLOW_SUBJECT { "overflow" } else { "" };
+    let label = subject.clone();
+    view! {
+        <tr data-testid="subject-row" data-subject=subject class=row_class>
+            <td class="subject">{label}</td>
+            <td class="num" data-testid="subject-count">{move || format::thousands(row.with(|r| r.count))}</td>
+            <td class="num" data-testid="subject-rate">{move || format::rate(row.with(|r| r.rate))}</td>
+            <td class="share">
+                <div class="bar">
+                    <div class="bar-fill" style:width=move || format!("{:.1}%", share())></div>
+                </div>
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,9 @@
+//! The wasm entry point. Everything interesting lives in `app`; this crate
+//! only hydrates the page the server rendered.
+
+/// Called by the hydration script that `leptos::HydrationScripts` emits.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,3 @@
+//! HTTP API: health probes now; the v1 JSON API joins here.
+
+pub mod health;

@@ -1,0 +1,147 @@
+//! Ingest: NATS in. Connects to NATS (retrying for as long as it takes),
+//! subscribes to the configured core subjects and hands each message to the
+//! live hub through a bounded queue. The receive loop never waits: when the
+//! queue is full the event is dropped and counted, so a slow consumer
+//! downstream cannot back-pressure NATS into disconnecting us.
+
+use crate::stats::Stats;
+use async_nats::{Client, ConnectOptions, Event};
+use futures::StreamExt;
+use futures::stream::SelectAll;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One message received from NATS, as the hub needs it.
+#[derive(Debug, Clone)]
+pub struct IngestEvent {
+    /// The subject it was published on.
+    pub subject: async_nats::Subject,
+}
+
+/// Errors of the ingest stage.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The URL could not be understood as a NATS address.
+    #[error("invalid NATS URL {url:?}: {source}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        source: async_nats::ConnectError,
+    },
+    /// A subscription could not be made.
+    #[error("cannot subscribe to {subject:?}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// What NATS said.
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// How often to repeat the "still unreachable" warning.
+const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Creates a NATS client for `url` that connects in the background and keeps
+/// retrying, recording connection state and slow-consumer notices in `stats`.
+pub async fn connect(url: &str, name: &str, stats: Arc<Stats>) -> Result<Client, IngestError> {
+    let events_stats = Arc::clone(&stats);
+    let log_url = url.to_string();
+    let client = ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            let stats = Arc::clone(&events_stats);
+            let url = log_url.clone();
+            async move {
+                match event {
+                    Event::Connected => {
+                        stats.nats_connected.store(true, Ordering::Relaxed);
+                        tracing::info!(%url, "nats connected");
+                    }
+                    Event::Disconnected => {
+                        stats.nats_connected.store(false, Ordering::Relaxed);
+                        tracing::warn!(%url, "nats disconnected, reconnecting");
+                    }
+                    Event::SlowConsumer(sid) => {
+                        stats.nats_slow_consumer.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(sid, "nats slow consumer: messages were dropped");
+                    }
+                    other => tracing::info!(%url, event = %other, "nats event"),
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|source| IngestError::BadUrl {
+            url: url.to_string(),
+            source,
+        })?;
+    Ok(client)
+}
+
+/// Warns, plainly and with the URL, while NATS stays unreachable.
+pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: CancellationToken) {
+    let started = tokio::time::Instant::now();
+    let mut every = tokio::time::interval(UNREACHABLE_WARN_EVERY);
+    every.tick().await; // the first tick is immediate: give it time first
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if !stats.nats_connected.load(Ordering::Relaxed) {
+            tracing::warn!(
+                %url,
+                waited_s = started.elapsed().as_secs(),
+                "nats unreachable: is a nats-server running at this URL? retrying"
+            );
+        }
+    }
+}
+
+/// Subscribes to `subjects` and forwards every message to `tx` until
+/// `shutdown` fires or the client closes.
+pub async fn run(
+    client: Client,
+    subjects: Vec<String>,
+    tx: mpsc::Sender<IngestEvent>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    let mut subs = SelectAll::new();
+    for subject in &subjects {
+        let sub = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| IngestError::Subscribe {
+                subject: subject.clone(),
+                source,
+            })?;
+        subs.push(sub);
+    }
+    tracing::info!(?subjects, "ingest subscribed");
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            msg = subs.next() => {
+                let Some(msg) = msg else { break };
+                stats.ingested.fetch_add(1, Ordering::Relaxed);
+                match tx.try_send(IngestEvent { subject: msg.subject }) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        stats.dropped_ingest.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+        }
+    }
+    tracing::info!("ingest stopped");
+    Ok(())
+}

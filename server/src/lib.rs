@@ -1,0 +1,195 @@
+//! Eventscope's server. The modules follow the data's path:
+//! NATS -> [`ingest`] -> [`projection`] (folded by the [`live`] hub) ->
+//! WebSocket clients, with [`api`] for HTTP and [`demo`] for the managed
+//! nats-server and the built-in producer. `main.rs` only wires [`start`]
+//! to the command line and to signals.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod live;
+pub mod projection;
+pub mod stats;
+
+use app::{App, shell};
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use config::Config;
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use live::{Hub, HubHandle};
+use stats::Stats;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Events waiting between ingest and the hub before ingest starts dropping.
+pub const INGEST_QUEUE: usize = 65_536;
+
+/// What every HTTP handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Leptos's options (site root, output name) for SSR and static files.
+    pub leptos: LeptosOptions,
+    /// The live hub.
+    pub hub: HubHandle,
+    /// Pipeline counters.
+    pub stats: Arc<Stats>,
+    /// The NATS URL being watched, for messages.
+    pub nats_url: Arc<str>,
+    /// Fires on shutdown; long-lived handlers (WebSockets) watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The HTTP routes: the UI (server-rendered), `/ws`, health, static files.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let leptos = state.leptos.clone();
+    Router::new()
+        .route("/ws", get(live::ws::handler))
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .leptos_routes(&state, routes, move || shell(leptos.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The NATS URL is malformed.
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    /// No free port for the managed nats-server.
+    #[error("cannot find a free port for the managed nats-server: {0}")]
+    Port(std::io::Error),
+    /// The HTTP address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another eventscope running? try --addr)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A started server: its address, and the handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP is served (the real port when the config said 0).
+    pub addr: SocketAddr,
+    /// The NATS URL watched.
+    pub nats_url: String,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops every task (HTTP, WebSockets, ingest, hub, demo, managed NATS)
+    /// and waits for them to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts everything `config` asks for and returns once HTTP is listening.
+/// NATS need not be up: the client connects in the background and retries.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let shutdown = CancellationToken::new();
+    let stats = Arc::new(Stats::default());
+    let mut tasks = JoinSet::new();
+
+    let nats_url = match &config.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let port = demo::managed_nats::free_port().map_err(StartError::Port)?;
+            tasks.spawn(demo::managed_nats::supervise(
+                config.nats_server_bin.clone(),
+                port,
+                shutdown.clone(),
+            ));
+            format!("nats://127.0.0.1:{port}")
+        }
+    };
+
+    let client = ingest::connect(&nats_url, "eventscope", Arc::clone(&stats)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(INGEST_QUEUE);
+    let (hub, hub_handle) = Hub::new(rx, Arc::clone(&stats), config.tick());
+    tasks.spawn(hub.run(shutdown.clone()));
+    {
+        let (stats, shutdown, subjects) =
+            (Arc::clone(&stats), shutdown.clone(), config.subjects.clone());
+        tasks.spawn(async move {
+            if let Err(e) = ingest::run(client, subjects, tx, stats, shutdown).await {
+                tracing::error!(error = %e, "ingest stopped");
+            }
+        });
+    }
+    tasks.spawn(ingest::watch_reachability(
+        nats_url.clone(),
+        Arc::clone(&stats),
+        shutdown.clone(),
+    ));
+
+    if config.demo_producer() {
+        // Its own connection, like any other publisher.
+        let producer_client =
+            ingest::connect(&nats_url, "eventscope-demo", Arc::new(Stats::default())).await?;
+        tasks.spawn(demo::producer::run(
+            producer_client,
+            config.demo_rate,
+            shutdown.clone(),
+        ));
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let leptos = LeptosOptions::builder()
+        .output_name("eventscope")
+        .site_root(config.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .env(Env::PROD)
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        leptos,
+        hub: hub_handle,
+        stats,
+        nats_url: nats_url.as_str().into(),
+        shutdown: shutdown.clone(),
+    };
+    let router = app(state);
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    Ok(Running {
+        addr,
+        nats_url,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,154 @@
+//! The hub task: the single owner of projection state (after tokio-console's
+//! `Aggregator`). It selects over shutdown, the publish tick, subscription
+//! commands and ingested events, in that order of priority.
+
+use crate::ingest::IngestEvent;
+use crate::projection::counts::SubjectCounts;
+use crate::stats::Stats;
+use app::wire::{Body, Frame, PROTOCOL_VERSION};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+/// An encoded frame, shared by every client that sends it.
+pub type SharedFrame = Arc<str>;
+
+/// Frames a client may be behind before it is resynced (about 6 s at 10 Hz).
+pub const CLIENT_BUFFER_FRAMES: usize = 64;
+/// Distinct subjects the counts table holds before overflowing.
+pub const MAX_SUBJECTS: usize = 10_000;
+/// Events folded per turn of the loop before the tick gets a chance to run.
+const FOLD_BATCH: usize = 1_024;
+
+/// A new subscriber's starting point: a snapshot, and a receiver that yields
+/// every frame after it.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The snapshot frame, encoded.
+    pub snapshot: SharedFrame,
+    /// Deltas following the snapshot.
+    pub deltas: broadcast::Receiver<SharedFrame>,
+}
+
+enum Command {
+    Subscribe(oneshot::Sender<Subscription>),
+}
+
+/// A cloneable handle to the hub, for WebSocket handlers.
+#[derive(Clone, Debug)]
+pub struct HubHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// Why a subscription could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("the live hub has stopped")]
+pub struct HubStopped;
+
+impl HubHandle {
+    /// Subscribes to the live view: a snapshot, then deltas.
+    pub async fn subscribe(&self) -> Result<Subscription, HubStopped> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Subscribe(tx))
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
+}
+
+/// The hub's state, owned by its task.
+pub struct Hub {
+    counts: SubjectCounts,
+    seq: u64,
+    frames: broadcast::Sender<SharedFrame>,
+    events: mpsc::Receiver<IngestEvent>,
+    commands: mpsc::Receiver<Command>,
+    stats: Arc<Stats>,
+    tick: Duration,
+}
+
+impl Hub {
+    /// A hub fed by `events`, publishing every `tick`.
+    pub fn new(
+        events: mpsc::Receiver<IngestEvent>,
+        stats: Arc<Stats>,
+        tick: Duration,
+    ) -> (Hub, HubHandle) {
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (frames, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
+        let hub = Hub {
+            counts: SubjectCounts::new(MAX_SUBJECTS),
+            seq: 0,
+            frames,
+            events,
+            commands: cmd_rx,
+            stats,
+            tick,
+        };
+        (hub, HubHandle { commands: cmd_tx })
+    }
+
+    fn frame(&self, body: Body) -> SharedFrame {
+        Frame {
+            v: PROTOCOL_VERSION,
+            seq: self.seq,
+            body,
+        }
+        .to_json()
+        .into()
+    }
+
+    fn refresh_status(&mut self) {
+        self.counts.set_status(
+            self.stats.health(),
+            self.stats.nats_connected.load(Ordering::Relaxed),
+        );
+    }
+
+    /// Runs until `shutdown` fires or every handle and the ingest side are gone.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(FOLD_BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    self.counts.tick(start.elapsed().as_millis() as u64);
+                    self.refresh_status();
+                    if let Some(delta) = self.counts.take_delta() {
+                        self.seq += 1;
+                        let frame = self.frame(Body::Delta(delta));
+                        // Err only means nobody is listening right now.
+                        let _ = self.frames.send(frame);
+                    }
+                }
+                Some(cmd) = self.commands.recv() => match cmd {
+                    Command::Subscribe(reply) => {
+                        self.refresh_status();
+                        let sub = Subscription {
+                            snapshot: self.frame(Body::Snapshot(self.counts.snapshot())),
+                            deltas: self.frames.subscribe(),
+                        };
+                        let _ = reply.send(sub);
+                    }
+                },
+                n = self.events.recv_many(&mut batch, FOLD_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for ev in batch.drain(..) {
+                        self.counts.apply(ev.subject.as_str());
+                    }
+                }
+            }
+        }
+        tracing::info!("live hub stopped");
+    }
+}

@@ -1,0 +1,57 @@
+//! The `eventscope` binary: parses the command line, sets up logging, starts
+//! the server and stops it cleanly on ctrl-c or SIGTERM.
+
+use clap::Parser;
+use eventscope::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("EVENTSCOPE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn")),
+        )
+        .init();
+
+    let demo = config.managed_nats();
+    let running = eventscope::start(config).await?;
+    tracing::info!(
+        url = %format!("http://{}", running.addr),
+        nats = %running.nats_url,
+        demo,
+        "eventscope is serving: open the url in a browser"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
