@@ -155,12 +155,17 @@ pub fn Overview() -> impl IntoView {
 #[component]
 fn SubjectRow(subject: String, counts: RwSignal<Counts>) -> impl IntoView {
     let key = subject.clone();
-    let row = Memo::new(move |_| counts.with(|c| c.subjects.get(&key).cloned().unwrap_or_default()));
+    let row =
+        Memo::new(move |_| counts.with(|c| c.subjects.get(&key).cloned().unwrap_or_default()));
     let share = move || {
         let total = counts.with(|c| c.total).max(1);
         (row.with(|r| r.count) as f64 / total as f64 * 100.0).min(100.0)
     };
-    let row_class = if subject == OVERFLOW_SUBJECT { "overflow" } else { "" };
+    let row_class = if subject == OVERFLOW_SUBJECT {
+        "overflow"
+    } else {
+        ""
+    };
     let label = subject.clone();
     view! {
         <tr data-testid="subject-row" data-subject=subject class=row_class>

@@ -149,13 +149,31 @@ mod tests {
     #[test]
     fn delta_overwrites_changed_subjects_only() {
         let mut state = Counts::default();
-        state.subjects.insert("a".into(), SubjectCount { count: 1, rate: 1.0 });
-        state.subjects.insert("b".into(), SubjectCount { count: 5, rate: 0.0 });
+        state.subjects.insert(
+            "a".into(),
+            SubjectCount {
+                count: 1,
+                rate: 1.0,
+            },
+        );
+        state.subjects.insert(
+            "b".into(),
+            SubjectCount {
+                count: 5,
+                rate: 0.0,
+            },
+        );
         let mut delta = Counts {
             total: 9,
             ..Counts::default()
         };
-        delta.subjects.insert("a".into(), SubjectCount { count: 4, rate: 3.0 });
+        delta.subjects.insert(
+            "a".into(),
+            SubjectCount {
+                count: 4,
+                rate: 3.0,
+            },
+        );
         state.apply_delta(delta.clone());
         state.apply_delta(delta); // idempotent
         assert_eq!(state.total, 9);

@@ -127,8 +127,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (hub, hub_handle) = Hub::new(rx, Arc::clone(&stats), config.tick());
     tasks.spawn(hub.run(shutdown.clone()));
     {
-        let (stats, shutdown, subjects) =
-            (Arc::clone(&stats), shutdown.clone(), config.subjects.clone());
+        let (stats, shutdown, subjects) = (
+            Arc::clone(&stats),
+            shutdown.clone(),
+            config.subjects.clone(),
+        );
         tasks.spawn(async move {
             if let Err(e) = ingest::run(client, subjects, tx, stats, shutdown).await {
                 tracing::error!(error = %e, "ingest stopped");

@@ -15,7 +15,10 @@ pub async fn healthz() -> Json<Value> {
 /// 200 when the NATS connection is up, 503 (with the URL) when it is not.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.stats.nats_connected.load(Ordering::Relaxed) {
-        (StatusCode::OK, Json(json!({"status": "ready", "nats_url": *state.nats_url})))
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "nats_url": *state.nats_url})),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

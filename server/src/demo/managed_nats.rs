@@ -130,7 +130,10 @@ impl ManagedNats {
         let deadline = Duration::from_secs(10);
         let ready = tokio::time::timeout(deadline, async {
             loop {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
                     return true;
                 }
                 if let Ok(Some(_)) = nats.child.try_wait() {

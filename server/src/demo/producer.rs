@@ -141,7 +141,10 @@ mod tests {
                 other => panic!("unexpected subject kind {other}"),
             }
         }
-        assert!(levels.contains("error") && levels.contains("info"), "{levels:?}");
+        assert!(
+            levels.contains("error") && levels.contains("info"),
+            "{levels:?}"
+        );
     }
 
     #[test]

@@ -115,13 +115,14 @@ pub async fn run(
 ) -> Result<(), IngestError> {
     let mut subs = SelectAll::new();
     for subject in &subjects {
-        let sub = client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|source| IngestError::Subscribe {
-                subject: subject.clone(),
-                source,
-            })?;
+        let sub =
+            client
+                .subscribe(subject.clone())
+                .await
+                .map_err(|source| IngestError::Subscribe {
+                    subject: subject.clone(),
+                    source,
+                })?;
         subs.push(sub);
     }
     tracing::info!(?subjects, "ingest subscribed");

@@ -103,8 +103,7 @@ impl SubjectCounts {
         } else {
             // Remember which subjects overflowed, but only as many as the
             // table could have held, so this set is bounded too.
-            if self.overflowed.len() < self.max_subjects && self.overflowed.insert(subject.into())
-            {
+            if self.overflowed.len() < self.max_subjects && self.overflowed.insert(subject.into()) {
                 self.health.overflow_subjects += 1;
             }
             OVERFLOW_SUBJECT
@@ -146,7 +145,15 @@ impl SubjectCounts {
             subjects: self
                 .rows
                 .iter()
-                .map(|(k, r)| (k.clone(), SubjectCount { count: r.count, rate: r.rate }))
+                .map(|(k, r)| {
+                    (
+                        k.clone(),
+                        SubjectCount {
+                            count: r.count,
+                            rate: r.rate,
+                        },
+                    )
+                })
                 .collect(),
             nats_connected: self.nats_connected,
             health: self.health.clone(),
@@ -169,11 +176,19 @@ impl SubjectCounts {
                 row.sent = Some(now);
                 delta.subjects.insert(
                     subject.clone(),
-                    SubjectCount { count: row.count, rate: row.rate },
+                    SubjectCount {
+                        count: row.count,
+                        rate: row.rate,
+                    },
                 );
             }
         }
-        let scalars = (self.total, self.total_rate, self.health.clone(), self.nats_connected);
+        let scalars = (
+            self.total,
+            self.total_rate,
+            self.health.clone(),
+            self.nats_connected,
+        );
         let scalars_changed = self.sent_scalars.as_ref() != Some(&scalars);
         self.sent_scalars = Some(scalars);
         (scalars_changed || !delta.subjects.is_empty()).then_some(delta)
@@ -244,7 +259,11 @@ mod tests {
         }
         p.tick(100);
         // 50 events in the first 100 ms: 50 in the last second.
-        assert!((p.snapshot().rate - 50.0).abs() < 1e-9, "{}", p.snapshot().rate);
+        assert!(
+            (p.snapshot().rate - 50.0).abs() < 1e-9,
+            "{}",
+            p.snapshot().rate
+        );
         assert!((p.snapshot().subjects["a"].rate - 50.0).abs() < 1e-9);
     }
 
@@ -266,7 +285,13 @@ mod tests {
         let mut p = SubjectCounts::new(2);
         let _ = p.take_delta();
         assert!(p.take_delta().is_none());
-        p.set_status(Health { dropped_ingest: 3, ..Health::default() }, true);
+        p.set_status(
+            Health {
+                dropped_ingest: 3,
+                ..Health::default()
+            },
+            true,
+        );
         let d = p.take_delta().expect("status changed");
         assert!(d.nats_connected);
         assert_eq!(d.health.dropped_ingest, 3);

@@ -1,0 +1,174 @@
+//! Helpers shared by the integration tests: a real nats-server on a free
+//! port (killed on drop), the app started on port 0, a WebSocket client.
+#![allow(dead_code)] // reason: each test binary uses a different subset
+
+use app::wire::{Body, Counts, Frame, PROTOCOL_VERSION};
+use eventscope::demo::managed_nats::{self, ManagedNats};
+use futures::StreamExt;
+use std::future::Future;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Every network await in the tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Awaits `fut` or panics with `what` after [`TIMEOUT`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(TIMEOUT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {TIMEOUT:?}: {what}"),
+    }
+}
+
+/// Starts a real nats-server (JetStream on) on `port`, or a free one.
+pub async fn nats_server(port: Option<u16>) -> ManagedNats {
+    let bin = managed_nats::find_binary(
+        std::env::var_os("EVENTSCOPE_NATS_SERVER")
+            .map(std::path::PathBuf::from)
+            .as_deref(),
+    )
+    .expect("integration tests need nats-server: run scripts/setup.sh");
+    let port = port.unwrap_or_else(|| managed_nats::free_port().expect("free port"));
+    ManagedNats::start(&bin, port)
+        .await
+        .expect("nats-server starts")
+}
+
+pub type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws` on the app at `addr`.
+pub async fn ws_connect(addr: std::net::SocketAddr) -> WsStream {
+    let (ws, _) = within(
+        "websocket connect",
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+    )
+    .await
+    .expect("websocket upgrade");
+    ws
+}
+
+/// Reads the next protocol frame (skipping pings), checking its version.
+pub async fn next_frame(ws: &mut WsStream) -> Frame {
+    loop {
+        let msg = within("next websocket frame", ws.next())
+            .await
+            .expect("socket still open")
+            .expect("frame");
+        if let Message::Text(text) = msg {
+            let frame: Frame = serde_json::from_str(&text).expect("frame is protocol JSON");
+            assert_eq!(frame.v, PROTOCOL_VERSION);
+            return frame;
+        }
+    }
+}
+
+/// A client-side mirror of the server's state, built from frames exactly as
+/// the browser builds it.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    pub state: Counts,
+    pub last_seq: Option<u64>,
+    pub snapshots: usize,
+    pub deltas: usize,
+}
+
+impl Mirror {
+    /// Applies one frame; checks that sequence numbers only grow.
+    pub fn apply(&mut self, frame: Frame) {
+        if let Some(prev) = self.last_seq {
+            assert!(
+                frame.seq > prev || matches!(frame.body, Body::Snapshot(_)),
+                "seq went from {prev} to {}",
+                frame.seq
+            );
+        }
+        self.last_seq = Some(frame.seq);
+        match frame.body {
+            Body::Snapshot(s) => {
+                self.snapshots += 1;
+                self.state = s;
+            }
+            Body::Delta(d) => {
+                assert!(self.snapshots > 0, "a delta came before any snapshot");
+                self.deltas += 1;
+                self.state.apply_delta(d);
+            }
+            Body::Error { message } => panic!("server sent an error frame: {message}"),
+        }
+    }
+
+    /// Reads frames until `done(state)` holds.
+    pub async fn until(&mut self, ws: &mut WsStream, what: &str, done: impl Fn(&Counts) -> bool) {
+        within(what, async {
+            while !done(&self.state) {
+                let frame = next_frame(ws).await;
+                self.apply(frame);
+            }
+        })
+        .await
+    }
+
+    /// Count of one subject, 0 when absent.
+    pub fn count(&self, subject: &str) -> u64 {
+        self.state.subjects.get(subject).map_or(0, |s| s.count)
+    }
+}
+
+/// A plain NATS client for publishing test traffic.
+pub async fn publisher(url: &str) -> async_nats::Client {
+    within("publisher connects", async_nats::connect(url))
+        .await
+        .expect("publisher connects")
+}
+
+/// GET `path` on the app; returns status and body.
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let resp = within("http get", reqwest::get(format!("http://{addr}{path}")))
+        .await
+        .expect("http get");
+    let status = resp.status().as_u16();
+    (
+        status,
+        within("http body", resp.text()).await.expect("body"),
+    )
+}
+
+/// Publishes probes on `subject` until the mirror counts one: from then on
+/// the server's subscription is known to be live. Returns how many probes
+/// were sent (all of which the server counts).
+pub async fn wait_subscribed(
+    client: &async_nats::Client,
+    ws: &mut WsStream,
+    mirror: &mut Mirror,
+    subject: &str,
+) -> u64 {
+    within("server subscription becomes live", async {
+        let mut sent = 0;
+        loop {
+            client
+                .publish(subject.to_string(), "{}".into())
+                .await
+                .expect("publish probe");
+            client.flush().await.expect("flush probe");
+            sent += 1;
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+            while let Ok(frame) = tokio::time::timeout_at(deadline, next_frame(ws)).await {
+                mirror.apply(frame);
+                if mirror.count(subject) > 0 {
+                    break;
+                }
+            }
+            if mirror.count(subject) > 0 {
+                // Later probes may still be in flight: wait for all of them.
+                mirror
+                    .until(ws, "all probes counted", |s| {
+                        s.subjects.get(subject).map_or(0, |c| c.count) >= sent
+                    })
+                    .await;
+                return sent;
+            }
+        }
+    })
+    .await
+}

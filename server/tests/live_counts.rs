@@ -1,0 +1,105 @@
+//! Events published on a real nats-server reach a real WebSocket client as a
+//! snapshot and deltas whose counts equal exactly what was published.
+
+mod common;
+
+use common::*;
+use eventscope::config::Config;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_events_reach_websocket_counts_exactly() {
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["test.>"]))
+        .await
+        .expect("app starts");
+    let client = publisher(&nats.url()).await;
+
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    assert_eq!(mirror.snapshots, 1, "the first frame is a snapshot");
+    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "test.probe").await;
+
+    for i in 0..1_000u32 {
+        client
+            .publish("test.alpha", format!("{{\"i\":{i}}}").into())
+            .await
+            .expect("publish");
+    }
+    for i in 0..250u32 {
+        client
+            .publish("test.beta.deep", format!("{{\"i\":{i}}}").into())
+            .await
+            .expect("publish");
+    }
+    client
+        .publish("not.watched", "x".into())
+        .await
+        .expect("publish");
+    within("flush", client.flush()).await.expect("flush");
+
+    mirror
+        .until(&mut ws, "counts reach what was published", |s| {
+            s.total >= 1_250 + probes
+        })
+        .await;
+    // Let a few more ticks pass: nothing more may arrive.
+    let settle = tokio::time::Instant::now() + std::time::Duration::from_millis(400);
+    while let Ok(frame) = tokio::time::timeout_at(settle, next_frame(&mut ws)).await {
+        mirror.apply(frame);
+    }
+    assert_eq!(mirror.state.total, 1_250 + probes);
+    assert_eq!(mirror.count("test.probe"), probes);
+    assert_eq!(mirror.count("test.alpha"), 1_000);
+    assert_eq!(mirror.count("test.beta.deep"), 250);
+    assert_eq!(mirror.count("not.watched"), 0);
+    assert_eq!(
+        mirror.state.subjects.len(),
+        3,
+        "{:?}",
+        mirror.state.subjects.keys()
+    );
+    assert_eq!(mirror.state.health.dropped_ingest, 0);
+    assert!(mirror.deltas >= 1, "counts arrived as deltas");
+
+    // A second client joining now gets the same state in its snapshot.
+    let mut late = ws_connect(running.addr).await;
+    let mut late_mirror = Mirror::default();
+    late_mirror.apply(next_frame(&mut late).await);
+    assert_eq!(late_mirror.state.total, 1_250 + probes);
+    assert_eq!(late_mirror.count("test.alpha"), 1_000);
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_are_coalesced_not_one_frame_per_event() {
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["burst"]))
+        .await
+        .expect("app starts");
+    let client = publisher(&nats.url()).await;
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "burst").await;
+
+    let before = mirror.deltas;
+    for _ in 0..5_000 {
+        client.publish("burst", "{}".into()).await.expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "all 5000 counted", |s| s.total >= 5_000 + probes)
+        .await;
+    assert_eq!(mirror.state.total, 5_000 + probes);
+    let frames = mirror.deltas - before;
+    assert!(
+        frames < 50,
+        "5000 events took {frames} delta frames: not coalesced"
+    );
+
+    running.stop().await;
+    nats.stop().await;
+}
