@@ -126,7 +126,7 @@ fn schedule_retry(live: &Rc<RefCell<Live>>) {
         let mut l = live.borrow_mut();
         // Detach the dead socket's callbacks later: we may be inside one.
         if let Some(conn) = l.conn.take() {
-            let _ = leptos::task::spawn_local(async move { drop(conn) });
+            leptos::task::spawn_local(async move { drop(conn) });
         }
         let exp = FIRST_RETRY_MS.saturating_mul(1 << l.failures.min(5));
         let jitter = (js_sys::Math::random() * f64::from(exp) * 0.2) as u32;

