@@ -61,8 +61,18 @@ pub fn Overview() -> impl IntoView {
         }
     });
 
-    let total = move || counts.with(|c| format::thousands(c.total));
-    let rate = move || counts.with(|c| format::rate(c.rate));
+    view! {
+        <TopBar counts link/>
+        <main class="page">
+            <Cards counts/>
+            <SubjectTable counts link/>
+        </main>
+    }
+}
+
+/// Brand, connection state and NATS state.
+#[component]
+fn TopBar(counts: RwSignal<Counts>, link: RwSignal<Link>) -> impl IntoView {
     let nats = move || {
         if link.get() != Link::Live {
             ("pill pill-wait", "NATS: unknown")
@@ -72,13 +82,6 @@ pub fn Overview() -> impl IntoView {
             ("pill pill-bad", "NATS: unreachable, retrying")
         }
     };
-    let dropped = move || {
-        counts.with(|c| {
-            c.health.dropped_ingest + c.health.nats_slow_consumer + c.health.overflow_subjects
-        })
-    };
-    let subjects = move || counts.with(|c| c.subjects.keys().cloned().collect::<Vec<_>>());
-
     view! {
         <header class="topbar">
             <h1 class="brand">"Eventscope"</h1>
@@ -87,67 +90,82 @@ pub fn Overview() -> impl IntoView {
             </span>
             <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
         </header>
-        <main class="page">
-            <section class="cards">
-                <div class="card">
-                    <div class="card-label">"Events"</div>
-                    <div class="card-value" data-testid="total-events">{total}</div>
+    }
+}
+
+/// The headline numbers.
+#[component]
+fn Cards(counts: RwSignal<Counts>) -> impl IntoView {
+    let total = move || counts.with(|c| format::thousands(c.total));
+    let rate = move || counts.with(|c| format::rate(c.rate));
+    let dropped = move || {
+        counts.with(|c| {
+            c.health.dropped_ingest + c.health.nats_slow_consumer + c.health.overflow_subjects
+        })
+    };
+    view! {
+        <section class="cards">
+            <div class="card">
+                <div class="card-label">"Events"</div>
+                <div class="card-value" data-testid="total-events">{total}</div>
+            </div>
+            <div class="card">
+                <div class="card-label">"Events / s"</div>
+                <div class="card-value" data-testid="events-per-sec">{rate}</div>
+            </div>
+            <div class="card">
+                <div class="card-label">"Subjects"</div>
+                <div class="card-value" data-testid="subject-total">
+                    {move || counts.with(|c| c.subjects.len())}
                 </div>
-                <div class="card">
-                    <div class="card-label">"Events / s"</div>
-                    <div class="card-value" data-testid="events-per-sec">{rate}</div>
+            </div>
+            <div class=move || { if dropped() > 0 { "card card-warn" } else { "card" } }>
+                <div class="card-label">"Dropped / resyncs"</div>
+                <div class="card-value" data-testid="health">
+                    {move || format::thousands(dropped())}
+                    " / "
+                    {move || counts.with(|c| format::thousands(c.health.resyncs))}
                 </div>
-                <div class="card">
-                    <div class="card-label">"Subjects"</div>
-                    <div class="card-value" data-testid="subject-total">
-                        {move || counts.with(|c| c.subjects.len())}
-                    </div>
-                </div>
-                <div class=move || { if dropped() > 0 { "card card-warn" } else { "card" } }>
-                    <div class="card-label">"Dropped / resyncs"</div>
-                    <div class="card-value" data-testid="health">
-                        {move || format::thousands(dropped())}
-                        " / "
-                        {move || counts.with(|c| format::thousands(c.health.resyncs))}
-                    </div>
-                </div>
-            </section>
-            <section class="panel">
-                <h2>"Subjects"</h2>
-                <Show
-                    when=move || counts.with(|c| !c.subjects.is_empty())
-                    fallback=move || {
-                        view! {
-                            <p class="empty" data-testid="subjects-empty">
-                                {move || {
-                                    if link.get() == Link::Live {
-                                        "No events yet. Publish to a watched subject and it appears here."
-                                    } else {
-                                        "Waiting for the live connection…"
-                                    }
-                                }}
-                            </p>
-                        }
-                    }
-                >
-                    <table class="subjects" data-testid="subjects-table">
-                        <thead>
-                            <tr>
-                                <th scope="col">"Subject"</th>
-                                <th scope="col" class="num">"Events"</th>
-                                <th scope="col" class="num">"Events / s"</th>
-                                <th scope="col" class="share">"Share"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            <For each=subjects key=|s| s.clone() let:subject>
-                                <SubjectRow subject counts/>
-                            </For>
-                        </tbody>
-                    </table>
-                </Show>
-            </section>
-        </main>
+            </div>
+        </section>
+    }
+}
+
+/// The per-subject table, or a message saying why it is empty.
+#[component]
+fn SubjectTable(counts: RwSignal<Counts>, link: RwSignal<Link>) -> impl IntoView {
+    let subjects = move || counts.with(|c| c.subjects.keys().cloned().collect::<Vec<_>>());
+    let empty = move || {
+        if link.get() == Link::Live {
+            "No events yet. Publish to a watched subject and it appears here."
+        } else {
+            "Waiting for the live connection…"
+        }
+    };
+    view! {
+        <section class="panel">
+            <h2>"Subjects"</h2>
+            <Show
+                when=move || counts.with(|c| !c.subjects.is_empty())
+                fallback=move || view! { <p class="empty" data-testid="subjects-empty">{empty}</p> }
+            >
+                <table class="subjects" data-testid="subjects-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Subject"</th>
+                            <th scope="col" class="num">"Events"</th>
+                            <th scope="col" class="num">"Events / s"</th>
+                            <th scope="col" class="share">"Share"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=subjects key=|s| s.clone() let:subject>
+                            <SubjectRow subject counts/>
+                        </For>
+                    </tbody>
+                </table>
+            </Show>
+        </section>
     }
 }
 
@@ -157,9 +175,15 @@ fn SubjectRow(subject: String, counts: RwSignal<Counts>) -> impl IntoView {
     let key = subject.clone();
     let row =
         Memo::new(move |_| counts.with(|c| c.subjects.get(&key).cloned().unwrap_or_default()));
+    // Share of all events, in percent; the bar is scaled to the busiest
+    // subject so that small differences stay visible.
     let share = move || {
         let total = counts.with(|c| c.total).max(1);
-        (row.with(|r| r.count) as f64 / total as f64 * 100.0).min(100.0)
+        row.with(|r| r.count) as f64 / total as f64 * 100.0
+    };
+    let bar = move || {
+        let max = counts.with(|c| c.subjects.values().map(|s| s.count).max().unwrap_or(0));
+        (row.with(|r| r.count) as f64 / max.max(1) as f64 * 100.0).min(100.0)
     };
     let row_class = if subject == OVERFLOW_SUBJECT {
         "overflow"
@@ -173,8 +197,11 @@ fn SubjectRow(subject: String, counts: RwSignal<Counts>) -> impl IntoView {
             <td class="num" data-testid="subject-count">{move || format::thousands(row.with(|r| r.count))}</td>
             <td class="num" data-testid="subject-rate">{move || format::rate(row.with(|r| r.rate))}</td>
             <td class="share">
-                <div class="bar">
-                    <div class="bar-fill" style:width=move || format!("{:.1}%", share())></div>
+                <div class="share-cell">
+                    <div class="bar">
+                        <div class="bar-fill" style:width=move || format!("{:.1}%", bar())></div>
+                    </div>
+                    <span class="share-pct">{move || format!("{:.1}%", share())}</span>
                 </div>
             </td>
         </tr>

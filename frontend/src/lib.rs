@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The wasm entry point. Everything interesting lives in `app`; this crate
 //! only hydrates the page the server rendered.
 

@@ -71,6 +71,9 @@ pub async fn connect(url: &str, name: &str, stats: Arc<Stats>) -> Result<Client,
                         stats.nats_slow_consumer.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(sid, "nats slow consumer: messages were dropped");
                     }
+                    // Failed attempts while unreachable; `watch_reachability`
+                    // reports those plainly, without one line per attempt.
+                    Event::ClientError(e) => tracing::debug!(%url, error = %e, "nats client error"),
                     other => tracing::info!(%url, event = %other, "nats event"),
                 }
             }
