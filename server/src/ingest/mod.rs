@@ -4,6 +4,8 @@
 //! queue is full the event is dropped and counted, so a slow consumer
 //! downstream cannot back-pressure NATS into disconnecting us.
 
+pub mod decode;
+
 use crate::stats::Stats;
 use async_nats::{Client, ConnectOptions, Event};
 use futures::StreamExt;
