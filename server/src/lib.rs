@@ -7,10 +7,12 @@
 pub mod api;
 pub mod config;
 pub mod demo;
+pub mod event;
 pub mod ingest;
 pub mod live;
 pub mod projection;
 pub mod stats;
+pub mod store;
 
 use app::{App, shell};
 use axum::Router;

@@ -1,0 +1,54 @@
+//! The event as it travels from ingest to the store: what NATS gave us
+//! (subject, payload, headers, where it came from) plus what decoding made
+//! of it. The store assigns it an id; projections read it back as a
+//! [`crate::store::EventRef`].
+
+use crate::ingest::decode::Decoded;
+use bytes::Bytes;
+
+/// Where an event came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A core NATS subscription.
+    Core,
+    /// A JetStream stream, with the message's stream sequence.
+    JetStream {
+        /// Stream name.
+        stream: String,
+        /// Stream sequence of the message.
+        seq: u64,
+    },
+}
+
+/// An event on its way into the store.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// When we received it, Unix milliseconds.
+    pub received_ms: i64,
+    /// Subject it was published on.
+    pub subject: String,
+    /// The payload, untouched. Copied into the store's own chunks on
+    /// append, so this (possibly a slice of a large read buffer) is freed.
+    pub payload: Bytes,
+    /// NATS headers, in order, repeated names kept.
+    pub headers: Vec<(String, String)>,
+    /// Where it came from.
+    pub source: Source,
+    /// What decoding made of the payload.
+    pub decoded: Decoded,
+}
+
+impl NewEvent {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,587 @@
+//! The event log (PRODUCT.md F3): an append-only, byte-capped store of every
+//! ingested event. Each event gets a stable, ordered id (1, 2, 3… within a
+//! run). Payload, headers and metric samples are copied once into large
+//! chunks; the index keeps one fixed-size [`Entry`] per event with the
+//! decoded facts the projections fold, so replay never re-parses JSON.
+//!
+//! Bounded: when adding an event would pass the byte cap, whole chunks are
+//! evicted oldest first and counted. The byte count includes the chunks'
+//! capacity, the index and the interners, so the cap is a real bound.
+//!
+//! Time in the store is *received* time (made monotonic on append): queries
+//! by time and "state as of T" both use it, so a replay up to T folds exactly
+//! the events the live projections had folded at T.
+
+pub mod intern;
+pub mod query;
+
+use crate::event::{NewEvent, Source};
+use crate::ingest::decode::{Format, Kind, Level};
+use intern::{Interner, NONE};
+use std::collections::{HashMap, VecDeque};
+
+/// Default chunk size for payload bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Distinct strings kept per dictionary.
+const MAX_SUBJECTS: usize = 10_000;
+const MAX_SERVICES: usize = 1_000;
+const MAX_SERIES: usize = 10_000;
+const MAX_MESSAGES: usize = 10_000;
+const MAX_STREAMS: usize = 256;
+/// Recent `Nats-Msg-Id`s remembered for de-duplication.
+const DEDUP_WINDOW: usize = 100_000;
+/// Bytes of one encoded metric sample (series id + value).
+const SAMPLE_BYTES: usize = 12;
+
+const LEVEL_NONE: u8 = u8::MAX;
+/// Entry flag: same `Nats-Msg-Id` as an earlier event.
+pub const FLAG_DUPLICATE: u8 = 1;
+
+/// One event in the index. Fixed size; the variable parts live in a chunk
+/// at `offset`: payload, then encoded headers, then metric samples.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    received_ms: i64,
+    time_ms: i64,
+    seq: u64,
+    offset: u32,
+    payload_len: u32,
+    headers_len: u32,
+    subject: u32,
+    service: u32,
+    message: u32,
+    stream: u16,
+    samples: u16,
+    kind: u8,
+    format: u8,
+    level: u8,
+    flags: u8,
+}
+
+/// A block of events: their index entries and their bytes.
+#[derive(Debug)]
+struct Chunk {
+    first_id: u64,
+    data: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Chunk {
+    fn bytes(&self) -> usize {
+        self.data.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
+/// Counters about the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Events held now.
+    pub events: u64,
+    /// Bytes held now (chunks, index, dictionaries).
+    pub bytes: u64,
+    /// Payload bytes held now.
+    pub payload_bytes: u64,
+    /// The byte cap.
+    pub cap_bytes: u64,
+    /// Events appended since start.
+    pub appended: u64,
+    /// Events evicted to stay under the cap.
+    pub evicted: u64,
+    /// Events refused because alone they exceed the cap.
+    pub too_large: u64,
+    /// Events whose `Nats-Msg-Id` was seen before.
+    pub duplicates: u64,
+    /// Events that decoded as nothing (kept as raw bytes).
+    pub raw: u64,
+    /// Strings counted under "(overflow)" because a dictionary was full.
+    pub interner_overflow: u64,
+}
+
+/// A metric sample as stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleRef<'a> {
+    /// `name` or `name{k=v,…}` (tags sorted by key).
+    pub series: &'a str,
+    /// Interned id of the series.
+    pub series_id: u32,
+    /// Value.
+    pub value: f64,
+}
+
+/// A stored event, borrowed from the store.
+#[derive(Clone, Copy, Debug)]
+pub struct EventRef<'a> {
+    store: &'a Store,
+    chunk: &'a Chunk,
+    entry: &'a Entry,
+    /// The event's id.
+    pub id: u64,
+}
+
+impl<'a> EventRef<'a> {
+    /// Received time, Unix ms (monotonic within the store).
+    pub fn received_ms(&self) -> i64 {
+        self.entry.received_ms
+    }
+    /// Event time from the payload, else received time.
+    pub fn time_ms(&self) -> i64 {
+        self.entry.time_ms
+    }
+    /// Subject.
+    pub fn subject(&self) -> &'a str {
+        self.store.subjects.name(self.entry.subject).unwrap_or("")
+    }
+    /// Interned subject id.
+    pub fn subject_id(&self) -> u32 {
+        self.entry.subject
+    }
+    /// Service, if known.
+    pub fn service(&self) -> Option<&'a str> {
+        self.store.services.name(self.entry.service)
+    }
+    /// Interned service id (or [`intern::NONE`]).
+    pub fn service_id(&self) -> u32 {
+        self.entry.service
+    }
+    /// Message of a warn-or-worse log event (only those are interned, for
+    /// the top-k of error messages).
+    pub fn alert_message(&self) -> Option<&'a str> {
+        self.store.messages.name(self.entry.message)
+    }
+    /// Level, if any.
+    pub fn level(&self) -> Option<Level> {
+        Level::ALL.get(self.entry.level as usize).copied()
+    }
+    /// Kind.
+    pub fn kind(&self) -> Kind {
+        match self.entry.kind {
+            0 => Kind::Log,
+            1 => Kind::Metric,
+            _ => Kind::Raw,
+        }
+    }
+    /// How the payload was decoded.
+    pub fn format(&self) -> Format {
+        FORMATS[self.entry.format as usize]
+    }
+    /// JetStream stream and sequence, for JetStream events.
+    pub fn stream_seq(&self) -> Option<(&'a str, u64)> {
+        let stream = self.store.streams.name(u32::from(self.entry.stream))?;
+        Some((stream, self.entry.seq))
+    }
+    /// Whether an earlier event had the same `Nats-Msg-Id`.
+    pub fn is_duplicate(&self) -> bool {
+        self.entry.flags & FLAG_DUPLICATE != 0
+    }
+    /// The payload bytes, as received.
+    pub fn payload(&self) -> &'a [u8] {
+        let start = self.entry.offset as usize;
+        &self.chunk.data[start..start + self.entry.payload_len as usize]
+    }
+    /// Headers, in order.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let start = self.entry.offset as usize + self.entry.payload_len as usize;
+        decode_headers(&self.chunk.data[start..start + self.entry.headers_len as usize])
+    }
+    /// Metric samples.
+    pub fn samples(&self) -> impl Iterator<Item = SampleRef<'a>> + 'a {
+        let start = self.entry.offset as usize
+            + self.entry.payload_len as usize
+            + self.entry.headers_len as usize;
+        let bytes = &self.chunk.data[start..start + self.entry.samples as usize * SAMPLE_BYTES];
+        let store = self.store;
+        bytes.chunks_exact(SAMPLE_BYTES).map(move |b| {
+            let mut id = [0u8; 4];
+            id.copy_from_slice(&b[..4]);
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[4..]);
+            let series_id = u32::from_le_bytes(id);
+            SampleRef {
+                series: store.series.name(series_id).unwrap_or(""),
+                series_id,
+                value: f64::from_le_bytes(v),
+            }
+        })
+    }
+    /// Total bytes of the event's variable data (payload, headers, samples).
+    pub fn stored_len(&self) -> usize {
+        self.entry.payload_len as usize
+            + self.entry.headers_len as usize
+            + self.entry.samples as usize * SAMPLE_BYTES
+    }
+}
+
+const FORMATS: [Format; 5] = [
+    Format::Json,
+    Format::Logfmt,
+    Format::Text,
+    Format::OtherJson,
+    Format::Binary,
+];
+
+fn format_code(f: Format) -> u8 {
+    FORMATS.iter().position(|x| *x == f).unwrap_or(4) as u8
+}
+
+/// Headers as `u16 name len, name, u16 value len, value`, repeated.
+fn encode_headers(headers: &[(String, String)], out: &mut Vec<u8>) {
+    for (k, v) in headers {
+        for s in [k, v] {
+            let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+            out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+fn decode_headers(mut bytes: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let take = |bytes: &mut &[u8]| -> Option<String> {
+        if bytes.len() < 2 {
+            return None;
+        }
+        let n = u16::from_le_bytes([bytes[0], bytes[1]]) as usize;
+        let s = bytes.get(2..2 + n)?;
+        *bytes = &bytes[2 + n..];
+        Some(String::from_utf8_lossy(s).into_owned())
+    };
+    while let (Some(k), Some(v)) = (take(&mut bytes), take(&mut bytes)) {
+        out.push((k, v));
+    }
+    out
+}
+
+/// `name` or `name{k=v,k2=v2}`.
+pub fn series_key(name: &str, tags: &[(String, String)]) -> String {
+    if tags.is_empty() {
+        return name.to_string();
+    }
+    let mut key = String::with_capacity(name.len() + 16 * tags.len());
+    key.push_str(name);
+    key.push('{');
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if i > 0 {
+            key.push(',');
+        }
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key.push('}');
+    key
+}
+
+/// The event log.
+#[derive(Debug)]
+pub struct Store {
+    cap_bytes: usize,
+    chunk_bytes: usize,
+    chunks: VecDeque<Chunk>,
+    next_id: u64,
+    last_received_ms: i64,
+    subjects: Interner,
+    services: Interner,
+    series: Interner,
+    messages: Interner,
+    streams: Interner,
+    recent_msg_ids: HashMap<String, u64>,
+    recent_order: VecDeque<String>,
+    stats: StoreStats,
+    chunk_bytes_total: usize,
+    dedup_window: usize,
+    scratch: Vec<u8>,
+}
+
+impl Store {
+    /// An empty store that never holds more than `cap_bytes`.
+    pub fn new(cap_bytes: usize) -> Self {
+        let chunk_bytes = CHUNK_BYTES.min((cap_bytes / 16).max(4096));
+        // Dictionaries and the de-duplication window scale down with small
+        // caps, so that they can never crowd out the events themselves.
+        let dict = |max: usize| max.min((cap_bytes / 1024).max(64));
+        Store {
+            cap_bytes,
+            chunk_bytes,
+            chunks: VecDeque::new(),
+            next_id: 1,
+            last_received_ms: i64::MIN,
+            subjects: Interner::new(dict(MAX_SUBJECTS)),
+            services: Interner::new(dict(MAX_SERVICES)),
+            series: Interner::new(dict(MAX_SERIES)),
+            messages: Interner::new(dict(MAX_MESSAGES)),
+            streams: Interner::new(dict(MAX_STREAMS)),
+            recent_msg_ids: HashMap::new(),
+            recent_order: VecDeque::new(),
+            stats: StoreStats {
+                cap_bytes: cap_bytes as u64,
+                ..StoreStats::default()
+            },
+            chunk_bytes_total: 0,
+            dedup_window: DEDUP_WINDOW.min(cap_bytes / 2048),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn dict_bytes(&self) -> usize {
+        self.subjects.bytes()
+            + self.services.bytes()
+            + self.series.bytes()
+            + self.messages.bytes()
+            + self.streams.bytes()
+            + self.recent_order.len() * 80
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.chunk_bytes_total + self.dict_bytes()
+    }
+
+    /// Appends an event; returns its id, or `None` if it alone is larger
+    /// than the cap (counted in `too_large`).
+    pub fn append(&mut self, ev: &NewEvent) -> Option<u64> {
+        let d = &ev.decoded;
+        // Variable part: payload, headers, samples.
+        let mut var = std::mem::take(&mut self.scratch);
+        var.clear();
+        var.extend_from_slice(&ev.payload);
+        let payload_len = var.len();
+        encode_headers(&ev.headers, &mut var);
+        let headers_len = var.len() - payload_len;
+        let samples = d.metrics.len().min(u16::MAX as usize);
+        for m in &d.metrics[..samples] {
+            let id = self.series.intern(&series_key(&m.name, &m.tags));
+            var.extend_from_slice(&id.to_le_bytes());
+            var.extend_from_slice(&m.value.to_le_bytes());
+        }
+        // A chunk that can hold it must fit under the cap on its own.
+        let data_cap = self.chunk_bytes.max(var.len());
+        let entries_cap = (data_cap / 256).max(16);
+        let new_chunk_bytes = data_cap + entries_cap * std::mem::size_of::<Entry>();
+        if new_chunk_bytes + self.dict_bytes() > self.cap_bytes || var.len() > u32::MAX as usize {
+            self.stats.too_large += 1;
+            self.scratch = var;
+            return None;
+        }
+
+        // Room: a chunk with space for the bytes, under the cap.
+        let fits = self.chunks.back().is_some_and(|c| {
+            c.data.capacity() - c.data.len() >= var.len() && c.entries.len() < c.entries.capacity()
+        });
+        if !fits {
+            while !self.chunks.is_empty() && self.bytes() + new_chunk_bytes > self.cap_bytes {
+                self.evict_oldest();
+            }
+            let chunk = Chunk {
+                first_id: self.next_id,
+                data: Vec::with_capacity(data_cap),
+                entries: Vec::with_capacity(entries_cap),
+            };
+            self.chunk_bytes_total += chunk.bytes();
+            self.chunks.push_back(chunk);
+        }
+
+        let received_ms = ev.received_ms.max(self.last_received_ms);
+        self.last_received_ms = received_ms;
+        let duplicate = ev.header("Nats-Msg-Id").is_some_and(|msg_id| {
+            let seen = self.recent_msg_ids.contains_key(msg_id);
+            if !seen {
+                self.recent_msg_ids.insert(msg_id.to_string(), self.next_id);
+                self.recent_order.push_back(msg_id.to_string());
+                if self.recent_order.len() > self.dedup_window
+                    && let Some(old) = self.recent_order.pop_front()
+                {
+                    self.recent_msg_ids.remove(&old);
+                }
+            }
+            seen
+        });
+        let (stream, seq) = match &ev.source {
+            Source::Core => (NONE, 0),
+            Source::JetStream { stream, seq } => (self.streams.intern(stream), *seq),
+        };
+        let subject = self.subjects.intern(&ev.subject);
+        let service = d
+            .service
+            .as_deref()
+            .map_or(NONE, |s| self.services.intern(s));
+        let message = match (d.level, &d.message) {
+            (Some(l), Some(m)) if l >= Level::Warn => self.messages.intern(m),
+            _ => NONE,
+        };
+        let Some(chunk) = self.chunks.back_mut() else {
+            self.scratch = var;
+            return None;
+        };
+        let entry = Entry {
+            received_ms,
+            time_ms: d.time_ms.unwrap_or(received_ms),
+            seq,
+            offset: chunk.data.len() as u32,
+            payload_len: payload_len as u32,
+            headers_len: headers_len as u32,
+            subject,
+            service,
+            message,
+            stream: stream.min(u32::from(u16::MAX)) as u16,
+            samples: samples as u16,
+            kind: match d.kind {
+                Kind::Log => 0,
+                Kind::Metric => 1,
+                Kind::Raw => 2,
+            },
+            format: format_code(d.format),
+            level: d.level.map_or(LEVEL_NONE, |l| l as u8),
+            flags: if duplicate { FLAG_DUPLICATE } else { 0 },
+        };
+        chunk.data.extend_from_slice(&var);
+        chunk.entries.push(entry);
+        self.scratch = var;
+
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.appended += 1;
+        self.stats.events += 1;
+        self.stats.payload_bytes += payload_len as u64;
+        self.stats.duplicates += u64::from(duplicate);
+        self.stats.raw += u64::from(d.kind == Kind::Raw);
+        Some(id)
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(chunk) = self.chunks.pop_front() {
+            let n = chunk.entries.len() as u64;
+            self.chunk_bytes_total -= chunk.bytes();
+            self.stats.evicted += n;
+            self.stats.events -= n;
+            self.stats.payload_bytes -= chunk
+                .entries
+                .iter()
+                .map(|e| u64::from(e.payload_len))
+                .sum::<u64>();
+        }
+    }
+
+    /// Counters, with `bytes` up to date.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            bytes: self.bytes() as u64,
+            interner_overflow: self.subjects.overflowed()
+                + self.services.overflowed()
+                + self.series.overflowed()
+                + self.messages.overflowed()
+                + self.streams.overflowed(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Id of the oldest event held, if any.
+    pub fn first_id(&self) -> Option<u64> {
+        self.chunks
+            .iter()
+            .find(|c| !c.entries.is_empty())
+            .map(|c| c.first_id)
+    }
+
+    /// Id of the newest event held, if any.
+    pub fn last_id(&self) -> Option<u64> {
+        (self.stats.events > 0).then(|| self.next_id - 1)
+    }
+
+    /// The id the next appended event will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The event with `id`, if still held.
+    pub fn get(&self, id: u64) -> Option<EventRef<'_>> {
+        let i = self.chunks.partition_point(|c| c.first_id <= id);
+        let chunk = self.chunks.get(i.checked_sub(1)?)?;
+        let entry = chunk
+            .entries
+            .get(usize::try_from(id - chunk.first_id).ok()?)?;
+        Some(EventRef {
+            store: self,
+            chunk,
+            entry,
+            id,
+        })
+    }
+
+    /// Events with ids in `from..=to` that are still held, oldest first.
+    pub fn range(&self, from: u64, to: u64) -> impl Iterator<Item = EventRef<'_>> + '_ {
+        let start = self
+            .chunks
+            .partition_point(|c| c.first_id <= from)
+            .saturating_sub(1);
+        self.chunks
+            .range(start..)
+            .take_while(move |c| c.first_id <= to)
+            .flat_map(move |chunk| {
+                chunk
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, entry)| EventRef {
+                        store: self,
+                        chunk,
+                        entry,
+                        id: chunk.first_id + i as u64,
+                    })
+            })
+            .skip_while(move |e| e.id < from)
+            .take_while(move |e| e.id <= to)
+    }
+
+    /// Every held event, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = EventRef<'_>> + '_ {
+        self.range(0, u64::MAX)
+    }
+
+    /// Every held event, newest first.
+    pub fn iter_rev(&self) -> impl Iterator<Item = EventRef<'_>> + '_ {
+        self.chunks.iter().rev().flat_map(move |chunk| {
+            chunk
+                .entries
+                .iter()
+                .enumerate()
+                .rev()
+                .map(move |(i, entry)| EventRef {
+                    store: self,
+                    chunk,
+                    entry,
+                    id: chunk.first_id + i as u64,
+                })
+        })
+    }
+
+    /// Id of the last event received at or before `ms`, if any is held.
+    pub fn last_id_at(&self, ms: i64) -> Option<u64> {
+        // Received times are monotonic: binary search chunks, then entries.
+        let ci = self
+            .chunks
+            .partition_point(|c| c.entries.first().is_some_and(|e| e.received_ms <= ms));
+        let chunk = self.chunks.get(ci.checked_sub(1)?)?;
+        let ei = chunk.entries.partition_point(|e| e.received_ms <= ms);
+        Some(chunk.first_id + ei.checked_sub(1)? as u64)
+    }
+
+    /// Received time of the oldest and newest events held.
+    pub fn span_ms(&self) -> Option<(i64, i64)> {
+        let first = self.chunks.iter().find_map(|c| c.entries.first())?;
+        let last = self.chunks.iter().rev().find_map(|c| c.entries.last())?;
+        Some((first.received_ms, last.received_ms))
+    }
+
+    /// The subjects dictionary (for pattern matching in queries).
+    pub fn subjects(&self) -> &Interner {
+        &self.subjects
+    }
+
+    /// The services dictionary.
+    pub fn services(&self) -> &Interner {
+        &self.services
+    }
+}
+
+#[cfg(test)]
+mod tests;

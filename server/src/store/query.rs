@@ -1,0 +1,276 @@
+//! Queries over the event log: filters (subject pattern, level, service,
+//! kind, free text, field predicates, id and time bounds) and cursor
+//! paging, newest first.
+
+use super::{EventRef, Store};
+use crate::ingest::decode::{Kind, Level};
+use std::collections::HashSet;
+
+/// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` one
+/// or more trailing tokens).
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// What to look for. Every set filter must hold.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// NATS subject pattern.
+    pub subject: Option<String>,
+    /// Levels to keep (any of).
+    pub levels: Vec<Level>,
+    /// Service, exactly.
+    pub service: Option<String>,
+    /// Kind.
+    pub kind: Option<Kind>,
+    /// Text the payload must contain (ASCII case-insensitive).
+    pub text: Option<String>,
+    /// `(dotted.path, value)`: the JSON payload's field must equal value
+    /// (compared as text).
+    pub fields: Vec<(String, String)>,
+    /// Only ids greater than this.
+    pub after_id: Option<u64>,
+    /// Only ids smaller than this (the paging cursor).
+    pub before_id: Option<u64>,
+    /// Only events received at or after this (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Only events received at or before this (Unix ms).
+    pub until_ms: Option<i64>,
+    /// At most this many results.
+    pub limit: usize,
+}
+
+/// One page of results.
+#[derive(Debug)]
+pub struct Page<'a> {
+    /// Matching events, newest first.
+    pub events: Vec<EventRef<'a>>,
+    /// Pass as `before_id` for the next (older) page; `None` at the end.
+    pub next_before: Option<u64>,
+    /// Events examined.
+    pub scanned: usize,
+}
+
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn field_equals(payload: &[u8], path: &str, want: &str) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return false;
+    };
+    let mut cur = &v;
+    for key in path.split('.') {
+        cur = match cur {
+            serde_json::Value::Object(m) => match m.get(key) {
+                Some(x) => x,
+                None => return false,
+            },
+            serde_json::Value::Array(a) => match key.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        serde_json::Value::String(s) => s == want,
+        serde_json::Value::Null => want == "null",
+        other => other.to_string() == want,
+    }
+}
+
+impl Store {
+    /// Runs `q`, newest first.
+    pub fn query(&self, q: &Query) -> Page<'_> {
+        let limit = q.limit.max(1);
+        // Resolve the subject pattern against the dictionary once.
+        let subjects: Option<HashSet<u32>> = q.subject.as_ref().map(|p| {
+            self.subjects()
+                .iter()
+                .filter(|(_, s)| subject_matches(p, s))
+                .map(|(id, _)| id)
+                .collect()
+        });
+        let service = match &q.service {
+            Some(name) => match self.services().get(name) {
+                Some(id) => Some(id),
+                None => {
+                    return Page {
+                        events: Vec::new(),
+                        next_before: None,
+                        scanned: 0,
+                    };
+                }
+            },
+            None => None,
+        };
+        let upper = q.before_id.map_or(u64::MAX, |b| b.saturating_sub(1));
+        let upper = match q.until_ms {
+            Some(ms) => upper.min(self.last_id_at(ms).unwrap_or(0)),
+            None => upper,
+        };
+        let text = q.text.as_ref().map(|t| t.as_bytes());
+        let mut events = Vec::with_capacity(limit.min(1024));
+        let mut scanned = 0;
+        let mut more = false;
+        for e in self.iter_rev() {
+            if e.id > upper {
+                continue;
+            }
+            if q.after_id.is_some_and(|a| e.id <= a)
+                || q.since_ms.is_some_and(|s| e.received_ms() < s)
+            {
+                break;
+            }
+            scanned += 1;
+            if subjects
+                .as_ref()
+                .is_some_and(|set| !set.contains(&e.subject_id()))
+                || service.is_some_and(|id| e.service_id() != id)
+                || (!q.levels.is_empty() && !e.level().is_some_and(|l| q.levels.contains(&l)))
+                || q.kind.is_some_and(|k| e.kind() != k)
+                || text.is_some_and(|t| !contains_ignore_ascii_case(e.payload(), t))
+                || !q
+                    .fields
+                    .iter()
+                    .all(|(p, v)| field_equals(e.payload(), p, v))
+            {
+                continue;
+            }
+            if events.len() == limit {
+                more = true;
+                break;
+            }
+            events.push(e);
+        }
+        let next_before = if more {
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Page {
+            events,
+            next_before,
+            scanned,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NewEvent, Source};
+    use crate::ingest::decode::decode;
+
+    #[test]
+    fn nats_wildcards() {
+        assert!(subject_matches("logs.>", "logs.a.b"));
+        assert!(!subject_matches("logs.>", "logs"));
+        assert!(subject_matches("metrics.*.cpu", "metrics.h1.cpu"));
+        assert!(!subject_matches("metrics.*.cpu", "metrics.h1.mem"));
+        assert!(!subject_matches("a.*", "a.b.c"));
+        assert!(subject_matches("a.b", "a.b"));
+        assert!(subject_matches(">", "x"));
+    }
+
+    fn store() -> Store {
+        let mut s = Store::new(64 << 20);
+        let rows = [
+            (
+                "logs.orders",
+                r#"{"level":"info","msg":"order placed","user":{"id":7}}"#,
+            ),
+            (
+                "logs.orders",
+                r#"{"level":"error","msg":"Payment DECLINED","user":{"id":8}}"#,
+            ),
+            ("logs.payments", r#"{"level":"warn","msg":"retry"}"#),
+            ("metrics.orders", r#"{"name":"lat","value":3}"#),
+            (
+                "logs.orders",
+                r#"{"level":"error","msg":"timeout","user":{"id":7}}"#,
+            ),
+        ];
+        for (i, (subj, p)) in rows.iter().enumerate() {
+            s.append(&NewEvent {
+                received_ms: i as i64 * 1000,
+                subject: subj.to_string(),
+                payload: bytes::Bytes::copy_from_slice(p.as_bytes()),
+                headers: Vec::new(),
+                source: Source::Core,
+                decoded: decode(subj, p.as_bytes()),
+            })
+            .expect("stored");
+        }
+        s
+    }
+
+    fn ids(p: &Page) -> Vec<u64> {
+        p.events.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn filters_combine() {
+        let s = store();
+        let q = |f: &dyn Fn(&mut Query)| {
+            let mut q = Query {
+                limit: 100,
+                ..Query::default()
+            };
+            f(&mut q);
+            ids(&s.query(&q))
+        };
+        assert_eq!(q(&|_| {}), vec![5, 4, 3, 2, 1]);
+        assert_eq!(q(&|q| q.subject = Some("logs.*".into())), vec![5, 3, 2, 1]);
+        assert_eq!(q(&|q| q.levels = vec![Level::Error]), vec![5, 2]);
+        assert_eq!(q(&|q| q.service = Some("payments".into())), vec![3]);
+        assert_eq!(q(&|q| q.service = Some("nope".into())), Vec::<u64>::new());
+        assert_eq!(q(&|q| q.kind = Some(Kind::Metric)), vec![4]);
+        assert_eq!(q(&|q| q.text = Some("declined".into())), vec![2]);
+        assert_eq!(
+            q(&|q| q.fields = vec![("user.id".into(), "7".into())]),
+            vec![5, 1]
+        );
+        assert_eq!(
+            q(&|q| {
+                q.since_ms = Some(1000);
+                q.until_ms = Some(3000)
+            }),
+            vec![4, 3, 2]
+        );
+        assert_eq!(q(&|q| q.after_id = Some(3)), vec![5, 4]);
+    }
+
+    #[test]
+    fn cursor_paging_visits_everything_once() {
+        let s = store();
+        let mut q = Query {
+            limit: 2,
+            ..Query::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = s.query(&q);
+            seen.extend(ids(&page));
+            match page.next_before {
+                Some(c) => q.before_id = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![5, 4, 3, 2, 1]);
+    }
+}

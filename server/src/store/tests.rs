@@ -1,0 +1,158 @@
+use super::*;
+use crate::event::{NewEvent, Source};
+use crate::ingest::decode::decode;
+use proptest::prelude::*;
+
+fn ev(subject: &str, payload: &str, received_ms: i64) -> NewEvent {
+    NewEvent {
+        received_ms,
+        subject: subject.to_string(),
+        payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
+        headers: Vec::new(),
+        source: Source::Core,
+        decoded: decode(subject, payload.as_bytes()),
+    }
+}
+
+#[test]
+fn append_and_read_back_everything() {
+    let mut s = Store::new(64 << 20);
+    let mut e = ev(
+        "metrics.api",
+        r#"[{"name":"lat","value":1.5,"tags":{"r":"/a"}},{"name":"lat","value":2.5}]"#,
+        1_000,
+    );
+    e.headers = vec![
+        ("Nats-Msg-Id".into(), "m1".into()),
+        ("traceparent".into(), "00-abc-01".into()),
+    ];
+    e.source = Source::JetStream {
+        stream: "METRICS".into(),
+        seq: 42,
+    };
+    let id = s.append(&e).expect("stored");
+    let log = ev(
+        "logs.orders",
+        r#"{"level":"error","msg":"boom","ts":5}"#,
+        900,
+    );
+    let id2 = s.append(&log).expect("stored");
+    assert_eq!((id, id2), (1, 2));
+
+    let r = s.get(id).expect("held");
+    assert_eq!(r.subject(), "metrics.api");
+    assert_eq!(r.payload(), e.payload.as_ref());
+    assert_eq!(r.headers(), e.headers);
+    assert_eq!(r.kind(), Kind::Metric);
+    assert_eq!(r.stream_seq(), Some(("METRICS", 42)));
+    let samples: Vec<_> = r
+        .samples()
+        .map(|x| (x.series.to_string(), x.value))
+        .collect();
+    assert_eq!(
+        samples,
+        vec![("lat{r=/a}".to_string(), 1.5), ("lat".to_string(), 2.5)]
+    );
+
+    let r = s.get(id2).expect("held");
+    assert_eq!(r.level(), Some(Level::Error));
+    assert_eq!(r.service(), Some("orders"));
+    assert_eq!(r.alert_message(), Some("boom"));
+    assert_eq!(r.time_ms(), 5_000);
+    // Received time is made monotonic: 900 came after 1000.
+    assert_eq!(r.received_ms(), 1_000);
+    assert!(s.get(3).is_none());
+    assert!(s.get(0).is_none());
+}
+
+#[test]
+fn duplicates_by_msg_id_are_flagged_and_counted() {
+    let mut s = Store::new(64 << 20);
+    let mut e = ev("a", "{}", 1);
+    e.headers = vec![("nats-msg-id".into(), "same".into())];
+    let a = s.append(&e).expect("stored");
+    let b = s.append(&e).expect("stored");
+    assert!(!s.get(a).expect("held").is_duplicate());
+    assert!(s.get(b).expect("held").is_duplicate());
+    assert_eq!(s.stats().duplicates, 1);
+}
+
+#[test]
+fn range_iter_and_time_lookup() {
+    let mut s = Store::new(64 << 20);
+    for i in 0..10_000i64 {
+        s.append(&ev("t", &format!("{{\"i\":{i}}}"), i * 10))
+            .expect("stored");
+    }
+    let ids: Vec<u64> = s.range(100, 105).map(|e| e.id).collect();
+    assert_eq!(ids, vec![100, 101, 102, 103, 104, 105]);
+    assert_eq!(s.iter().count(), 10_000);
+    assert_eq!(s.iter_rev().next().map(|e| e.id), Some(10_000));
+    assert_eq!(s.last_id_at(95), Some(10)); // received 90 is id 10
+    assert_eq!(s.last_id_at(-1), None);
+    assert_eq!(s.last_id_at(i64::MAX), Some(10_000));
+    assert_eq!(s.span_ms(), Some((0, 99_990)));
+}
+
+#[test]
+fn overhead_is_at_most_30_percent_over_payload() {
+    // 300-byte JSON logs, as in the product's targets.
+    let mut s = Store::new(1 << 30);
+    for i in 0..100_000 {
+        let mut p = format!(
+            r#"{{"ts":1795672800{i:03},"level":"info","service":"orders","msg":"order placed","order_id":"{i:08}""#
+        );
+        while p.len() < 299 {
+            p.push_str(",\"pad\":\"xxxxxxxxxx\"");
+            if p.len() > 290 {
+                break;
+            }
+        }
+        p.push('}');
+        s.append(&ev("logs.orders", &p, i)).expect("stored");
+    }
+    let st = s.stats();
+    let ratio = st.bytes as f64 / st.payload_bytes as f64;
+    assert!(ratio <= 1.30, "store bytes / payload bytes = {ratio:.3}");
+}
+
+#[test]
+fn an_event_larger_than_the_cap_is_refused_and_counted() {
+    let mut s = Store::new(64 << 10);
+    let big = "x".repeat(100 << 10);
+    assert!(s.append(&ev("a", &big, 1)).is_none());
+    assert_eq!(s.stats().too_large, 1);
+    assert!(s.append(&ev("a", "small", 1)).is_some());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Under a flood of random sizes the cap holds after every append,
+    /// nothing is lost uncounted, and ids stay contiguous.
+    #[test]
+    fn cap_is_a_hard_bound_and_every_eviction_is_counted(
+        sizes in proptest::collection::vec(1usize..6_000, 1..800),
+        cap_kb in 64usize..512,
+    ) {
+        let cap = cap_kb << 10;
+        let mut s = Store::new(cap);
+        let mut stored = 0u64;
+        for (i, n) in sizes.iter().enumerate() {
+            let payload = "y".repeat(*n);
+            if s.append(&ev("flood", &payload, i as i64)).is_some() {
+                stored += 1;
+            }
+            prop_assert!(s.bytes() <= cap, "{} > {cap}", s.bytes());
+        }
+        let st = s.stats();
+        prop_assert_eq!(st.appended, stored);
+        prop_assert_eq!(st.events + st.evicted, st.appended);
+        prop_assert_eq!(st.appended + st.too_large, sizes.len() as u64);
+        if let (Some(first), Some(last)) = (s.first_id(), s.last_id()) {
+            prop_assert_eq!(last - first + 1, st.events);
+            prop_assert_eq!(s.iter().count() as u64, st.events);
+            prop_assert!(s.get(first).is_some() && s.get(last).is_some());
+        }
+    }
+}
