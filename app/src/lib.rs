@@ -3,6 +3,7 @@
 //! the first paint, and with `hydrate` into the wasm bundle, which takes the
 //! page over in the browser and opens the live WebSocket.
 
+pub mod api;
 pub mod format;
 #[cfg(feature = "hydrate")]
 pub mod live;

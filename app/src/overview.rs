@@ -100,7 +100,20 @@ fn Cards(counts: RwSignal<Counts>) -> impl IntoView {
     let rate = move || counts.with(|c| format::rate(c.rate));
     let dropped = move || {
         counts.with(|c| {
-            c.health.dropped_ingest + c.health.nats_slow_consumer + c.health.overflow_subjects
+            c.health.dropped_ingest
+                + c.health.nats_slow_consumer
+                + c.health.overflow_subjects
+                + c.health.too_large
+        })
+    };
+    let stored = move || counts.with(|c| format::thousands(c.health.store_events));
+    let stored_bytes = move || {
+        counts.with(|c| {
+            format!(
+                "{} of {}",
+                format::bytes(c.health.store_bytes),
+                format::bytes(c.health.store_cap_bytes)
+            )
         })
     };
     view! {
@@ -118,6 +131,11 @@ fn Cards(counts: RwSignal<Counts>) -> impl IntoView {
                 <div class="card-value" data-testid="subject-total">
                     {move || counts.with(|c| c.subjects.len())}
                 </div>
+            </div>
+            <div class="card">
+                <div class="card-label">"Stored events"</div>
+                <div class="card-value" data-testid="store-events">{stored}</div>
+                <div class="card-note" data-testid="store-bytes">{stored_bytes}</div>
             </div>
             <div class=move || { if dropped() > 0 { "card card-warn" } else { "card" } }>
                 <div class="card-label">"Dropped / resyncs"</div>

@@ -78,6 +78,20 @@ pub struct Health {
     /// Times a WebSocket client (any of them) fell behind and was sent a
     /// fresh snapshot instead of the deltas it missed.
     pub resyncs: u64,
+    /// Events held in the event log now.
+    pub store_events: u64,
+    /// Bytes the event log holds now (payloads, index, dictionaries).
+    pub store_bytes: u64,
+    /// The event log's byte cap.
+    pub store_cap_bytes: u64,
+    /// Events evicted from the log (oldest first) to stay under the cap.
+    pub evicted: u64,
+    /// Events refused by the log because alone they exceed its cap.
+    pub too_large: u64,
+    /// Events whose `Nats-Msg-Id` was seen before (kept, flagged, not counted).
+    pub duplicates: u64,
+    /// Events whose payload decoded as nothing (kept as raw bytes).
+    pub undecoded: u64,
 }
 
 /// One subject's row.
@@ -120,7 +134,7 @@ mod tests {
 
     /// Golden fixture: the documented shape of a delta frame. If this test
     /// breaks, the protocol changed: bump [`PROTOCOL_VERSION`].
-    const GOLDEN_DELTA: &str = r#"{"v":1,"seq":7,"type":"delta","total":12,"rate":3.5,"subjects":{"logs.api":{"count":12,"rate":3.5}},"nats_connected":true,"health":{"dropped_ingest":0,"overflow_subjects":0,"nats_slow_consumer":1,"resyncs":0}}"#;
+    const GOLDEN_DELTA: &str = r#"{"v":1,"seq":7,"type":"delta","total":12,"rate":3.5,"subjects":{"logs.api":{"count":12,"rate":3.5}},"nats_connected":true,"health":{"dropped_ingest":0,"overflow_subjects":0,"nats_slow_consumer":1,"resyncs":0,"store_events":12,"store_bytes":4096,"store_cap_bytes":1048576,"evicted":0,"too_large":0,"duplicates":0,"undecoded":2}}"#;
 
     #[test]
     fn golden_delta_round_trips() {

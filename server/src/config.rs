@@ -55,6 +55,12 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// Byte cap of the in-memory event log (payloads, index and
+    /// dictionaries); the oldest events are evicted past it. Accepts sizes
+    /// such as `512MiB` or `2GB`.
+    #[arg(long, env = "EVENTSCOPE_STORE_BYTES", default_value = "512MiB")]
+    pub store_bytes: bytesize::ByteSize,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -89,6 +95,7 @@ impl Config {
             nats_server_bin: None,
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
+            store_bytes: bytesize::ByteSize::mib(64),
         }
     }
 }
@@ -119,6 +126,15 @@ mod tests {
         let c = Config::try_parse_from(["eventscope", "--subject", "logs.>", "--subject", "m.*"])
             .expect("parses");
         assert_eq!(c.subjects, vec!["logs.>", "m.*"]);
+    }
+
+    #[test]
+    fn store_size_takes_units() {
+        let c = Config::try_parse_from(["eventscope", "--store-bytes", "2GiB"]).expect("parses");
+        assert_eq!(c.store_bytes.as_u64(), 2 << 30);
+        let err =
+            Config::try_parse_from(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
+        assert!(err.to_string().contains("--store-bytes"), "{err}");
     }
 
     #[test]

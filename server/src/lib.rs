@@ -25,6 +25,7 @@ use live::{Hub, HubHandle};
 use stats::Stats;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use store::{SharedStore, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub hub: HubHandle,
     /// Pipeline counters.
     pub stats: Arc<Stats>,
+    /// The event log.
+    pub store: SharedStore,
     /// The NATS URL being watched, for messages.
     pub nats_url: Arc<str>,
     /// Fires on shutdown; long-lived handlers (WebSockets) watch it.
@@ -60,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(live::ws::handler))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
+        .nest("/api/v1", api::v1::routes())
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
@@ -126,7 +130,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let client = ingest::connect(&nats_url, "eventscope", Arc::clone(&stats)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(INGEST_QUEUE);
-    let (hub, hub_handle) = Hub::new(rx, Arc::clone(&stats), config.tick());
+    let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
+        usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
+    )));
+    let (hub, hub_handle) = Hub::new(rx, Arc::clone(&stats), Arc::clone(&store), config.tick());
     tasks.spawn(hub.run(shutdown.clone()));
     {
         let (stats, shutdown, subjects) = (
@@ -178,6 +185,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         leptos,
         hub: hub_handle,
         stats,
+        store,
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

@@ -2,6 +2,7 @@
 //! written by one stage and read by the hub, which reports them to browsers,
 //! and later by `/metrics`.
 
+use crate::store::StoreStats;
 use app::wire::Health;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,12 +25,19 @@ pub struct Stats {
 
 impl Stats {
     /// The counters as the wire reports them (overflow is the hub's own).
-    pub fn health(&self) -> Health {
+    pub fn health(&self, store: &StoreStats) -> Health {
         Health {
             dropped_ingest: self.dropped_ingest.load(Ordering::Relaxed),
             overflow_subjects: 0,
             nats_slow_consumer: self.nats_slow_consumer.load(Ordering::Relaxed),
             resyncs: self.ws_resyncs.load(Ordering::Relaxed),
+            store_events: store.events,
+            store_bytes: store.bytes,
+            store_cap_bytes: store.cap_bytes,
+            evicted: store.evicted,
+            too_large: store.too_large,
+            duplicates: store.duplicates,
+            undecoded: store.raw,
         }
     }
 }

@@ -1,3 +1,5 @@
-//! HTTP API: health probes now; the v1 JSON API joins here.
+//! HTTP: health probes and the v1 JSON API.
 
+pub mod error;
 pub mod health;
+pub mod v1;

@@ -205,13 +205,32 @@ impl Decoded {
     }
 }
 
-/// The service a subject names when the payload does not: the second token
-/// of a subject with two or more (`logs.orders.eu` -> `orders`), the only
-/// token otherwise. Wildcard-looking or empty tokens give none.
+/// Subject tokens that name a kind of traffic rather than a service.
+const CATEGORY_TOKENS: [&str; 14] = [
+    "logs",
+    "log",
+    "metrics",
+    "metric",
+    "events",
+    "event",
+    "traces",
+    "trace",
+    "app",
+    "apps",
+    "svc",
+    "service",
+    "services",
+    "telemetry",
+];
+
+/// The service a subject names when the payload does not: the first token
+/// that is not a category word (`logs`, `metrics`, `events`, `app`…), so
+/// `logs.orders.eu`, `app.logs.orders` and `orders.created` all give
+/// `orders`. Wildcard or empty tokens give none.
 pub fn service_from_subject(subject: &str) -> Option<String> {
-    let mut tokens = subject.split('.');
-    let first = tokens.next()?;
-    let token = tokens.next().unwrap_or(first);
+    let token = subject
+        .split('.')
+        .find(|t| !CATEGORY_TOKENS.iter().any(|c| t.eq_ignore_ascii_case(c)))?;
     (!token.is_empty() && token != "*" && token != ">").then(|| token.to_string())
 }
 
@@ -221,11 +240,11 @@ pub fn decode(subject: &str, payload: &[u8]) -> Decoded {
     if trimmed.is_empty() {
         return Decoded::raw(Format::Binary, subject);
     }
-    if matches!(trimmed[0], b'{' | b'[') {
-        if let Ok(json) = decode_json(trimmed) {
-            return json.into_decoded(subject);
-        }
-        // Not valid JSON after all: read on as text.
+    // Not valid JSON after all: read on as text.
+    if matches!(trimmed[0], b'{' | b'[')
+        && let Ok(json) = decode_json(trimmed)
+    {
+        return json.into_decoded(subject);
     }
     let Ok(text) = std::str::from_utf8(trimmed) else {
         return Decoded::raw(Format::Binary, subject);

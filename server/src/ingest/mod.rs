@@ -6,6 +6,7 @@
 
 pub mod decode;
 
+use crate::event::{NewEvent, Source, now_ms};
 use crate::stats::Stats;
 use async_nats::{Client, ConnectOptions, Event};
 use futures::StreamExt;
@@ -15,13 +16,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// One message received from NATS, as the hub needs it.
-#[derive(Debug, Clone)]
-pub struct IngestEvent {
-    /// The subject it was published on.
-    pub subject: async_nats::Subject,
-}
 
 /// Errors of the ingest stage.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +108,7 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
 pub async fn run(
     client: Client,
     subjects: Vec<String>,
-    tx: mpsc::Sender<IngestEvent>,
+    tx: mpsc::Sender<NewEvent>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
@@ -138,7 +132,7 @@ pub async fn run(
             msg = subs.next() => {
                 let Some(msg) = msg else { break };
                 stats.ingested.fetch_add(1, Ordering::Relaxed);
-                match tx.try_send(IngestEvent { subject: msg.subject }) {
+                match tx.try_send(from_core_message(msg)) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         stats.dropped_ingest.fetch_add(1, Ordering::Relaxed);
@@ -150,4 +144,35 @@ pub async fn run(
     }
     tracing::info!("ingest stopped");
     Ok(())
+}
+
+/// Turns a core NATS message into an event: decoded, headers flattened
+/// (sorted by name, repeated values kept in order).
+pub fn from_core_message(msg: async_nats::Message) -> NewEvent {
+    let decoded = decode::decode(msg.subject.as_str(), &msg.payload);
+    NewEvent {
+        received_ms: now_ms(),
+        headers: flatten_headers(msg.headers.as_ref()),
+        subject: msg.subject.to_string(),
+        payload: msg.payload,
+        source: Source::Core,
+        decoded,
+    }
+}
+
+/// NATS headers as `(name, value)` pairs, sorted by name.
+pub fn flatten_headers(headers: Option<&async_nats::HeaderMap>) -> Vec<(String, String)> {
+    let Some(headers) = headers else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |v| (name.to_string(), v.as_str().to_string()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }

@@ -2,9 +2,10 @@
 //! `Aggregator`). It selects over shutdown, the publish tick, subscription
 //! commands and ingested events, in that order of priority.
 
-use crate::ingest::IngestEvent;
+use crate::event::NewEvent;
 use crate::projection::counts::SubjectCounts;
 use crate::stats::Stats;
+use crate::store::SharedStore;
 use app::wire::{Body, Frame, PROTOCOL_VERSION};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -65,17 +66,19 @@ pub struct Hub {
     counts: SubjectCounts,
     seq: u64,
     frames: broadcast::Sender<SharedFrame>,
-    events: mpsc::Receiver<IngestEvent>,
+    events: mpsc::Receiver<NewEvent>,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
+    store: SharedStore,
     tick: Duration,
 }
 
 impl Hub {
     /// A hub fed by `events`, publishing every `tick`.
     pub fn new(
-        events: mpsc::Receiver<IngestEvent>,
+        events: mpsc::Receiver<NewEvent>,
         stats: Arc<Stats>,
+        store: SharedStore,
         tick: Duration,
     ) -> (Hub, HubHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
@@ -87,6 +90,7 @@ impl Hub {
             events,
             commands: cmd_rx,
             stats,
+            store,
             tick,
         };
         (hub, HubHandle { commands: cmd_tx })
@@ -103,10 +107,29 @@ impl Hub {
     }
 
     fn refresh_status(&mut self) {
+        let store = self.store.read().stats();
         self.counts.set_status(
-            self.stats.health(),
+            self.stats.health(&store),
             self.stats.nats_connected.load(Ordering::Relaxed),
         );
+    }
+
+    /// Appends a batch to the log, then folds what was stored into the
+    /// projections, read back from the store: live folding and replay see
+    /// exactly the same input.
+    fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
+        let mut store = self.store.write();
+        let first = store.next_id();
+        for ev in batch.drain(..) {
+            store.append(&ev);
+        }
+        let last = store.next_id() - 1;
+        let store = parking_lot::RwLockWriteGuard::downgrade(store);
+        for e in store.range(first, last) {
+            if !e.is_duplicate() {
+                self.counts.apply(e.subject());
+            }
+        }
     }
 
     /// Runs until `shutdown` fires or every handle and the ingest side are gone.
@@ -143,9 +166,7 @@ impl Hub {
                     if n == 0 {
                         break;
                     }
-                    for ev in batch.drain(..) {
-                        self.counts.apply(ev.subject.as_str());
-                    }
+                    self.ingest(&mut batch);
                 }
             }
         }

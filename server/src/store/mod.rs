@@ -20,6 +20,10 @@ use crate::ingest::decode::{Format, Kind, Level};
 use intern::{Interner, NONE};
 use std::collections::{HashMap, VecDeque};
 
+/// The store as shared by the hub (the only writer) and the HTTP API
+/// (readers). The hub holds the write lock only to append a batch.
+pub type SharedStore = std::sync::Arc<parking_lot::RwLock<Store>>;
+
 /// Default chunk size for payload bytes.
 const CHUNK_BYTES: usize = 1 << 20;
 /// Distinct strings kept per dictionary.

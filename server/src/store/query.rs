@@ -89,7 +89,8 @@ fn field_equals(payload: &[u8], path: &str, want: &str) -> bool {
     match cur {
         serde_json::Value::String(s) => s == want,
         serde_json::Value::Null => want == "null",
-        other => other.to_string() == want,
+        // Numbers and booleans compare by their JSON text ("42", "true").
+        other => want.parse::<serde_json::Value>().is_ok_and(|w| w == *other),
     }
 }
 

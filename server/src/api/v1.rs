@@ -1,0 +1,216 @@
+//! HTTP API v1: the event log (`/events`, `/events/{id}`). Documented in
+//! `docs/API.md`. Reads take the store's read lock for the length of one
+//! query; the hub only writes between batches.
+
+use super::error::AppError;
+use crate::AppState;
+use crate::ingest::decode::{self, Kind, Level};
+use crate::store::EventRef;
+use crate::store::query::Query;
+use app::api::{EventDetail, EventPage, EventSummary, Sample};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use base64::Engine;
+
+/// Default and largest page sizes.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1_000;
+const PREVIEW_CHARS: usize = 240;
+
+/// The v1 routes, to be nested under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/events", get(list_events))
+        .route("/events/{id}", get(get_event))
+}
+
+/// A moment or an event, as `after`/`before` accept it.
+enum Bound {
+    Id(u64),
+    Time(i64),
+}
+
+fn parse_bound(key: &str, value: &str) -> Result<Bound, AppError> {
+    if let Ok(id) = value.parse::<u64>() {
+        return Ok(Bound::Id(id));
+    }
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| Bound::Time(t.timestamp_millis()))
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "{key}={value:?} is neither an event id (a whole number) nor an RFC 3339 time \
+                 such as 2026-11-26T06:00:00Z"
+            ))
+        })
+}
+
+/// Parses the query string of `GET /api/v1/events`.
+fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| AppError::BadRequest(format!("cannot read the query string: {e}")))?;
+    let mut q = Query {
+        limit: DEFAULT_LIMIT,
+        ..Query::default()
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "subject" => q.subject = Some(value),
+            "service" => q.service = Some(value),
+            "q" => q.text = Some(value).filter(|t| !t.is_empty()),
+            "level" => {
+                for name in value.split(',').filter(|n| !n.is_empty()) {
+                    let level = Level::parse(name).ok_or_else(|| {
+                        AppError::BadRequest(format!(
+                            "level={name:?} is not a level; use trace, debug, info, warn, error \
+                             or fatal (several separated by commas)"
+                        ))
+                    })?;
+                    q.levels.push(level);
+                }
+            }
+            "kind" => {
+                q.kind = Some(match value.as_str() {
+                    "log" => Kind::Log,
+                    "metric" => Kind::Metric,
+                    "raw" => Kind::Raw,
+                    other => {
+                        return Err(AppError::BadRequest(format!(
+                            "kind={other:?} is not a kind; use log, metric or raw"
+                        )));
+                    }
+                })
+            }
+            "field" => {
+                let (path, want) = value.split_once('=').ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "field={value:?} needs the form path=value, e.g. field=user.id=42"
+                    ))
+                })?;
+                q.fields.push((path.to_string(), want.to_string()));
+            }
+            "after" => match parse_bound("after", &value)? {
+                Bound::Id(id) => q.after_id = Some(id),
+                Bound::Time(ms) => q.since_ms = Some(ms.saturating_add(1)),
+            },
+            "before" => match parse_bound("before", &value)? {
+                Bound::Id(id) => q.before_id = Some(id),
+                Bound::Time(ms) => q.until_ms = Some(ms.saturating_sub(1)),
+            },
+            "cursor" => {
+                let id = value.parse::<u64>().map_err(|_| {
+                    AppError::BadRequest(format!(
+                        "cursor={value:?} is not a cursor this server gave out; pass next_cursor \
+                         from the previous page unchanged"
+                    ))
+                })?;
+                q.before_id = Some(q.before_id.map_or(id, |b| b.min(id)));
+            }
+            "limit" => {
+                q.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        AppError::BadRequest(format!(
+                            "limit={value:?} must be a whole number from 1 to {MAX_LIMIT}"
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "unknown parameter {other:?}; known: subject, level, service, kind, q, field, \
+                     after, before, cursor, limit"
+                )));
+            }
+        }
+    }
+    Ok(q)
+}
+
+fn preview(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(PREVIEW_CHARS * 4)]);
+    text.chars().take(PREVIEW_CHARS).collect()
+}
+
+fn summary(e: &EventRef<'_>) -> EventSummary {
+    // The message is not in the index (only warn+ ones are interned):
+    // decoding the payload again is cheap for a page of events, and exact
+    // because decoding is deterministic.
+    let decoded = decode::decode(e.subject(), e.payload());
+    let (stream, seq) = match e.stream_seq() {
+        Some((s, q)) => (Some(s.to_string()), Some(q)),
+        None => (None, None),
+    };
+    EventSummary {
+        id: e.id,
+        received_ms: e.received_ms(),
+        time_ms: e.time_ms(),
+        subject: e.subject().to_string(),
+        kind: e.kind().as_str().to_string(),
+        format: e.format().as_str().to_string(),
+        level: e.level().map(|l| l.as_str().to_string()),
+        service: e.service().map(str::to_string),
+        message: decoded.message,
+        size: e.payload().len(),
+        duplicate: e.is_duplicate(),
+        stream,
+        seq,
+        preview: preview(e.payload()),
+    }
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EventPage>, AppError> {
+    let q = parse_query(raw.as_deref())?;
+    let store = state.store.read();
+    let page = store.query(&q);
+    Ok(Json(EventPage {
+        events: page.events.iter().map(summary).collect(),
+        next_cursor: page.next_before.map(|id| id.to_string()),
+        scanned: page.scanned,
+    }))
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EventDetail>, AppError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{id:?} is not an event id (a whole number)")))?;
+    let store = state.store.read();
+    let Some(e) = store.get(id) else {
+        let held = match (store.first_id(), store.last_id()) {
+            (Some(a), Some(b)) => format!("the log holds events {a} to {b}"),
+            _ => "the log is empty".to_string(),
+        };
+        return Err(AppError::NotFound(format!(
+            "event {id} is not in the log ({held}; older events are evicted past the byte cap)"
+        )));
+    };
+    let payload = e.payload();
+    let (payload_text, payload_base64) = match std::str::from_utf8(payload) {
+        Ok(t) => (Some(t.to_string()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(payload)),
+        ),
+    };
+    Ok(Json(EventDetail {
+        summary: summary(&e),
+        headers: e.headers(),
+        payload_text,
+        payload_base64,
+        samples: e
+            .samples()
+            .map(|s| Sample {
+                series: s.series.to_string(),
+                value: s.value,
+            })
+            .collect(),
+    }))
+}

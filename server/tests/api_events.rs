@@ -1,0 +1,168 @@
+//! The v1 events API against a real nats-server: what was published is in
+//! the log, decoded, filterable and pageable; errors say what to do.
+
+mod common;
+
+use app::api::{ApiError, EventDetail, EventPage};
+use common::*;
+use eventscope::config::Config;
+use std::time::Duration;
+
+async fn json<T: serde::de::DeserializeOwned>(addr: std::net::SocketAddr, path: &str) -> (u16, T) {
+    let (status, body) = get(addr, path).await;
+    let parsed = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {path} answered {status} with non-JSON {body:?}: {e}"));
+    (status, parsed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_events_are_stored_decoded_and_queryable() {
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["app.>"]))
+        .await
+        .expect("app starts");
+    let client = publisher(&nats.url()).await;
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "app.probe").await;
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "order-1");
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    client
+        .publish_with_headers(
+            "app.logs.orders",
+            headers.clone(),
+            r#"{"level":"error","msg":"payment declined","user":{"id":7}}"#.into(),
+        )
+        .await
+        .expect("publish");
+    // The same Nats-Msg-Id again: kept, flagged, not counted twice.
+    client
+        .publish_with_headers(
+            "app.logs.orders",
+            headers,
+            r#"{"level":"error","msg":"payment declined"}"#.into(),
+        )
+        .await
+        .expect("publish");
+    client
+        .publish(
+            "app.logs.api",
+            "level=warn msg=\"slow request\" ms=950".into(),
+        )
+        .await
+        .expect("publish");
+    client
+        .publish(
+            "app.metrics.api",
+            r#"[{"name":"latency_ms","value":12.5,"tags":{"route":"/a"}},{"name":"latency_ms","value":7}]"#.into(),
+        )
+        .await
+        .expect("publish");
+    client
+        .publish("app.blob", bytes::Bytes::from_static(&[0xff, 0x00, 0xfe]))
+        .await
+        .expect("publish");
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "all five stored", |s| {
+            s.health.store_events >= probes + 5
+        })
+        .await;
+    assert_eq!(mirror.state.health.duplicates, 1);
+    assert_eq!(mirror.state.health.undecoded, 1);
+    assert_eq!(mirror.count("app.logs.orders"), 1, "duplicate not counted");
+
+    let (status, page): (u16, EventPage) =
+        json(running.addr, "/api/v1/events?subject=app.logs.>").await;
+    assert_eq!(status, 200);
+    let subjects: Vec<&str> = page.events.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec!["app.logs.api", "app.logs.orders", "app.logs.orders"]
+    );
+    assert_eq!(page.events[0].level.as_deref(), Some("warn"));
+    assert_eq!(page.events[0].format, "logfmt");
+    assert_eq!(page.events[0].message.as_deref(), Some("slow request"));
+    assert!(page.events[1].duplicate && !page.events[2].duplicate);
+
+    let (_, errors): (u16, EventPage) =
+        json(running.addr, "/api/v1/events?level=error&service=orders").await;
+    assert_eq!(errors.events.len(), 2);
+    let (_, by_field): (u16, EventPage) =
+        json(running.addr, "/api/v1/events?field=user.id=7").await;
+    assert_eq!(by_field.events.len(), 1);
+    let (_, text): (u16, EventPage) = json(running.addr, "/api/v1/events?q=DECLINED&limit=1").await;
+    assert_eq!(text.events.len(), 1);
+    let cursor = text.next_cursor.expect("a second page");
+    let (_, next): (u16, EventPage) = json(
+        running.addr,
+        &format!("/api/v1/events?q=DECLINED&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(next.events.len(), 1);
+    assert!(next.events[0].id < text.events[0].id);
+    assert!(next.next_cursor.is_none());
+
+    // Detail: headers and payload exactly; metric samples; binary as base64.
+    let first = &page.events[2];
+    let (status, detail): (u16, EventDetail) =
+        json(running.addr, &format!("/api/v1/events/{}", first.id)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        detail.payload_text.as_deref(),
+        Some(r#"{"level":"error","msg":"payment declined","user":{"id":7}}"#)
+    );
+    assert!(
+        detail
+            .headers
+            .contains(&("Nats-Msg-Id".to_string(), "order-1".to_string()))
+    );
+    let (_, metrics): (u16, EventPage) = json(running.addr, "/api/v1/events?kind=metric").await;
+    let (_, m): (u16, EventDetail) = json(
+        running.addr,
+        &format!("/api/v1/events/{}", metrics.events[0].id),
+    )
+    .await;
+    let samples: Vec<(String, f64)> = m.samples.into_iter().map(|s| (s.series, s.value)).collect();
+    assert_eq!(
+        samples,
+        vec![
+            ("latency_ms{route=/a}".to_string(), 12.5),
+            ("latency_ms".to_string(), 7.0)
+        ]
+    );
+    let (_, raw): (u16, EventPage) = json(running.addr, "/api/v1/events?kind=raw").await;
+    let (_, blob): (u16, EventDetail) = json(
+        running.addr,
+        &format!("/api/v1/events/{}", raw.events[0].id),
+    )
+    .await;
+    assert_eq!(blob.payload_base64.as_deref(), Some("/wD+"));
+    assert_eq!(blob.payload_text, None);
+
+    // Errors: right status, a message that says what to do.
+    let (status, err): (u16, ApiError) = json(running.addr, "/api/v1/events?level=loud").await;
+    assert_eq!(status, 400);
+    assert!(
+        err.error.contains("trace, debug, info, warn, error"),
+        "{}",
+        err.error
+    );
+    let (status, err): (u16, ApiError) =
+        json(running.addr, "/api/v1/events?before=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(err.error.contains("RFC 3339"), "{}", err.error);
+    let (status, err): (u16, ApiError) = json(running.addr, "/api/v1/events/999999").await;
+    assert_eq!(status, 404);
+    assert!(err.error.contains("not in the log"), "{}", err.error);
+
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    running.stop().await;
+    nats.stop().await;
+}
