@@ -79,3 +79,210 @@ pub struct EventDetail {
     /// Metric samples, for metric events.
     pub samples: Vec<Sample>,
 }
+
+/// A sliding window of a projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Window {
+    /// The last second.
+    #[serde(rename = "1s")]
+    S1,
+    /// The last 10 seconds.
+    #[serde(rename = "10s")]
+    S10,
+    /// The last minute.
+    #[serde(rename = "1m")]
+    M1,
+    /// The last 15 minutes.
+    #[serde(rename = "15m")]
+    M15,
+    /// The last hour.
+    #[serde(rename = "1h")]
+    H1,
+}
+
+impl Window {
+    /// Every window, shortest first.
+    pub const ALL: [Window; 5] = [Window::S1, Window::S10, Window::M1, Window::M15, Window::H1];
+
+    /// Length in milliseconds.
+    pub fn ms(self) -> i64 {
+        match self {
+            Window::S1 => 1_000,
+            Window::S10 => 10_000,
+            Window::M1 => 60_000,
+            Window::M15 => 900_000,
+            Window::H1 => 3_600_000,
+        }
+    }
+
+    /// Name as used in URLs (`1s`, `10s`, `1m`, `15m`, `1h`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::S1 => "1s",
+            Window::S10 => "10s",
+            Window::M1 => "1m",
+            Window::M15 => "15m",
+            Window::H1 => "1h",
+        }
+    }
+
+    /// Parses a window name.
+    pub fn parse(s: &str) -> Option<Window> {
+        Window::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+}
+
+/// A projection the server offers (`GET /api/v1/projections`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionInfo {
+    /// Name, as used in `/api/v1/projections/{name}`.
+    pub name: String,
+    /// What it computes.
+    pub description: String,
+}
+
+/// The list of projections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionList {
+    /// Every projection.
+    pub projections: Vec<ProjectionInfo>,
+}
+
+/// An event count over a window and the rate it makes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Events in the window.
+    pub count: u64,
+    /// Events per second over the window.
+    pub per_sec: f64,
+}
+
+/// A named rate (a subject, a service, a level).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyedRate {
+    /// Subject, service or level.
+    pub key: String,
+    /// Count and rate.
+    #[serde(flatten)]
+    pub rate: Rate,
+}
+
+/// Log counts of one service, by level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLevels {
+    /// The service.
+    pub service: String,
+    /// Counts per level name (only levels seen in the window).
+    pub levels: std::collections::BTreeMap<String, u64>,
+}
+
+/// Statistics of one metric series over a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricStats {
+    /// `name` or `name{k=v,…}`.
+    pub series: String,
+    /// Samples in the window.
+    pub count: u64,
+    /// Sum of the samples.
+    pub sum: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median (relative error at most 1%).
+    pub p50: f64,
+    /// 90th percentile (relative error at most 1%).
+    pub p90: f64,
+    /// 99th percentile (relative error at most 1%).
+    pub p99: f64,
+}
+
+/// An item of a top-k list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopItem {
+    /// The key (message, subject or service).
+    pub key: String,
+    /// Events in the window.
+    pub count: u64,
+}
+
+/// What a projection holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProjectionBody {
+    /// Event counts and rates: all, per subject, per service, per level.
+    Rates {
+        /// All events.
+        total: Rate,
+        /// Per subject, busiest first.
+        subjects: Vec<KeyedRate>,
+        /// Per service, busiest first.
+        services: Vec<KeyedRate>,
+        /// Per level, least severe first.
+        levels: Vec<KeyedRate>,
+    },
+    /// Log counts per service and level.
+    LogLevels {
+        /// Per level over all services.
+        totals: std::collections::BTreeMap<String, u64>,
+        /// Per service, by name.
+        services: Vec<ServiceLevels>,
+    },
+    /// Metric statistics per series.
+    Metrics {
+        /// Per series, by name.
+        series: Vec<MetricStats>,
+    },
+    /// A top-k list, largest first.
+    TopK {
+        /// The items.
+        items: Vec<TopItem>,
+    },
+    /// Events per second, one bucket a second, for the last hour.
+    RateHistory {
+        /// Start of the first bucket (Unix ms).
+        start_ms: i64,
+        /// Bucket width (ms).
+        step_ms: i64,
+        /// All events per bucket.
+        total: Vec<u64>,
+        /// Per level name, per bucket (only levels seen).
+        levels: std::collections::BTreeMap<String, Vec<u64>>,
+    },
+}
+
+/// A projection's state (`GET /api/v1/projections/{name}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionState {
+    /// The projection.
+    pub name: String,
+    /// The window the numbers cover (absent for the history).
+    pub window: Option<Window>,
+    /// The moment the state is for (Unix ms).
+    pub at_ms: i64,
+    /// The last event folded in, if any.
+    pub last_event_id: Option<u64>,
+    /// Whether this is the live state (no `at=` given).
+    pub live: bool,
+    /// The numbers.
+    pub body: ProjectionBody,
+}
+
+/// Event density over the log's span (`GET /api/v1/timeline`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Start of the first bucket (Unix ms).
+    pub start_ms: i64,
+    /// Bucket width (ms).
+    pub step_ms: i64,
+    /// Events received per bucket.
+    pub counts: Vec<u64>,
+    /// Oldest event held.
+    pub first_id: Option<u64>,
+    /// Newest event held.
+    pub last_id: Option<u64>,
+    /// The earliest moment `at=` can rebuild (Unix ms), if any.
+    pub earliest_at_ms: Option<i64>,
+}

@@ -31,6 +31,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Events waiting between ingest and the hub before ingest starts dropping.
 pub const INGEST_QUEUE: usize = 65_536;
+/// A time-travel checkpoint every this many events…
+const CHECKPOINT_EVENTS: u64 = 50_000;
+/// …or this much received time, whichever comes first.
+const CHECKPOINT_MS: i64 = 60_000;
+/// Checkpoints kept (thinned, never simply dropped, past this).
+const MAX_CHECKPOINTS: usize = 64;
 
 /// What every HTTP handler can reach.
 #[derive(Clone, Debug)]
@@ -43,6 +49,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// The event log.
     pub store: SharedStore,
+    /// Checkpoints of the built-in projections, for time travel.
+    pub checkpoints: projection::timetravel::SharedCheckpoints,
     /// The NATS URL being watched, for messages.
     pub nats_url: Arc<str>,
     /// Fires on shutdown; long-lived handlers (WebSockets) watch it.
@@ -133,7 +141,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));
-    let (hub, hub_handle) = Hub::new(rx, Arc::clone(&stats), Arc::clone(&store), config.tick());
+    let checkpoints = Arc::new(parking_lot::Mutex::new(
+        projection::timetravel::Checkpoints::new(CHECKPOINT_EVENTS, CHECKPOINT_MS, MAX_CHECKPOINTS),
+    ));
+    let (hub, hub_handle) = Hub::new(
+        rx,
+        Arc::clone(&stats),
+        Arc::clone(&store),
+        Arc::clone(&checkpoints),
+        config.tick(),
+    );
     tasks.spawn(hub.run(shutdown.clone()));
     {
         let (stats, shutdown, subjects) = (
@@ -186,6 +203,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         hub: hub_handle,
         stats,
         store,
+        checkpoints,
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

@@ -15,6 +15,12 @@ pub enum AppError {
     /// The thing asked for does not exist: 404.
     #[error("{0}")]
     NotFound(String),
+    /// It existed but is no longer kept (evicted from the log): 410.
+    #[error("{0}")]
+    Gone(String),
+    /// The server cannot answer now (shutting down): 503.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl IntoResponse for AppError {
@@ -22,6 +28,8 @@ impl IntoResponse for AppError {
         let status = match &self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Gone(_) => StatusCode::GONE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         (
             status,

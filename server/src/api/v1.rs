@@ -1,13 +1,18 @@
-//! HTTP API v1: the event log (`/events`, `/events/{id}`). Documented in
-//! `docs/API.md`. Reads take the store's read lock for the length of one
-//! query; the hub only writes between batches.
+//! HTTP API v1: the event log (`/events`, `/events/{id}`), the projections
+//! (`/projections`, `/projections/{name}` with `at=` for time travel) and
+//! the timeline. Documented in `docs/API.md`. Reads take the store's read
+//! lock for the length of one query; the hub only writes between batches.
 
 use super::error::AppError;
 use crate::AppState;
 use crate::ingest::decode::{self, Kind, Level};
+use crate::projection::builtin;
+use crate::projection::timetravel::{self, TravelError};
 use crate::store::EventRef;
 use crate::store::query::Query;
-use app::api::{EventDetail, EventPage, EventSummary, Sample};
+use app::api::{
+    EventDetail, EventPage, EventSummary, ProjectionList, ProjectionState, Sample, Timeline, Window,
+};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -24,6 +29,25 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
         .route("/events/{id}", get(get_event))
+        .route("/projections", get(list_projections))
+        .route("/projections/{name}", get(get_projection))
+        .route("/timeline", get(get_timeline))
+}
+
+/// Key/value pairs of a query string.
+fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| AppError::BadRequest(format!("cannot read the query string: {e}")))
+}
+
+fn unknown_param(other: &str, known: &str) -> AppError {
+    AppError::BadRequest(format!("unknown parameter {other:?}; known: {known}"))
+}
+
+fn time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// A moment or an event, as `after`/`before` accept it.
@@ -48,8 +72,7 @@ fn parse_bound(key: &str, value: &str) -> Result<Bound, AppError> {
 
 /// Parses the query string of `GET /api/v1/events`.
 fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| AppError::BadRequest(format!("cannot read the query string: {e}")))?;
+    let pairs = pairs(raw)?;
     let mut q = Query {
         limit: DEFAULT_LIMIT,
         ..Query::default()
@@ -119,10 +142,10 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
                     })?;
             }
             other => {
-                return Err(AppError::BadRequest(format!(
-                    "unknown parameter {other:?}; known: subject, level, service, kind, q, field, \
-                     after, before, cursor, limit"
-                )));
+                return Err(unknown_param(
+                    other,
+                    "subject, level, service, kind, q, field, after, before, cursor, limit",
+                ));
             }
         }
     }
@@ -212,5 +235,165 @@ async fn get_event(
                 value: s.value,
             })
             .collect(),
+    }))
+}
+
+async fn list_projections() -> Json<ProjectionList> {
+    Json(ProjectionList {
+        projections: builtin::catalogue(),
+    })
+}
+
+async fn get_projection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ProjectionState>, AppError> {
+    if !builtin::exists(&name) {
+        let names: Vec<String> = builtin::catalogue().into_iter().map(|p| p.name).collect();
+        return Err(AppError::NotFound(format!(
+            "no projection named {name:?}; there are: {}",
+            names.join(", ")
+        )));
+    }
+    let mut window = Window::M1;
+    let mut at: Option<Bound> = None;
+    for (key, value) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "window" => {
+                window = Window::parse(&value).ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "window={value:?} is not a window; use 1s, 10s, 1m, 15m or 1h"
+                    ))
+                })?;
+            }
+            "at" => at = Some(parse_bound("at", &value)?),
+            other => return Err(unknown_param(other, "window, at")),
+        }
+    }
+    let Some(at) = at else {
+        let live = state
+            .hub
+            .projection(&name, window)
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        return live
+            .map(Json)
+            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")));
+    };
+
+    // Time travel: fold forward from a checkpoint on a blocking thread, so
+    // a long fold never stalls the async workers.
+    let (store, checkpoints) = (state.store.clone(), state.checkpoints.clone());
+    tokio::task::spawn_blocking(move || {
+        let store = store.read();
+        let (target, now) = match at {
+            Bound::Id(id) => {
+                let e = store.get(id).ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "event {id} is not in the log, so at={id} cannot be rebuilt"
+                    ))
+                })?;
+                (id, e.received_ms())
+            }
+            Bound::Time(ms) => (store.last_id_at(ms).unwrap_or(0), ms),
+        };
+        let cps = checkpoints.lock();
+        let earliest = || match cps.earliest_id(store.first_id()) {
+            Some(0) => store
+                .span_ms()
+                .map_or("the first event".to_string(), |(a, _)| time_text(a)),
+            Some(id) => store
+                .get(id)
+                .map_or(format!("event {id}"), |e| time_text(e.received_ms())),
+            None => "nothing: the log is empty".to_string(),
+        };
+        let gone = |e: TravelError| AppError::Gone(e.to_string());
+        let base = cps.base_for(target).ok_or_else(|| {
+            gone(TravelError::TooOld {
+                earliest: earliest(),
+            })
+        })?;
+        let too_old = TravelError::TooOld {
+            earliest: earliest(),
+        };
+        drop(cps);
+        let rebuilt = timetravel::fold_from(&store, &base, target).map_err(|_| gone(too_old))?;
+        let body = rebuilt
+            .snapshot(&store, &name, window, now)
+            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")))?;
+        Ok(Json(ProjectionState {
+            window: (name != "rate_history").then_some(window),
+            name,
+            at_ms: now,
+            last_event_id: rebuilt.last_id(),
+            live: false,
+            body,
+        }))
+    })
+    .await
+    .map_err(|e| AppError::Unavailable(format!("time travel failed: {e}")))?
+}
+
+/// Buckets of the timeline by default, and at most.
+const TIMELINE_BUCKETS: usize = 120;
+const MAX_TIMELINE_BUCKETS: usize = 2_000;
+
+async fn get_timeline(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Timeline>, AppError> {
+    let mut buckets = TIMELINE_BUCKETS;
+    for (key, value) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "buckets" => {
+                buckets = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_TIMELINE_BUCKETS).contains(n))
+                    .ok_or_else(|| {
+                        AppError::BadRequest(format!(
+                            "buckets={value:?} must be a whole number from 1 to {MAX_TIMELINE_BUCKETS}"
+                        ))
+                    })?;
+            }
+            other => return Err(unknown_param(other, "buckets")),
+        }
+    }
+    let store = state.store.read();
+    let earliest_id = state.checkpoints.lock().earliest_id(store.first_id());
+    let Some((start, end)) = store.span_ms() else {
+        return Ok(Json(Timeline {
+            start_ms: crate::event::now_ms(),
+            step_ms: 1_000,
+            counts: Vec::new(),
+            first_id: None,
+            last_id: None,
+            earliest_at_ms: None,
+        }));
+    };
+    // Whole seconds per bucket, enough buckets to cover the span.
+    let raw_step = ((end - start) / buckets as i64 + 1).max(1_000);
+    let step = (raw_step + 999) / 1_000 * 1_000;
+    let start = start.div_euclid(1_000) * 1_000;
+    let n = ((end - start) / step + 1) as usize;
+    let mut counts = vec![0u64; n];
+    for e in store.iter() {
+        let i = ((e.received_ms() - start) / step) as usize;
+        if let Some(c) = counts.get_mut(i) {
+            *c += 1;
+        }
+    }
+    let earliest_at_ms = earliest_id.map(|id| match store.get(id) {
+        Some(e) => e.received_ms(),
+        None => start,
+    });
+    Ok(Json(Timeline {
+        start_ms: start,
+        step_ms: step,
+        counts,
+        first_id: store.first_id(),
+        last_id: store.last_id(),
+        earliest_at_ms,
     }))
 }

@@ -3,9 +3,12 @@
 //! commands and ingested events, in that order of priority.
 
 use crate::event::NewEvent;
+use crate::projection::builtin::BuiltIn;
 use crate::projection::counts::SubjectCounts;
+use crate::projection::timetravel::SharedCheckpoints;
 use crate::stats::Stats;
 use crate::store::SharedStore;
+use app::api::{ProjectionState, Window};
 use app::wire::{Body, Frame, PROTOCOL_VERSION};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,6 +39,11 @@ pub struct Subscription {
 
 enum Command {
     Subscribe(oneshot::Sender<Subscription>),
+    Projection {
+        name: String,
+        window: Window,
+        reply: oneshot::Sender<Option<ProjectionState>>,
+    },
 }
 
 /// A cloneable handle to the hub, for WebSocket handlers.
@@ -59,11 +67,32 @@ impl HubHandle {
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
     }
+
+    /// The live state of built-in projection `name` over `window`; `None`
+    /// for an unknown name.
+    pub async fn projection(
+        &self,
+        name: &str,
+        window: Window,
+    ) -> Result<Option<ProjectionState>, HubStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Projection {
+                name: name.to_string(),
+                window,
+                reply,
+            })
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
 }
 
 /// The hub's state, owned by its task.
 pub struct Hub {
     counts: SubjectCounts,
+    builtin: BuiltIn,
+    checkpoints: SharedCheckpoints,
     seq: u64,
     frames: broadcast::Sender<SharedFrame>,
     events: mpsc::Receiver<NewEvent>,
@@ -79,12 +108,15 @@ impl Hub {
         events: mpsc::Receiver<NewEvent>,
         stats: Arc<Stats>,
         store: SharedStore,
+        checkpoints: SharedCheckpoints,
         tick: Duration,
     ) -> (Hub, HubHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (frames, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
+            builtin: BuiltIn::default(),
+            checkpoints,
             seq: 0,
             frames,
             events,
@@ -125,11 +157,16 @@ impl Hub {
         }
         let last = store.next_id() - 1;
         let store = parking_lot::RwLockWriteGuard::downgrade(store);
+        let held = store.stats().events;
+        let mut checkpoints = self.checkpoints.lock();
         for e in store.range(first, last) {
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
+                self.builtin.apply(&e);
+                checkpoints.after_fold(&self.builtin, held);
             }
         }
+        checkpoints.prune(store.first_id());
     }
 
     /// Runs until `shutdown` fires or every handle and the ingest side are gone.
@@ -160,6 +197,21 @@ impl Hub {
                             deltas: self.frames.subscribe(),
                         };
                         let _ = reply.send(sub);
+                    }
+                    Command::Projection { name, window, reply } => {
+                        let store = self.store.read();
+                        let now = crate::event::now_ms().max(self.builtin.last_ms());
+                        let state = self.builtin.snapshot(&store, &name, window, now).map(|body| {
+                            ProjectionState {
+                                window: (name != "rate_history").then_some(window),
+                                name,
+                                at_ms: now,
+                                last_event_id: self.builtin.last_id(),
+                                live: true,
+                                body,
+                            }
+                        });
+                        let _ = reply.send(state);
                     }
                 },
                 n = self.events.recv_many(&mut batch, FOLD_BATCH) => {

@@ -1,7 +1,10 @@
-//! Projections: pure folds over ingested events (read models, in CQRS
-//! terms). Nothing here knows about tokio, NATS or sockets: a projection is
-//! fed events with `apply`, told the time with `tick`, and asked for its
-//! `snapshot` or for the `take_delta` since the last one. The live hub
-//! (`crate::live`) owns them and drives them from one task.
+//! Projections: pure folds over stored events (read models, in CQRS terms).
+//! Nothing here knows about tokio, NATS or sockets: a projection is fed
+//! events with `apply` and asked for its state as of a moment. The live hub
+//! (`crate::live`) owns the live instances; [`timetravel`] rebuilds past
+//! states from checkpoints and the event log.
 
+pub mod builtin;
 pub mod counts;
+pub mod timetravel;
+pub mod window;

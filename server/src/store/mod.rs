@@ -152,6 +152,10 @@ impl<'a> EventRef<'a> {
     pub fn alert_message(&self) -> Option<&'a str> {
         self.store.messages.name(self.entry.message)
     }
+    /// Interned id of [`Self::alert_message`] (or [`intern::NONE`]).
+    pub fn message_id(&self) -> u32 {
+        self.entry.message
+    }
     /// Level, if any.
     pub fn level(&self) -> Option<Level> {
         Level::ALL.get(self.entry.level as usize).copied()
@@ -584,6 +588,16 @@ impl Store {
     /// The services dictionary.
     pub fn services(&self) -> &Interner {
         &self.services
+    }
+
+    /// The alert-messages dictionary (warn-or-worse log messages).
+    pub fn messages(&self) -> &Interner {
+        &self.messages
+    }
+
+    /// The metric-series dictionary.
+    pub fn series(&self) -> &Interner {
+        &self.series
     }
 }
 

@@ -1,0 +1,422 @@
+//! The built-in projections (PRODUCT.md F4), folded together in one pass:
+//! rates per subject / service / level, log counts per service and level,
+//! metric statistics per series (count, sum, min, max, mean, p50/p90/p99
+//! from a DDSketch with 1% relative accuracy), top-k error messages,
+//! subjects and services, and a one-hour history of events per second.
+//!
+//! A pure fold over stored events: `apply` each [`EventRef`] in id order,
+//! then ask for any projection over any [`Window`] as of a moment. Keys are
+//! the store's interned ids; names are looked up in the store when a
+//! snapshot is made. `Clone` is what checkpoints for time travel are made
+//! of.
+
+use super::window::{MultiRes, Ring};
+use crate::ingest::decode::Level;
+use crate::store::intern::NONE;
+use crate::store::{EventRef, Store};
+use app::api::{
+    KeyedRate, MetricStats, ProjectionBody, ProjectionInfo, Rate, ServiceLevels, TopItem, Window,
+};
+use sketches_ddsketch::{Config as SketchConfig, DDSketch};
+use std::collections::{BTreeMap, HashMap};
+
+/// Items in a top-k list.
+pub const TOP_K: usize = 10;
+/// Seconds of per-second history kept.
+const HISTORY_SECS: usize = 3_600;
+/// Metric series tracked (the store's series dictionary bounds it too).
+const MAX_SERIES: usize = 1_000;
+
+/// The sketch settings: 1% relative accuracy.
+fn sketch_config() -> SketchConfig {
+    SketchConfig::new(0.01, 2_048, 1.0e-9)
+}
+
+/// Every built-in projection, with a description.
+pub fn catalogue() -> Vec<ProjectionInfo> {
+    [
+        ("rates", "events and events/s per subject, service and level, over a window"),
+        ("log_levels", "log events per service and level, over a window"),
+        ("metrics", "per metric series: count, sum, min, max, mean, p50, p90, p99 (1% relative error), over a window"),
+        ("top_errors", "the most frequent error (and fatal) log messages, over a window"),
+        ("top_subjects", "the busiest subjects, over a window"),
+        ("top_services", "the busiest services, over a window"),
+        ("rate_history", "events per second, one bucket a second for the last hour, in all and per level"),
+    ]
+    .into_iter()
+    .map(|(name, description)| ProjectionInfo {
+        name: name.to_string(),
+        description: description.to_string(),
+    })
+    .collect()
+}
+
+/// Whether `name` is a built-in projection.
+pub fn exists(name: &str) -> bool {
+    catalogue().iter().any(|p| p.name == name)
+}
+
+/// Samples of one metric series in one time bucket.
+#[derive(Clone)]
+struct Agg {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    sketch: DDSketch,
+}
+
+impl std::fmt::Debug for Agg {
+    // DDSketch has no Debug; its count and range say enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agg")
+            .field("count", &self.count)
+            .field("min", &self.min)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agg {
+    fn new() -> Self {
+        Agg {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sketch: DDSketch::new(sketch_config()),
+        }
+    }
+
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sketch.add(v);
+    }
+
+    fn merge(&mut self, o: &Agg) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        // Same config on both sides: merge cannot fail.
+        let _ = self.sketch.merge(&o.sketch);
+    }
+}
+
+/// One metric series: 1 s buckets for the last minute, 60 s buckets for the
+/// last hour. Buckets are allocated only when a sample lands in them.
+#[derive(Clone, Debug)]
+struct Series {
+    fine: Ring<Option<Box<Agg>>>,
+    coarse: Ring<Option<Box<Agg>>>,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            fine: Ring::new(1_000, 60),
+            coarse: Ring::new(60_000, 60),
+        }
+    }
+}
+
+impl Series {
+    fn add(&mut self, t_ms: i64, v: f64) {
+        for ring in [&mut self.fine, &mut self.coarse] {
+            if let Some(slot) = ring.slot_mut(t_ms) {
+                slot.get_or_insert_with(|| Box::new(Agg::new())).add(v);
+            }
+        }
+    }
+
+    fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
+        let ring = match window {
+            Window::S1 | Window::S10 | Window::M1 => &self.fine,
+            Window::M15 | Window::H1 => &self.coarse,
+        };
+        let mut out: Option<Agg> = None;
+        for (_, slot) in ring.window(now_ms, window.ms()) {
+            if let Some(agg) = slot {
+                match &mut out {
+                    Some(o) => o.merge(agg),
+                    None => out = Some((**agg).clone()),
+                }
+            }
+        }
+        out.filter(|a| a.count > 0)
+    }
+}
+
+/// All built-in projections' state.
+#[derive(Clone, Debug)]
+pub struct BuiltIn {
+    folded: u64,
+    last_id: Option<u64>,
+    last_ms: i64,
+    total: MultiRes<u32>,
+    history: Ring<u32>,
+    levels: [MultiRes<u32>; 6],
+    level_history: [Ring<u32>; 6],
+    subjects: HashMap<u32, MultiRes<u32>>,
+    services: HashMap<u32, MultiRes<u32>>,
+    service_levels: HashMap<(u32, u8), MultiRes<u32>>,
+    errors: HashMap<u32, MultiRes<u32>>,
+    metrics: HashMap<u32, Series>,
+    series_overflow: u64,
+}
+
+impl Default for BuiltIn {
+    fn default() -> Self {
+        BuiltIn {
+            folded: 0,
+            last_id: None,
+            last_ms: i64::MIN,
+            total: MultiRes::default(),
+            history: Ring::new(1_000, HISTORY_SECS),
+            levels: Default::default(),
+            level_history: std::array::from_fn(|_| Ring::new(1_000, HISTORY_SECS)),
+            subjects: HashMap::new(),
+            services: HashMap::new(),
+            service_levels: HashMap::new(),
+            errors: HashMap::new(),
+            metrics: HashMap::new(),
+            series_overflow: 0,
+        }
+    }
+}
+
+fn bump(ring: &mut Ring<u32>, t_ms: i64) {
+    if let Some(c) = ring.slot_mut(t_ms) {
+        *c = c.saturating_add(1);
+    }
+}
+
+fn per_sec(count: u64, window: Window) -> f64 {
+    count as f64 * 1_000.0 / window.ms() as f64
+}
+
+fn keyed_rates(
+    map: &HashMap<u32, MultiRes<u32>>,
+    name: impl Fn(u32) -> Option<String>,
+    now_ms: i64,
+    window: Window,
+) -> Vec<KeyedRate> {
+    let mut out: Vec<KeyedRate> = map
+        .iter()
+        .filter_map(|(id, m)| {
+            let count = m.sum(now_ms, window);
+            (count > 0).then(|| KeyedRate {
+                key: name(*id).unwrap_or_default(),
+                rate: Rate {
+                    count,
+                    per_sec: per_sec(count, window),
+                },
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.rate
+            .count
+            .cmp(&a.rate.count)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    out
+}
+
+fn top_k(items: Vec<KeyedRate>) -> ProjectionBody {
+    ProjectionBody::TopK {
+        items: items
+            .into_iter()
+            .take(TOP_K)
+            .map(|k| TopItem {
+                key: k.key,
+                count: k.rate.count,
+            })
+            .collect(),
+    }
+}
+
+impl BuiltIn {
+    /// Folds one stored event in. Events must come in id order.
+    pub fn apply(&mut self, e: &EventRef<'_>) {
+        let t = e.received_ms();
+        self.folded += 1;
+        self.last_id = Some(e.id);
+        self.last_ms = t;
+        self.total.incr(t);
+        bump(&mut self.history, t);
+        self.subjects.entry(e.subject_id()).or_default().incr(t);
+        let service = e.service_id();
+        if service != NONE {
+            self.services.entry(service).or_default().incr(t);
+        }
+        if let Some(level) = e.level() {
+            let l = level as usize;
+            self.levels[l].incr(t);
+            bump(&mut self.level_history[l], t);
+            if service != NONE {
+                self.service_levels
+                    .entry((service, level as u8))
+                    .or_default()
+                    .incr(t);
+            }
+            if level >= Level::Error && e.message_id() != NONE {
+                self.errors.entry(e.message_id()).or_default().incr(t);
+            }
+        }
+        for sample in e.samples() {
+            if !self.metrics.contains_key(&sample.series_id) && self.metrics.len() >= MAX_SERIES {
+                self.series_overflow += 1;
+                continue;
+            }
+            self.metrics
+                .entry(sample.series_id)
+                .or_default()
+                .add(t, sample.value);
+        }
+    }
+
+    /// Events folded so far.
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    /// Id of the last event folded.
+    pub fn last_id(&self) -> Option<u64> {
+        self.last_id
+    }
+
+    /// Received time of the last event folded (`i64::MIN` before any).
+    pub fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+
+    /// Projection `name` over `window` as of `now_ms`; `None` for an
+    /// unknown name. Names of keys come from `store`'s dictionaries.
+    pub fn snapshot(
+        &self,
+        store: &Store,
+        name: &str,
+        window: Window,
+        now_ms: i64,
+    ) -> Option<ProjectionBody> {
+        let subject = |id: u32| store.subjects().name(id).map(str::to_string);
+        let service = |id: u32| store.services().name(id).map(str::to_string);
+        Some(match name {
+            "rates" => {
+                let count = self.total.sum(now_ms, window);
+                ProjectionBody::Rates {
+                    total: Rate {
+                        count,
+                        per_sec: per_sec(count, window),
+                    },
+                    subjects: keyed_rates(&self.subjects, subject, now_ms, window),
+                    services: keyed_rates(&self.services, service, now_ms, window),
+                    levels: Level::ALL
+                        .iter()
+                        .filter_map(|l| {
+                            let count = self.levels[*l as usize].sum(now_ms, window);
+                            (count > 0).then(|| KeyedRate {
+                                key: l.as_str().to_string(),
+                                rate: Rate {
+                                    count,
+                                    per_sec: per_sec(count, window),
+                                },
+                            })
+                        })
+                        .collect(),
+                }
+            }
+            "log_levels" => {
+                let mut totals = BTreeMap::new();
+                for l in Level::ALL {
+                    let c = self.levels[l as usize].sum(now_ms, window);
+                    if c > 0 {
+                        totals.insert(l.as_str().to_string(), c);
+                    }
+                }
+                let mut by_service: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+                for ((svc, l), m) in &self.service_levels {
+                    let c = m.sum(now_ms, window);
+                    if c > 0 {
+                        by_service
+                            .entry(service(*svc).unwrap_or_default())
+                            .or_default()
+                            .insert(Level::ALL[*l as usize].as_str().to_string(), c);
+                    }
+                }
+                ProjectionBody::LogLevels {
+                    totals,
+                    services: by_service
+                        .into_iter()
+                        .map(|(service, levels)| ServiceLevels { service, levels })
+                        .collect(),
+                }
+            }
+            "metrics" => {
+                let mut series: Vec<MetricStats> = self
+                    .metrics
+                    .iter()
+                    .filter_map(|(id, s)| {
+                        let agg = s.window(now_ms, window)?;
+                        let q = |p: f64| agg.sketch.quantile(p).ok().flatten().unwrap_or(0.0);
+                        Some(MetricStats {
+                            series: store.series().name(*id).unwrap_or_default().to_string(),
+                            count: agg.count,
+                            sum: agg.sum,
+                            min: agg.min,
+                            max: agg.max,
+                            mean: agg.sum / agg.count as f64,
+                            p50: q(0.5),
+                            p90: q(0.9),
+                            p99: q(0.99),
+                        })
+                    })
+                    .collect();
+                series.sort_by(|a, b| a.series.cmp(&b.series));
+                ProjectionBody::Metrics { series }
+            }
+            "top_errors" => top_k(keyed_rates(
+                &self.errors,
+                |id| store.messages().name(id).map(str::to_string),
+                now_ms,
+                window,
+            )),
+            "top_subjects" => top_k(keyed_rates(&self.subjects, subject, now_ms, window)),
+            "top_services" => top_k(keyed_rates(&self.services, service, now_ms, window)),
+            "rate_history" => {
+                let dense = |ring: &Ring<u32>| -> Vec<u64> {
+                    let mut v = vec![0u64; HISTORY_SECS];
+                    let first = (now_ms.div_euclid(1_000) - HISTORY_SECS as i64 + 1) * 1_000;
+                    for (start, c) in ring.window(now_ms, HISTORY_SECS as i64 * 1_000) {
+                        let i = ((start - first) / 1_000) as usize;
+                        if let Some(slot) = v.get_mut(i) {
+                            *slot = u64::from(*c);
+                        }
+                    }
+                    v
+                };
+                let mut levels = BTreeMap::new();
+                for l in Level::ALL {
+                    let v = dense(&self.level_history[l as usize]);
+                    if v.iter().any(|c| *c > 0) {
+                        levels.insert(l.as_str().to_string(), v);
+                    }
+                }
+                ProjectionBody::RateHistory {
+                    start_ms: (now_ms.div_euclid(1_000) - HISTORY_SECS as i64 + 1) * 1_000,
+                    step_ms: 1_000,
+                    total: dense(&self.history),
+                    levels,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! Time travel (the server side of PRODUCT.md F7): the state of every
+//! built-in projection as of any moment still in the log, rebuilt by
+//! folding stored events forward from the nearest earlier checkpoint.
+//!
+//! The live hub takes a checkpoint (a clone of its [`BuiltIn`]) every
+//! `every_events` events or `every_ms` of received time, whichever comes
+//! first, so a rebuild folds at most that many events. A checkpoint is only
+//! useful while the events after it are still in the log: older ones are
+//! pruned as the log evicts. Checkpoints are shared (`Arc`), so the API can
+//! take one and fold forward on its own thread while the hub goes on.
+
+use super::builtin::BuiltIn;
+use crate::store::Store;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A projection state and the last event folded into it.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The state.
+    pub state: BuiltIn,
+    /// Last event id folded (0: none).
+    pub last_id: u64,
+}
+
+/// Fewest events between two checkpoints.
+const MIN_SPACING: u64 = 16;
+
+/// The hub's checkpoints, oldest first.
+#[derive(Debug)]
+pub struct Checkpoints {
+    list: VecDeque<Arc<Checkpoint>>,
+    every_events: u64,
+    every_ms: i64,
+    max: usize,
+}
+
+/// The checkpoints as shared by the hub (writer) and the API (readers); the
+/// lock is held only to push, prune or pick one.
+pub type SharedCheckpoints = Arc<parking_lot::Mutex<Checkpoints>>;
+
+/// Why a past state cannot be rebuilt.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TravelError {
+    /// The moment is older than what the log (and checkpoints) still hold.
+    #[error(
+        "that moment is no longer in the event log (the earliest that can be rebuilt is {earliest})"
+    )]
+    TooOld {
+        /// The earliest moment that can be rebuilt, as text.
+        earliest: String,
+    },
+}
+
+impl Checkpoints {
+    /// Starts with the empty state (valid while nothing has been evicted).
+    pub fn new(every_events: u64, every_ms: i64, max: usize) -> Self {
+        Checkpoints {
+            list: VecDeque::from([Arc::new(Checkpoint {
+                state: BuiltIn::default(),
+                last_id: 0,
+            })]),
+            every_events: every_events.max(1),
+            every_ms: every_ms.max(1),
+            max: max.max(2),
+        }
+    }
+
+    /// Called by the hub after folding each event: takes a checkpoint when
+    /// due. `held_events` is the log's size: checkpoints come at least every
+    /// quarter of it, so one always stays inside the log as it evicts.
+    pub fn after_fold(&mut self, live: &BuiltIn, held_events: u64) {
+        let spacing = (held_events / 4).clamp(MIN_SPACING, self.every_events.max(MIN_SPACING));
+        let Some(last) = self.list.back() else {
+            return;
+        };
+        let (Some(live_id), folded_since) = (
+            live.last_id(),
+            live.folded().saturating_sub(last.state.folded()),
+        ) else {
+            return;
+        };
+        let due = folded_since >= spacing
+            || (folded_since > 0
+                && (last.last_id == 0
+                    || live.last_ms().saturating_sub(last.state.last_ms()) >= self.every_ms));
+        if due {
+            self.list.push_back(Arc::new(Checkpoint {
+                state: live.clone(),
+                last_id: live_id,
+            }));
+            if self.list.len() > self.max {
+                // Thin out every other one (keeping the oldest and newest):
+                // coverage of the whole log stays, spacing doubles.
+                let last = self.list.len() - 1;
+                let mut i = 0;
+                self.list.retain(|_| {
+                    let keep = i % 2 == 0 || i == last;
+                    i += 1;
+                    keep
+                });
+            }
+        }
+    }
+
+    /// Drops checkpoints that can no longer be folded forward because the
+    /// events after them were evicted (the newest such one is kept if it
+    /// is the only one left, so there is always a base).
+    pub fn prune(&mut self, first_held_id: Option<u64>) {
+        let Some(first) = first_held_id else { return };
+        while self.list.len() > 1 && self.list[1].last_id < first {
+            self.list.pop_front();
+        }
+    }
+
+    /// Number of checkpoints held.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are none (never: the empty state is the first).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The latest checkpoint at or before `target_id`.
+    pub fn base_for(&self, target_id: u64) -> Option<Arc<Checkpoint>> {
+        let i = self.list.partition_point(|c| c.last_id <= target_id);
+        self.list.get(i.checked_sub(1)?).cloned()
+    }
+
+    /// The oldest event id whose state can still be rebuilt (0: the state
+    /// before any event), given the log's oldest held id; `None` for an
+    /// empty log.
+    pub fn earliest_id(&self, first_held_id: Option<u64>) -> Option<u64> {
+        let first = first_held_id?;
+        self.list
+            .iter()
+            .find(|c| c.last_id + 1 >= first)
+            .map(|c| c.last_id)
+    }
+}
+
+/// Rebuilds the state after folding every held event up to `target_id`
+/// (0: before any event), from `base`.
+pub fn fold_from(store: &Store, base: &Checkpoint, target_id: u64) -> Result<BuiltIn, TravelError> {
+    if let Some(first) = store.first_id()
+        && base.last_id + 1 < first
+        && target_id > base.last_id
+    {
+        return Err(TravelError::TooOld {
+            earliest: format!("event {first}"),
+        });
+    }
+    let mut state = base.state.clone();
+    if target_id > base.last_id {
+        for e in store.range(base.last_id + 1, target_id) {
+            if !e.is_duplicate() {
+                state.apply(&e);
+            }
+        }
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NewEvent, Source};
+    use crate::ingest::decode::decode;
+    use app::api::Window;
+    use proptest::prelude::*;
+
+    fn new_event(i: usize, t: i64) -> NewEvent {
+        let subject = ["logs.a", "logs.b", "metrics.c"][i % 3];
+        let payload = if i % 3 == 2 {
+            format!(r#"{{"name":"m","value":{}}}"#, (i % 97) as f64 + 0.5)
+        } else {
+            format!(
+                r#"{{"level":"{}","msg":"m{}"}}"#,
+                ["info", "error", "warn"][i % 3],
+                i % 5
+            )
+        };
+        NewEvent {
+            received_ms: t,
+            subject: subject.to_string(),
+            payload: bytes::Bytes::from(payload.clone()),
+            headers: Vec::new(),
+            source: Source::Core,
+            decoded: decode(subject, payload.as_bytes()),
+        }
+    }
+
+    const NAMES: [&str; 7] = [
+        "rates",
+        "log_levels",
+        "metrics",
+        "top_errors",
+        "top_subjects",
+        "top_services",
+        "rate_history",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// State as of an event equals what the live fold showed then, for
+        /// every projection and window; and evicting old events never makes
+        /// a reachable moment wrong, only unreachable.
+        #[test]
+        fn state_as_of_t_equals_live_at_t(
+            gaps in proptest::collection::vec(0i64..2_500, 50..600),
+            every in 1u64..80,
+            cap_kb in prop_oneof![Just(64usize), Just(4096usize)],
+            probes in proptest::collection::vec(any::<prop::sample::Index>(), 1..6),
+        ) {
+            let mut store = Store::new(cap_kb << 10);
+            let mut live = BuiltIn::default();
+            let mut cps = Checkpoints::new(every, 30_000, 64);
+            let mut recorded = Vec::new();
+            let probe_at: std::collections::HashSet<usize> =
+                probes.iter().map(|p| p.index(gaps.len())).collect();
+            let mut t = 1_795_672_800_000i64;
+            for (i, gap) in gaps.iter().enumerate() {
+                t += gap;
+                let Some(id) = store.append(&new_event(i, t)) else { continue };
+                if let Some(e) = store.get(id) {
+                    live.apply(&e);
+                }
+                cps.after_fold(&live, store.stats().events);
+                cps.prune(store.first_id());
+                if probe_at.contains(&i) {
+                    let now = live.last_ms();
+                    let snaps: Vec<_> = NAMES
+                        .iter()
+                        .flat_map(|n| Window::ALL.map(|w| live.snapshot(&store, n, w, now)))
+                        .collect();
+                    recorded.push((id, now, snaps));
+                }
+            }
+            for (id, now, snaps) in recorded {
+                let Some(base) = cps.base_for(id) else {
+                    // Pruned away with the log: only once eviction started.
+                    prop_assert!(store.first_id() > Some(1));
+                    continue;
+                };
+                match fold_from(&store, &base, id) {
+                    Ok(state) => {
+                        prop_assert_eq!(state.last_id(), Some(id));
+                        let again: Vec<_> = NAMES
+                            .iter()
+                            .flat_map(|n| Window::ALL.map(|w| state.snapshot(&store, n, w, now)))
+                            .collect();
+                        prop_assert_eq!(again, snaps, "as of event {}", id);
+                    }
+                    Err(TravelError::TooOld { .. }) => {
+                        // Only allowed once eviction has started.
+                        prop_assert!(store.first_id() > Some(1));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_taken_by_count_and_pruned_with_the_log() {
+        let mut store = Store::new(64 << 10);
+        let mut live = BuiltIn::default();
+        let mut cps = Checkpoints::new(100, i64::MAX, 1_000);
+        for i in 0..5_000 {
+            if let Some(id) = store.append(&new_event(i, i as i64)) {
+                live.apply(&store.get(id).expect("held"));
+            }
+            cps.after_fold(&live, store.stats().events);
+            cps.prune(store.first_id());
+        }
+        let first = store.first_id().expect("held");
+        assert!(first > 1, "the small cap evicted");
+        assert!(cps.len() >= 2);
+        // From the earliest reachable event on, every state can be rebuilt;
+        // before it, none (the events after the base were evicted).
+        let earliest = cps
+            .earliest_id(Some(first))
+            .expect("one checkpoint is in the log");
+        assert!(
+            earliest + 1 >= first && earliest < first + 200,
+            "{earliest} vs {first}"
+        );
+        for target in [
+            earliest.max(first),
+            earliest + 10,
+            store.last_id().expect("held"),
+        ] {
+            let base = cps.base_for(target).expect("base");
+            let state = fold_from(&store, &base, target).expect("reachable");
+            assert_eq!(state.last_id(), Some(target));
+        }
+        if earliest > first {
+            let base = cps.base_for(first).expect("base");
+            assert!(fold_from(&store, &base, first).is_err());
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Time-bucketed rings: the building block of sliding windows. A [`Ring`]
+//! keeps the last `len` buckets of `width_ms` each; a [`MultiRes`] keeps
+//! three rings (1 s × 60, 10 s × 90, 60 s × 60) and answers every
+//! [`Window`] from the finest ring that spans it.
+//!
+//! Time is the store's received time, which never goes backwards, so a
+//! bucket older than the ring is simply dropped (it cannot happen in
+//! practice: it would be an event from more than an hour before the last).
+
+use app::api::Window;
+
+/// The last `len` buckets of `width_ms` each.
+#[derive(Clone, Debug)]
+pub struct Ring<T> {
+    width_ms: i64,
+    slots: Box<[T]>,
+    /// Absolute index (time / width) of the newest bucket written.
+    head: i64,
+}
+
+impl<T: Default + Clone> Ring<T> {
+    /// An empty ring.
+    pub fn new(width_ms: i64, len: usize) -> Self {
+        Ring {
+            width_ms,
+            slots: vec![T::default(); len].into_boxed_slice(),
+            head: i64::MIN,
+        }
+    }
+
+    fn len(&self) -> i64 {
+        self.slots.len() as i64
+    }
+
+    fn index(&self, bucket: i64) -> usize {
+        bucket.rem_euclid(self.len()) as usize
+    }
+
+    /// The bucket holding time `t_ms`, advancing the ring (and clearing the
+    /// buckets it passes) if `t_ms` is newer than anything seen; `None` if
+    /// `t_ms` is older than the ring reaches.
+    pub fn slot_mut(&mut self, t_ms: i64) -> Option<&mut T> {
+        let bucket = t_ms.div_euclid(self.width_ms);
+        if bucket > self.head {
+            let from = if self.head == i64::MIN {
+                bucket - self.len() + 1
+            } else {
+                (self.head + 1).max(bucket - self.len() + 1)
+            };
+            for b in from..=bucket {
+                let i = self.index(b);
+                self.slots[i] = T::default();
+            }
+            self.head = bucket;
+        } else if bucket <= self.head - self.len() {
+            return None;
+        }
+        let i = self.index(bucket);
+        Some(&mut self.slots[i])
+    }
+
+    /// The buckets covering `(now - span, now]` that hold data, oldest first,
+    /// with their start times. Buckets after the newest written are empty
+    /// and skipped.
+    pub fn window(&self, now_ms: i64, span_ms: i64) -> impl Iterator<Item = (i64, &T)> + '_ {
+        let last = now_ms.div_euclid(self.width_ms);
+        let first = last - (span_ms / self.width_ms).max(1) + 1;
+        let lo = first.max(self.head.saturating_sub(self.len() - 1));
+        let hi = last.min(self.head);
+        (lo..=hi).map(move |b| (b * self.width_ms, &self.slots[self.index(b)]))
+    }
+
+    /// Bucket width.
+    pub fn width_ms(&self) -> i64 {
+        self.width_ms
+    }
+}
+
+/// Three rings (1 s × 60, 10 s × 90, 60 s × 60): every window from 1 s to
+/// 1 h, sliding by 1 s up to a minute, by 10 s up to 15 minutes, by a
+/// minute up to an hour.
+#[derive(Clone, Debug)]
+pub struct MultiRes<T> {
+    rings: [Ring<T>; 3],
+}
+
+impl<T: Default + Clone> Default for MultiRes<T> {
+    fn default() -> Self {
+        MultiRes {
+            rings: [
+                Ring::new(1_000, 60),
+                Ring::new(10_000, 90),
+                Ring::new(60_000, 60),
+            ],
+        }
+    }
+}
+
+impl<T: Default + Clone> MultiRes<T> {
+    /// Applies `f` to the bucket of `t_ms` in every ring.
+    pub fn update(&mut self, t_ms: i64, mut f: impl FnMut(&mut T)) {
+        for ring in &mut self.rings {
+            if let Some(slot) = ring.slot_mut(t_ms) {
+                f(slot);
+            }
+        }
+    }
+
+    /// The buckets covering `window` as of `now_ms`.
+    pub fn window(&self, now_ms: i64, window: Window) -> impl Iterator<Item = &T> + '_ {
+        let ring = match window {
+            Window::S1 | Window::S10 | Window::M1 => &self.rings[0],
+            Window::M15 => &self.rings[1],
+            Window::H1 => &self.rings[2],
+        };
+        ring.window(now_ms, window.ms()).map(|(_, v)| v)
+    }
+}
+
+impl MultiRes<u32> {
+    /// Adds one at `t_ms`.
+    pub fn incr(&mut self, t_ms: i64) {
+        self.update(t_ms, |c| *c = c.saturating_add(1));
+    }
+
+    /// Total over `window` as of `now_ms`.
+    pub fn sum(&self, now_ms: i64, window: Window) -> u64 {
+        self.window(now_ms, window).map(|c| u64::from(*c)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_windows_slide_and_forget() {
+        let mut r: Ring<u32> = Ring::new(1_000, 5);
+        for t in [0, 500, 1_000, 4_999] {
+            *r.slot_mut(t).expect("in range") += 1;
+        }
+        fn sum(r: &Ring<u32>, now: i64, span: i64) -> u32 {
+            r.window(now, span).map(|(_, v)| *v).sum()
+        }
+        assert_eq!(sum(&r, 4_999, 5_000), 4);
+        assert_eq!(sum(&r, 4_999, 1_000), 1);
+        assert_eq!(sum(&r, 4_999, 4_000), 2, "buckets 1..=4");
+        // Later moments see nothing the ring has not been told of.
+        assert_eq!(sum(&r, 9_000, 3_000), 0);
+        *r.slot_mut(7_000).expect("advances") += 1;
+        assert_eq!(sum(&r, 7_000, 5_000), 2, "buckets 3..=7: 4 999 and 7 000");
+        assert!(r.slot_mut(1_000).is_none(), "older than the ring");
+        *r.slot_mut(100_000).expect("jumps") += 1;
+        assert_eq!(sum(&r, 100_000, 5_000), 1);
+    }
+
+    #[test]
+    fn multires_answers_each_window() {
+        let mut m: MultiRes<u32> = MultiRes::default();
+        // One event a second for two hours.
+        for s in 0..7_200i64 {
+            m.incr(s * 1_000);
+        }
+        let now = 7_199_000;
+        assert_eq!(m.sum(now, Window::S1), 1);
+        assert_eq!(m.sum(now, Window::S10), 10);
+        assert_eq!(m.sum(now, Window::M1), 60);
+        assert_eq!(m.sum(now, Window::M15), 900);
+        assert_eq!(m.sum(now, Window::H1), 3_600);
+    }
+}

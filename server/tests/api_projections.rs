@@ -1,0 +1,214 @@
+//! Projections and time travel through the v1 API, against a real
+//! nats-server: the state as of an earlier event equals what the live
+//! projection said at that moment; evicted moments answer 410.
+
+mod common;
+
+use app::api::{ApiError, EventPage, ProjectionBody, ProjectionList, ProjectionState, Timeline};
+use common::*;
+use eventscope::config::Config;
+
+async fn json<T: serde::de::DeserializeOwned>(addr: std::net::SocketAddr, path: &str) -> (u16, T) {
+    let (status, body) = get(addr, path).await;
+    let parsed = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {path} answered {status} with {body:?}: {e}"));
+    (status, parsed)
+}
+
+async fn publish_phase(client: &async_nats::Client, errors: u32, infos: u32, latencies: &[f64]) {
+    for i in 0..errors {
+        let p = format!(r#"{{"level":"error","msg":"card declined","n":{i}}}"#);
+        client
+            .publish("tt.logs.payments", p.into())
+            .await
+            .expect("publish");
+    }
+    for i in 0..infos {
+        let p = format!(r#"{{"level":"info","msg":"ok","n":{i}}}"#);
+        client
+            .publish("tt.logs.orders", p.into())
+            .await
+            .expect("publish");
+    }
+    for v in latencies {
+        let p = format!(r#"{{"name":"latency_ms","value":{v},"tags":{{"route":"/pay"}}}}"#);
+        client
+            .publish("tt.metrics.api", p.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_as_of_an_event_equals_the_live_state_then() {
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["tt.>"]))
+        .await
+        .expect("app starts");
+    let addr = running.addr;
+    let client = publisher(&nats.url()).await;
+    let mut ws = ws_connect(addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "tt.probe").await;
+
+    let (status, list): (u16, ProjectionList) = json(addr, "/api/v1/projections").await;
+    assert_eq!(status, 200);
+    assert!(list.projections.iter().any(|p| p.name == "metrics"));
+
+    let lat_a: Vec<f64> = (1..=200).map(|i| i as f64).collect();
+    publish_phase(&client, 7, 20, &lat_a).await;
+    let phase_a = probes + 7 + 20 + 200;
+    mirror
+        .until(&mut ws, "phase A stored", |s| {
+            s.health.store_events >= phase_a
+        })
+        .await;
+
+    let (_, newest): (u16, EventPage) = json(addr, "/api/v1/events?limit=1").await;
+    let id_a = newest.events[0].id;
+    let (_, live_rates): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/rates?window=1h").await;
+    let (_, live_metrics): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/metrics?window=1h").await;
+    let (_, live_errors): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/top_errors?window=1h").await;
+    assert!(live_rates.live);
+    let ProjectionBody::Rates { total, .. } = &live_rates.body else {
+        panic!("rates")
+    };
+    assert_eq!(total.count, phase_a);
+    let ProjectionBody::Metrics { series } = &live_metrics.body else {
+        panic!("metrics")
+    };
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].series, "latency_ms{route=/pay}");
+    assert_eq!(
+        (series[0].count, series[0].min, series[0].max),
+        (200, 1.0, 200.0)
+    );
+    assert!(
+        (series[0].p50 - 100.0).abs() <= 1.0,
+        "p50 {}",
+        series[0].p50
+    );
+    assert!(
+        (series[0].p99 - 198.0).abs() <= 1.98,
+        "p99 {}",
+        series[0].p99
+    );
+
+    // Phase B changes everything; then travel back to the end of phase A.
+    publish_phase(&client, 3, 50, &[1000.0; 50]).await;
+    mirror
+        .until(&mut ws, "phase B stored", |s| {
+            s.health.store_events >= phase_a + 103
+        })
+        .await;
+    for (name, live) in [
+        ("rates", &live_rates),
+        ("metrics", &live_metrics),
+        ("top_errors", &live_errors),
+    ] {
+        let (status, past): (u16, ProjectionState) = json(
+            addr,
+            &format!("/api/v1/projections/{name}?window=1h&at={id_a}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(!past.live);
+        assert_eq!(past.last_event_id, Some(id_a));
+        assert_eq!(past.body, live.body, "{name} as of event {id_a}");
+    }
+    let (_, now): (u16, ProjectionState) = json(addr, "/api/v1/projections/rates?window=1h").await;
+    let ProjectionBody::Rates { total, .. } = &now.body else {
+        panic!("rates")
+    };
+    assert_eq!(total.count, phase_a + 103);
+
+    // Before the first event: the empty state.
+    let (status, before): (u16, ProjectionState) = json(
+        addr,
+        "/api/v1/projections/rates?window=1h&at=2001-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ProjectionBody::Rates { total, .. } = &before.body else {
+        panic!("rates")
+    };
+    assert_eq!(total.count, 0);
+
+    let (_, timeline): (u16, Timeline) = json(addr, "/api/v1/timeline?buckets=10").await;
+    assert_eq!(timeline.counts.iter().sum::<u64>(), phase_a + 103);
+    assert!(timeline.counts.len() <= 11);
+    assert_eq!(timeline.earliest_at_ms.is_some(), true);
+
+    let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/nope").await;
+    assert_eq!(status, 404);
+    assert!(err.error.contains("rates"), "{}", err.error);
+    let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/rates?window=2m").await;
+    assert_eq!(status, 400);
+    assert!(
+        err.error.contains("1s, 10s, 1m, 15m or 1h"),
+        "{}",
+        err.error
+    );
+    let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/rates?at=noon").await;
+    assert_eq!(status, 400);
+    assert!(err.error.contains("RFC 3339"), "{}", err.error);
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicted_moments_answer_gone_with_the_earliest_reachable() {
+    let mut nats = nats_server(None).await;
+    let mut config = Config::attach(nats.url(), &["ev.>"]);
+    config.store_bytes = bytesize::ByteSize::kib(256);
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let client = publisher(&nats.url()).await;
+    let mut ws = ws_connect(addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    wait_subscribed(&client, &mut ws, &mut mirror, "ev.probe").await;
+
+    let pad = "x".repeat(900);
+    for i in 0..2_000 {
+        let p = format!(r#"{{"level":"info","msg":"{pad}","n":{i}}}"#);
+        client
+            .publish("ev.logs.bulk", p.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "evictions", |s| {
+            s.health.evicted > 0 && s.subjects.get("ev.logs.bulk").map_or(0, |c| c.count) == 2_000
+        })
+        .await;
+
+    let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/rates?at=1").await;
+    assert_eq!(status, 404, "event 1 was evicted: {}", err.error);
+    let (status, err): (u16, ApiError) =
+        json(addr, "/api/v1/projections/rates?at=2001-01-01T00:00:00Z").await;
+    assert_eq!(status, 410);
+    assert!(
+        err.error.contains("earliest that can be rebuilt"),
+        "{}",
+        err.error
+    );
+    // The newest moments are still reachable.
+    let (_, newest): (u16, EventPage) = json(addr, "/api/v1/events?limit=1").await;
+    let (status, _): (u16, ProjectionState) = json(
+        addr,
+        &format!("/api/v1/projections/rates?at={}", newest.events[0].id),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    running.stop().await;
+    nats.stop().await;
+}
