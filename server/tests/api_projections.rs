@@ -142,7 +142,7 @@ async fn state_as_of_an_event_equals_the_live_state_then() {
     let (_, timeline): (u16, Timeline) = json(addr, "/api/v1/timeline?buckets=10").await;
     assert_eq!(timeline.counts.iter().sum::<u64>(), phase_a + 103);
     assert!(timeline.counts.len() <= 11);
-    assert_eq!(timeline.earliest_at_ms.is_some(), true);
+    assert!(timeline.earliest_at_ms.is_some());
 
     let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/nope").await;
     assert_eq!(status, 404);
