@@ -92,6 +92,9 @@ pub struct Health {
     pub duplicates: u64,
     /// Events whose payload decoded as nothing (kept as raw bytes).
     pub undecoded: u64,
+    /// JetStream sequences skipped: messages the stream removed (limits,
+    /// deletes) before Eventscope read them.
+    pub seq_gaps: u64,
 }
 
 /// One subject's row.
@@ -134,7 +137,7 @@ mod tests {
 
     /// Golden fixture: the documented shape of a delta frame. If this test
     /// breaks, the protocol changed: bump [`PROTOCOL_VERSION`].
-    const GOLDEN_DELTA: &str = r#"{"v":1,"seq":7,"type":"delta","total":12,"rate":3.5,"subjects":{"logs.api":{"count":12,"rate":3.5}},"nats_connected":true,"health":{"dropped_ingest":0,"overflow_subjects":0,"nats_slow_consumer":1,"resyncs":0,"store_events":12,"store_bytes":4096,"store_cap_bytes":1048576,"evicted":0,"too_large":0,"duplicates":0,"undecoded":2}}"#;
+    const GOLDEN_DELTA: &str = r#"{"v":1,"seq":7,"type":"delta","total":12,"rate":3.5,"subjects":{"logs.api":{"count":12,"rate":3.5}},"nats_connected":true,"health":{"dropped_ingest":0,"overflow_subjects":0,"nats_slow_consumer":1,"resyncs":0,"store_events":12,"store_bytes":4096,"store_cap_bytes":1048576,"evicted":0,"too_large":0,"duplicates":0,"undecoded":2,"seq_gaps":0}}"#;
 
     #[test]
     fn golden_delta_round_trips() {

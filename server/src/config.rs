@@ -22,15 +22,27 @@ pub struct Config {
 
     /// Core NATS subject to watch, wildcards allowed (`logs.>`,
     /// `metrics.*.cpu`). Repeat the flag for several; in the variable,
-    /// separate them with commas.
+    /// separate them with commas. Default: `>` (everything), unless
+    /// --stream is given.
     #[arg(
         long = "subject",
         env = "EVENTSCOPE_SUBJECTS",
         value_delimiter = ',',
-        default_value = ">",
         value_name = "SUBJECT"
     )]
     pub subjects: Vec<String>,
+
+    /// JetStream stream to read, with a start point: `NAME` (new messages
+    /// only), `NAME@all`, `NAME@seq:1200` or `NAME@time:2026-11-26T06:00:00Z`.
+    /// Read with an ordered consumer that resumes where it stopped after a
+    /// NATS restart. Repeatable; comma-separated in the variable.
+    #[arg(
+        long = "stream",
+        env = "EVENTSCOPE_STREAMS",
+        value_delimiter = ',',
+        value_name = "STREAM[@START]"
+    )]
+    pub streams: Vec<crate::ingest::jetstream::StreamSource>,
 
     /// Address the web UI, API and WebSocket listen on.
     #[arg(long, env = "EVENTSCOPE_ADDR", default_value = "127.0.0.1:3000")]
@@ -78,6 +90,17 @@ impl Config {
         self.managed_nats() || self.demo
     }
 
+    /// The core subjects to subscribe to: those given, or `>` when neither
+    /// subjects nor streams were given. (Not `>` beside a stream: the
+    /// stream's messages would arrive twice, once over core NATS.)
+    pub fn core_subjects(&self) -> Vec<String> {
+        if self.subjects.is_empty() && self.streams.is_empty() {
+            vec![">".to_string()]
+        } else {
+            self.subjects.clone()
+        }
+    }
+
     /// The hub's tick.
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
@@ -89,6 +112,7 @@ impl Config {
         Config {
             nats_url: Some(nats_url.into()),
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            streams: Vec::new(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             demo: false,
             demo_rate: 200,
@@ -108,7 +132,7 @@ mod tests {
     fn no_arguments_means_demo_mode() {
         let c = Config::try_parse_from(["eventscope"]).expect("parses");
         assert!(c.managed_nats() && c.demo_producer());
-        assert_eq!(c.subjects, vec![">".to_string()]);
+        assert_eq!(c.core_subjects(), vec![">".to_string()]);
         assert_eq!(c.addr.port(), 3000);
     }
 
@@ -126,6 +150,16 @@ mod tests {
         let c = Config::try_parse_from(["eventscope", "--subject", "logs.>", "--subject", "m.*"])
             .expect("parses");
         assert_eq!(c.subjects, vec!["logs.>", "m.*"]);
+    }
+
+    #[test]
+    fn a_stream_alone_subscribes_to_no_core_subject() {
+        let c = Config::try_parse_from(["eventscope", "--stream", "ORDERS@all"]).expect("parses");
+        assert!(c.core_subjects().is_empty());
+        assert_eq!(c.streams[0].stream, "ORDERS");
+        let err =
+            Config::try_parse_from(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
+        assert!(err.to_string().contains("--stream"), "{err}");
     }
 
     #[test]

@@ -152,12 +152,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.tick(),
     );
     tasks.spawn(hub.run(shutdown.clone()));
-    {
-        let (stats, shutdown, subjects) = (
+    for source in config.streams.clone() {
+        tasks.spawn(ingest::jetstream::run(
+            client.clone(),
+            source,
+            tx.clone(),
             Arc::clone(&stats),
             shutdown.clone(),
-            config.subjects.clone(),
-        );
+        ));
+    }
+    let subjects = config.core_subjects();
+    if !subjects.is_empty() {
+        let (stats, shutdown) = (Arc::clone(&stats), shutdown.clone());
         tasks.spawn(async move {
             if let Err(e) = ingest::run(client, subjects, tx, stats, shutdown).await {
                 tracing::error!(error = %e, "ingest stopped");

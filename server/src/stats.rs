@@ -15,12 +15,19 @@ pub struct Stats {
     pub dropped_ingest: AtomicU64,
     /// Slow-consumer notices from the NATS client.
     pub nats_slow_consumer: AtomicU64,
+    /// JetStream stream sequences skipped (removed before we read them).
+    pub js_seq_gaps: AtomicU64,
     /// WebSocket clients that fell behind and were resynced.
     pub ws_resyncs: AtomicU64,
     /// WebSocket clients connected now.
     pub ws_clients: AtomicU64,
     /// Whether the NATS connection is up.
     pub nats_connected: AtomicBool,
+    /// Times the NATS connection was (re)established.
+    pub nats_connects: AtomicU64,
+    /// Woken on every (re)connection, so JetStream sources re-attach at
+    /// once instead of waiting for missed heartbeats.
+    pub reconnected: tokio::sync::Notify,
 }
 
 impl Stats {
@@ -38,6 +45,7 @@ impl Stats {
             too_large: store.too_large,
             duplicates: store.duplicates,
             undecoded: store.raw,
+            seq_gaps: self.js_seq_gaps.load(Ordering::Relaxed),
         }
     }
 }

@@ -97,25 +97,44 @@ pub fn free_port() -> std::io::Result<u16> {
 pub struct ManagedNats {
     child: Child,
     port: u16,
-    // Held for its Drop: removes the JetStream data folder.
-    _data: tempfile::TempDir,
+    // Held for its Drop: removes a temporary JetStream folder.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl ManagedNats {
     /// Starts `bin` on 127.0.0.1:`port` with JetStream and waits until it
     /// accepts connections.
     pub async fn start(bin: &Path, port: u16) -> Result<Self, ManagedNatsError> {
+        let data = tempfile::Builder::new()
+            .prefix("eventscope-nats-")
+            .tempdir()
+            .map_err(|source| ManagedNatsError::Spawn {
+                bin: bin.to_path_buf(),
+                source,
+            })?;
+        let dir = data.path().to_path_buf();
+        Self::start_inner(bin, port, &dir, Some(data)).await
+    }
+
+    /// Like [`ManagedNats::start`], with JetStream's data in `dir`, kept
+    /// after the server stops (so a restart finds its streams again).
+    pub async fn start_in(bin: &Path, port: u16, dir: &Path) -> Result<Self, ManagedNatsError> {
+        Self::start_inner(bin, port, dir, None).await
+    }
+
+    async fn start_inner(
+        bin: &Path,
+        port: u16,
+        dir: &Path,
+        data: Option<tempfile::TempDir>,
+    ) -> Result<Self, ManagedNatsError> {
         let spawn_err = |source| ManagedNatsError::Spawn {
             bin: bin.to_path_buf(),
             source,
         };
-        let data = tempfile::Builder::new()
-            .prefix("eventscope-nats-")
-            .tempdir()
-            .map_err(spawn_err)?;
         let mut cmd = Command::new(bin);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(data.path())
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

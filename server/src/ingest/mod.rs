@@ -5,6 +5,7 @@
 //! downstream cannot back-pressure NATS into disconnecting us.
 
 pub mod decode;
+pub mod jetstream;
 
 use crate::event::{NewEvent, Source, now_ms};
 use crate::stats::Stats;
@@ -57,6 +58,8 @@ pub async fn connect(url: &str, name: &str, stats: Arc<Stats>) -> Result<Client,
                 match event {
                     Event::Connected => {
                         stats.nats_connected.store(true, Ordering::Relaxed);
+                        stats.nats_connects.fetch_add(1, Ordering::Relaxed);
+                        stats.reconnected.notify_waiters();
                         tracing::info!(%url, "nats connected");
                     }
                     Event::Disconnected => {

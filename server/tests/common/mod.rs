@@ -20,16 +20,20 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
-/// Starts a real nats-server (JetStream on) on `port`, or a free one.
-pub async fn nats_server(port: Option<u16>) -> ManagedNats {
-    let bin = managed_nats::find_binary(
+/// The nats-server binary for tests.
+pub fn nats_bin() -> std::path::PathBuf {
+    managed_nats::find_binary(
         std::env::var_os("EVENTSCOPE_NATS_SERVER")
             .map(std::path::PathBuf::from)
             .as_deref(),
     )
-    .expect("integration tests need nats-server: run scripts/setup.sh");
+    .expect("integration tests need nats-server: run scripts/setup.sh")
+}
+
+/// Starts a real nats-server (JetStream on) on `port`, or a free one.
+pub async fn nats_server(port: Option<u16>) -> ManagedNats {
     let port = port.unwrap_or_else(|| managed_nats::free_port().expect("free port"));
-    ManagedNats::start(&bin, port)
+    ManagedNats::start(&nats_bin(), port)
         .await
         .expect("nats-server starts")
 }
@@ -50,9 +54,15 @@ pub async fn ws_connect(addr: std::net::SocketAddr) -> WsStream {
 
 /// Reads the next protocol frame (skipping pings), checking its version.
 pub async fn next_frame(ws: &mut WsStream) -> Frame {
+    next_frame_within(ws, TIMEOUT).await
+}
+
+/// [`next_frame`] with its own time limit.
+pub async fn next_frame_within(ws: &mut WsStream, limit: Duration) -> Frame {
     loop {
-        let msg = within("next websocket frame", ws.next())
+        let msg = tokio::time::timeout(limit, ws.next())
             .await
+            .unwrap_or_else(|_| panic!("no websocket frame within {limit:?}"))
             .expect("socket still open")
             .expect("frame");
         if let Message::Text(text) = msg {
@@ -100,13 +110,30 @@ impl Mirror {
 
     /// Reads frames until `done(state)` holds.
     pub async fn until(&mut self, ws: &mut WsStream, what: &str, done: impl Fn(&Counts) -> bool) {
-        within(what, async {
-            while !done(&self.state) {
-                let frame = next_frame(ws).await;
-                self.apply(frame);
+        self.until_within(ws, what, TIMEOUT, done).await
+    }
+
+    /// [`Mirror::until`] with its own time limit.
+    pub async fn until_within(
+        &mut self,
+        ws: &mut WsStream,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&Counts) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&self.state) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, next_frame_within(ws, left + Duration::from_secs(1)))
+                .await
+            {
+                Ok(frame) => self.apply(frame),
+                Err(_) => panic!(
+                    "timed out after {limit:?}: {what}; last state {:?}",
+                    self.state
+                ),
             }
-        })
-        .await
+        }
     }
 
     /// Count of one subject, 0 when absent.
@@ -136,7 +163,8 @@ pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 /// Publishes probes on `subject` until the mirror counts one: from then on
 /// the server's subscription is known to be live. Returns how many probes
-/// were sent (all of which the server counts).
+/// the server counted (core NATS is at-most-once: probes published before
+/// the subscription was live are lost, as they should be).
 pub async fn wait_subscribed(
     client: &async_nats::Client,
     ws: &mut WsStream,
@@ -144,29 +172,29 @@ pub async fn wait_subscribed(
     subject: &str,
 ) -> u64 {
     within("server subscription becomes live", async {
-        let mut sent = 0;
         loop {
             client
                 .publish(subject.to_string(), "{}".into())
                 .await
                 .expect("publish probe");
             client.flush().await.expect("flush probe");
-            sent += 1;
             let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
             while let Ok(frame) = tokio::time::timeout_at(deadline, next_frame(ws)).await {
                 mirror.apply(frame);
-                if mirror.count(subject) > 0 {
-                    break;
-                }
             }
             if mirror.count(subject) > 0 {
-                // Later probes may still be in flight: wait for all of them.
-                mirror
-                    .until(ws, "all probes counted", |s| {
-                        s.subjects.get(subject).map_or(0, |c| c.count) >= sent
-                    })
-                    .await;
-                return sent;
+                // Probes still in flight had 300 ms to land; take what is
+                // counted once it stops changing.
+                loop {
+                    let before = mirror.count(subject);
+                    let settle = tokio::time::Instant::now() + Duration::from_millis(300);
+                    while let Ok(frame) = tokio::time::timeout_at(settle, next_frame(ws)).await {
+                        mirror.apply(frame);
+                    }
+                    if mirror.count(subject) == before {
+                        return before;
+                    }
+                }
             }
         }
     })

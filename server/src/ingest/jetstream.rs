@@ -1,0 +1,250 @@
+//! JetStream sources (PRODUCT.md F1): a stream attached by name with a
+//! start point, read through an ordered consumer. JetStream is the durable
+//! log here, so this source never drops: when the hub's queue is full it
+//! waits (JetStream holds the rest). It remembers the last stream sequence
+//! it handed on, and whenever the consumer has to be made again (NATS
+//! restarted, consumer lost) it resumes right after it: nothing lost,
+//! nothing doubled. Sequence gaps (messages removed by the stream's limits
+//! before we read them) are counted.
+
+use super::decode;
+use super::flatten_headers;
+use crate::event::{NewEvent, Source, now_ms};
+use crate::stats::Stats;
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use futures::StreamExt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Where reading a stream starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPoint {
+    /// Only messages stored from now on.
+    New,
+    /// Every message the stream holds.
+    All,
+    /// From this stream sequence.
+    Seq(u64),
+    /// From this time (Unix ms).
+    Time(i64),
+}
+
+/// A stream to read: `NAME`, `NAME@new`, `NAME@all`, `NAME@seq:1200` or
+/// `NAME@time:2026-11-26T06:00:00Z`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSource {
+    /// Stream name.
+    pub stream: String,
+    /// Start point (default `new`).
+    pub start: StartPoint,
+}
+
+impl FromStr for StreamSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, start) = s.split_once('@').unwrap_or((s, "new"));
+        if name.is_empty() || name.contains(['.', '*', '>', ' ']) {
+            return Err(format!(
+                "{name:?} is not a stream name (names have no dots, spaces or wildcards)"
+            ));
+        }
+        let start = match start {
+            "new" => StartPoint::New,
+            "all" => StartPoint::All,
+            other => {
+                if let Some(seq) = other.strip_prefix("seq:") {
+                    StartPoint::Seq(seq.parse().map_err(|_| {
+                        format!("{seq:?} is not a stream sequence (a whole number)")
+                    })?)
+                } else if let Some(t) = other.strip_prefix("time:") {
+                    StartPoint::Time(
+                        chrono::DateTime::parse_from_rfc3339(t)
+                            .map_err(|_| format!("{t:?} is not an RFC 3339 time"))?
+                            .timestamp_millis(),
+                    )
+                } else {
+                    return Err(format!(
+                        "{other:?} is not a start point; use new, all, seq:N or time:RFC3339"
+                    ));
+                }
+            }
+        };
+        Ok(StreamSource {
+            stream: name.to_string(),
+            start,
+        })
+    }
+}
+
+fn deliver_policy(start: StartPoint, resume_after: Option<u64>) -> DeliverPolicy {
+    if let Some(seq) = resume_after {
+        return DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        };
+    }
+    match start {
+        StartPoint::New => DeliverPolicy::New,
+        StartPoint::All => DeliverPolicy::All,
+        StartPoint::Seq(s) => DeliverPolicy::ByStartSequence {
+            start_sequence: s.max(1),
+        },
+        StartPoint::Time(ms) => DeliverPolicy::ByStartTime {
+            start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        },
+    }
+}
+
+/// Pause before attaching again after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Reads `source` until `shutdown`, forwarding every message to `tx`.
+pub async fn run(
+    client: async_nats::Client,
+    source: StreamSource,
+    tx: mpsc::Sender<NewEvent>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) {
+    let js = jetstream::new(client);
+    let mut last_seq: Option<u64> = None;
+    let mut warned = false;
+    'attach: loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let generation = stats.nats_connects.load(Ordering::Relaxed);
+        let opened = async {
+            let stream = js.get_stream(&source.stream).await?;
+            let consumer = stream
+                .create_consumer(OrderedConfig {
+                    deliver_policy: deliver_policy(source.start, last_seq),
+                    ..OrderedConfig::default()
+                })
+                .await?;
+            Ok::<_, async_nats::Error>(consumer.messages().await?)
+        };
+        let mut messages = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            opened = opened => match opened {
+                Ok(m) => {
+                    tracing::info!(stream = %source.stream, resume_after = ?last_seq, "jetstream source attached");
+                    warned = false;
+                    m
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(stream = %source.stream, error = %e, "cannot attach to jetstream stream; retrying");
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(RETRY) => continue,
+                    }
+                }
+            },
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break 'attach,
+                // NATS came back: the consumer is gone with the old server,
+                // make it again now rather than after missed heartbeats.
+                _ = stats.reconnected.notified() => continue 'attach,
+                next = messages.next() => next,
+            };
+            if stats.nats_connects.load(Ordering::Relaxed) != generation {
+                continue 'attach;
+            }
+            let msg = match next {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => {
+                    tracing::warn!(stream = %source.stream, error = %e, "jetstream source error; re-attaching");
+                    continue 'attach;
+                }
+                None => continue 'attach,
+            };
+            let Ok(info) = msg.info() else { continue };
+            let seq = info.stream_sequence;
+            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+            if let Some(last) = last_seq {
+                if seq <= last {
+                    continue; // redelivered after a re-attach: already handed on
+                }
+                if seq > last + 1 {
+                    stats
+                        .js_seq_gaps
+                        .fetch_add(seq - last - 1, Ordering::Relaxed);
+                }
+            }
+            last_seq = Some(seq);
+            stats.ingested.fetch_add(1, Ordering::Relaxed);
+            let message = msg.message;
+            let mut decoded = decode::decode(message.subject.as_str(), &message.payload);
+            decoded.time_ms = decoded.time_ms.or(Some(published_ms));
+            let event = NewEvent {
+                received_ms: now_ms(),
+                headers: flatten_headers(message.headers.as_ref()),
+                subject: message.subject.to_string(),
+                payload: message.payload,
+                source: Source::JetStream {
+                    stream: source.stream.clone(),
+                    seq,
+                },
+                decoded,
+            };
+            // Wait rather than drop: JetStream keeps what we cannot take yet.
+            tokio::select! {
+                _ = shutdown.cancelled() => break 'attach,
+                sent = tx.send(event) => if sent.is_err() { break 'attach },
+            }
+        }
+    }
+    tracing::info!(stream = %source.stream, last_seq, "jetstream source stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_start_points() {
+        let p = |s: &str| s.parse::<StreamSource>();
+        assert_eq!(p("ORDERS").map(|s| s.start), Ok(StartPoint::New));
+        assert_eq!(p("ORDERS@all").map(|s| s.start), Ok(StartPoint::All));
+        assert_eq!(p("ORDERS@seq:42").map(|s| s.start), Ok(StartPoint::Seq(42)));
+        assert_eq!(
+            p("ORDERS@time:2026-11-26T06:00:00Z").map(|s| s.start),
+            Ok(StartPoint::Time(1_795_672_800_000))
+        );
+        assert!(
+            p("ORDERS@yesterday")
+                .expect_err("refused")
+                .contains("new, all, seq:N")
+        );
+        assert!(
+            p("logs.>")
+                .expect_err("refused")
+                .contains("not a stream name")
+        );
+        assert!(
+            p("ORDERS@seq:x")
+                .expect_err("refused")
+                .contains("whole number")
+        );
+    }
+
+    #[test]
+    fn resuming_starts_after_the_last_sequence() {
+        assert_eq!(
+            deliver_policy(StartPoint::New, Some(41)),
+            DeliverPolicy::ByStartSequence { start_sequence: 42 }
+        );
+        assert_eq!(deliver_policy(StartPoint::All, None), DeliverPolicy::All);
+    }
+}
