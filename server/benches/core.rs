@@ -1,0 +1,205 @@
+//! Benchmarks of the core (issue: fold throughput, replay of 1M events,
+//! store bytes per event). Run: `cargo bench -p server --bench core`.
+//! Quick check that it still runs: `cargo bench -p server --bench core -- --test`.
+//!
+//! Each group has a baseline measured in the same run (iterating the store
+//! without folding; copying payloads without indexing) so the printed
+//! numbers can be read as ratios on any machine.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use eventscope::demo::producer::Generator;
+use eventscope::event::{NewEvent, Source};
+use eventscope::ingest::decode::Level;
+use eventscope::ingest::decode::decode;
+use eventscope::projection::builtin::BuiltIn;
+use eventscope::projection::timetravel::{Checkpoints, fold_from};
+use eventscope::store::Store;
+use eventscope::store::query::Query;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Demo-like JSON events padded to about 300 bytes, as in the targets.
+fn events(n: usize) -> Vec<NewEvent> {
+    let mut g = Generator::new(42);
+    let start = 1_795_672_800_000i64;
+    (0..n)
+        .map(|i| {
+            // 250k events/s: four per millisecond.
+            let t = start + (i / 4) as i64;
+            let ev = g.next_event(t as u64);
+            let mut payload = ev.payload;
+            payload.pop(); // the closing brace
+            let pad = 299usize.saturating_sub(payload.len() + 12);
+            payload.push_str(&format!(",\"detail\":\"{}\"}}", "x".repeat(pad)));
+            NewEvent {
+                received_ms: t,
+                decoded: decode(&ev.subject, payload.as_bytes()),
+                subject: ev.subject,
+                payload: bytes::Bytes::from(payload),
+                headers: Vec::new(),
+                source: Source::Core,
+            }
+        })
+        .collect()
+}
+
+fn filled_store(events: &[NewEvent]) -> Store {
+    let mut store = Store::new(4 << 30);
+    for e in events {
+        store.append(e).expect("fits");
+    }
+    store
+}
+
+fn fold_all(store: &Store) -> BuiltIn {
+    let mut p = BuiltIn::default();
+    for e in store.iter() {
+        p.apply(&e);
+    }
+    p
+}
+
+fn bench_fold(c: &mut Criterion) {
+    let evs = events(100_000);
+    let store = filled_store(&evs);
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(evs.len() as u64));
+    g.bench_function("baseline_iterate_store", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in store.iter() {
+                n += e.payload().len() + e.subject_id() as usize;
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("all_builtin_projections", |b| {
+        b.iter(|| black_box(fold_all(&store)))
+    });
+    g.finish();
+}
+
+fn bench_decode_and_append(c: &mut Criterion) {
+    let evs = events(50_000);
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(evs.len() as u64));
+    g.bench_function("baseline_copy_payloads", |b| {
+        b.iter(|| {
+            let mut v = Vec::with_capacity(evs.len());
+            for e in &evs {
+                v.push(e.payload.to_vec());
+            }
+            black_box(v)
+        })
+    });
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for e in &evs {
+                black_box(decode(&e.subject, &e.payload));
+            }
+        })
+    });
+    g.bench_function("store_append", |b| b.iter(|| black_box(filled_store(&evs))));
+    g.finish();
+}
+
+/// Replay of 1M stored events into every built-in projection; the target
+/// is at most 2 s. Also prints the store's bytes per event against the
+/// payload bytes (target: at most 30% over).
+fn bench_replay(c: &mut Criterion) {
+    let evs = events(1_000_000);
+    let store = filled_store(&evs);
+    drop(evs);
+    let st = store.stats();
+    println!(
+        "store: {} events, {} payload bytes, {} bytes held: {:.1} bytes/event, overhead {:.1}% over payload",
+        st.events,
+        st.payload_bytes,
+        st.bytes,
+        st.bytes as f64 / st.events as f64,
+        (st.bytes as f64 / st.payload_bytes as f64 - 1.0) * 100.0
+    );
+    let t = Instant::now();
+    let p = fold_all(&store);
+    println!(
+        "replay 1M once: {:?} ({} events folded)",
+        t.elapsed(),
+        p.folded()
+    );
+    let mut g = c.benchmark_group("replay");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(st.events));
+    g.bench_with_input(BenchmarkId::new("builtin", "1M"), &store, |b, s| {
+        b.iter(|| black_box(fold_all(s)))
+    });
+    g.finish();
+
+    // Time travel on the full store: checkpoints as the hub takes them
+    // (every 50k events), a moment in the middle of the log.
+    let mut live = BuiltIn::default();
+    let mut cps = Checkpoints::new(50_000, 60_000, 64);
+    for e in store.iter() {
+        live.apply(&e);
+        cps.after_fold(&live, st.events);
+    }
+    let mut g = c.benchmark_group("time_travel");
+    g.sample_size(20);
+    for target in [500_000u64, 999_999] {
+        g.bench_with_input(
+            BenchmarkId::new("state_at_event", target),
+            &target,
+            |b, t| {
+                b.iter(|| {
+                    let base = cps.base_for(*t).expect("base");
+                    black_box(fold_from(&store, &base, *t).expect("reachable"))
+                })
+            },
+        );
+    }
+    g.finish();
+
+    // Queries a UI makes on a full (1M event) log, newest first.
+    let mut g = c.benchmark_group("query_1M");
+    g.sample_size(20);
+    let cases: [(&str, Query); 4] = [
+        (
+            "newest_100",
+            Query {
+                limit: 100,
+                ..Query::default()
+            },
+        ),
+        (
+            "level_error_100",
+            Query {
+                limit: 100,
+                levels: vec![Level::Error],
+                ..Query::default()
+            },
+        ),
+        (
+            "subject_pattern_100",
+            Query {
+                limit: 100,
+                subject: Some("metrics.*".into()),
+                ..Query::default()
+            },
+        ),
+        (
+            "text_no_match_full_scan",
+            Query {
+                limit: 100,
+                text: Some("no such text".into()),
+                ..Query::default()
+            },
+        ),
+    ];
+    for (name, q) in &cases {
+        g.bench_function(*name, |b| b.iter(|| black_box(store.query(q).events.len())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_fold, bench_decode_and_append, bench_replay);
+criterion_main!(benches);
