@@ -1,7 +1,14 @@
-//! Command-line flags and their environment variables. Every flag has an
-//! `EVENTSCOPE_*` variable of the same meaning; a flag wins over its variable.
+//! Configuration: command-line flags, their `EVENTSCOPE_*` environment
+//! variables, and a TOML file (`--config`) with the same keys (the flag's
+//! long name with `_` for `-`, `subjects` and `streams` as arrays) plus what
+//! only a file can say: `[[decode]]` overrides. Precedence: flag, then
+//! variable, then file, then default. A bad key or value in the file is
+//! refused with the file and the key named.
 
-use clap::Parser;
+use crate::ingest::decode::Mapping;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,9 +84,167 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub tick_ms: u64,
+
+    /// A TOML file with the same keys as these flags (`nats_url`,
+    /// `subjects`, `store_bytes`…) and `[[decode]]` per-subject decoding
+    /// overrides. Flags and variables win over the file.
+    #[arg(long, env = "EVENTSCOPE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Per-subject decoding overrides (config file only).
+    #[arg(skip)]
+    pub decode: Vec<Mapping>,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag or variable was wrong (or `--help` / `--version` was asked).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML reader said (with the key and line).
+        message: String,
+    },
+    /// A key's value is not acceptable.
+    #[error("config file {path}: key `{key}`: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The config file's keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    nats_url: Option<String>,
+    subjects: Option<Vec<String>>,
+    streams: Option<Vec<String>>,
+    addr: Option<String>,
+    demo: Option<bool>,
+    demo_rate: Option<u32>,
+    nats_server_bin: Option<PathBuf>,
+    site_root: Option<PathBuf>,
+    tick_ms: Option<u64>,
+    store_bytes: Option<String>,
+    #[serde(default)]
+    decode: Vec<Mapping>,
 }
 
 impl Config {
+    /// Reads flags from `args` (the first is the program name), variables
+    /// from the environment and, if `--config` names one, the file.
+    pub fn load_from<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Config::command().try_get_matches_from(args)?;
+        let mut config = Config::from_arg_matches(&matches)?;
+        if let Some(path) = config.config.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file: FileConfig = toml::from_str(&text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                ConfigError::Parse {
+                    path: path.clone(),
+                    message: match line {
+                        Some(n) => format!("line {n}: {}", e.message()),
+                        None => e.message().to_string(),
+                    },
+                }
+            })?;
+            config.apply_file(file, &path, &matches)?;
+        }
+        Ok(config)
+    }
+
+    /// Takes each key of the file that no flag or variable set.
+    fn apply_file(
+        &mut self,
+        file: FileConfig,
+        path: &std::path::Path,
+        matches: &clap::ArgMatches,
+    ) -> Result<(), ConfigError> {
+        let unset = |id: &str| {
+            !matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        let bad = |key: &'static str, message: String| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        if let Some(v) = file.nats_url.filter(|_| unset("nats_url")) {
+            self.nats_url = Some(v);
+        }
+        if let Some(v) = file.subjects.filter(|_| unset("subjects")) {
+            self.subjects = v;
+        }
+        if let Some(v) = file.streams.filter(|_| unset("streams")) {
+            self.streams = v
+                .iter()
+                .map(|s| s.parse().map_err(|e| bad("streams", e)))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = file.addr.filter(|_| unset("addr")) {
+            self.addr = v
+                .parse()
+                .map_err(|e| bad("addr", format!("{v:?} is not host:port ({e})")))?;
+        }
+        if let Some(v) = file.demo.filter(|_| unset("demo")) {
+            self.demo = v;
+        }
+        if let Some(v) = file.demo_rate.filter(|_| unset("demo_rate")) {
+            self.demo_rate = v;
+        }
+        if let Some(v) = file.nats_server_bin.filter(|_| unset("nats_server_bin")) {
+            self.nats_server_bin = Some(v);
+        }
+        if let Some(v) = file.site_root.filter(|_| unset("site_root")) {
+            self.site_root = v;
+        }
+        if let Some(v) = file.tick_ms.filter(|_| unset("tick_ms")) {
+            if !(10..=10_000).contains(&v) {
+                return Err(bad("tick_ms", format!("{v} is outside 10..=10000")));
+            }
+            self.tick_ms = v;
+        }
+        if let Some(v) = file.store_bytes.filter(|_| unset("store_bytes")) {
+            self.store_bytes = v.parse().map_err(|e| {
+                bad(
+                    "store_bytes",
+                    format!("{v:?} is not a size such as 512MiB ({e})"),
+                )
+            })?;
+        }
+        self.decode = file.decode;
+        Ok(())
+    }
+
     /// Demo mode: no NATS given, so run our own (and the producer).
     pub fn managed_nats(&self) -> bool {
         self.nats_url.is_none()
@@ -120,6 +285,8 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
             store_bytes: bytesize::ByteSize::mib(64),
+            config: None,
+            decode: Vec::new(),
         }
     }
 }
@@ -169,6 +336,69 @@ mod tests {
         let err =
             Config::try_parse_from(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
         assert!(err.to_string().contains("--store-bytes"), "{err}");
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn file_keys_apply_and_flags_win() {
+        let f = write(
+            r#"
+nats_url = "nats://file:4222"
+subjects = ["logs.>", "metrics.*"]
+store_bytes = "2MiB"
+tick_ms = 250
+
+[[decode]]
+subject = "legacy.>"
+format = "logfmt"
+level = "sev"
+"#,
+        );
+        let path = f.path().to_str().expect("utf-8 path");
+        let c = Config::load_from(["eventscope", "--config", path]).expect("loads");
+        assert_eq!(c.nats_url.as_deref(), Some("nats://file:4222"));
+        assert_eq!(c.subjects, vec!["logs.>", "metrics.*"]);
+        assert_eq!(c.store_bytes.as_u64(), 2 << 20);
+        assert_eq!(c.tick_ms, 250);
+        assert_eq!(c.decode.len(), 1);
+        assert_eq!(c.decode[0].level.as_deref(), Some("sev"));
+        let c =
+            Config::load_from(["eventscope", "--config", path, "--tick-ms", "50"]).expect("loads");
+        assert_eq!(c.tick_ms, 50, "the flag wins");
+    }
+
+    #[test]
+    fn a_bad_file_names_the_file_and_the_key() {
+        let f = write("nats_ur = \"nats://x\"\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let err = Config::load_from(["eventscope", "--config", path]).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains(path) && msg.contains("nats_ur"), "{msg}");
+
+        let f = write("store_bytes = \"lots\"\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let msg = Config::load_from(["eventscope", "--config", path])
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains(path) && msg.contains("store_bytes"), "{msg}");
+
+        let f = write("[[decode]]\nsubject = \"a\"\nformat = \"yaml\"\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let msg = Config::load_from(["eventscope", "--config", path])
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains(path) && msg.contains("yaml"), "{msg}");
+
+        let msg = Config::load_from(["eventscope", "--config", "/nonexistent/e.toml"])
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("/nonexistent/e.toml"), "{msg}");
     }
 
     #[test]

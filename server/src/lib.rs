@@ -49,6 +49,9 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// The event log.
     pub store: SharedStore,
+    /// The decoder with the config file's overrides (the API decodes stored
+    /// payloads again with it for messages).
+    pub decoders: Arc<ingest::decode::Decoders>,
     /// Checkpoints of the built-in projections, for time travel.
     pub checkpoints: projection::timetravel::SharedCheckpoints,
     /// The NATS URL being watched, for messages.
@@ -152,20 +155,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.tick(),
     );
     tasks.spawn(hub.run(shutdown.clone()));
+    let decoders = Arc::new(ingest::decode::Decoders::new(config.decode.clone()));
+    let pipe = ingest::Pipe {
+        tx,
+        stats: Arc::clone(&stats),
+        decoders: Arc::clone(&decoders),
+        shutdown: shutdown.clone(),
+    };
     for source in config.streams.clone() {
-        tasks.spawn(ingest::jetstream::run(
-            client.clone(),
-            source,
-            tx.clone(),
-            Arc::clone(&stats),
-            shutdown.clone(),
-        ));
+        tasks.spawn(ingest::jetstream::run(client.clone(), source, pipe.clone()));
     }
     let subjects = config.core_subjects();
     if !subjects.is_empty() {
-        let (stats, shutdown) = (Arc::clone(&stats), shutdown.clone());
         tasks.spawn(async move {
-            if let Err(e) = ingest::run(client, subjects, tx, stats, shutdown).await {
+            if let Err(e) = ingest::run(client, subjects, pipe).await {
                 tracing::error!(error = %e, "ingest stopped");
             }
         });
@@ -210,6 +213,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stats,
         store,
         checkpoints,
+        decoders,
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

@@ -1,13 +1,20 @@
 //! The `eventscope` binary: parses the command line, sets up logging, starts
 //! the server and stops it cleanly on ctrl-c or SIGTERM.
 
-use clap::Parser;
 use eventscope::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = match Config::load_from(std::env::args_os()) {
+        Ok(c) => c,
+        // --help, --version and flag errors print themselves, as clap does.
+        Err(eventscope::config::ConfigError::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("eventscope: {e}");
+            std::process::exit(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("EVENTSCOPE_LOG")

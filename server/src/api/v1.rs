@@ -157,11 +157,11 @@ fn preview(payload: &[u8]) -> String {
     text.chars().take(PREVIEW_CHARS).collect()
 }
 
-fn summary(e: &EventRef<'_>) -> EventSummary {
+fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSummary {
     // The message is not in the index (only warn+ ones are interned):
     // decoding the payload again is cheap for a page of events, and exact
     // because decoding is deterministic.
-    let decoded = decode::decode(e.subject(), e.payload());
+    let decoded = decoders.decode(e.subject(), e.payload());
     let (stream, seq) = match e.stream_seq() {
         Some((s, q)) => (Some(s.to_string()), Some(q)),
         None => (None, None),
@@ -192,7 +192,11 @@ async fn list_events(
     let store = state.store.read();
     let page = store.query(&q);
     Ok(Json(EventPage {
-        events: page.events.iter().map(summary).collect(),
+        events: page
+            .events
+            .iter()
+            .map(|e| summary(&state.decoders, e))
+            .collect(),
         next_cursor: page.next_before.map(|id| id.to_string()),
         scanned: page.scanned,
     }))
@@ -224,7 +228,7 @@ async fn get_event(
         ),
     };
     Ok(Json(EventDetail {
-        summary: summary(&e),
+        summary: summary(&state.decoders, &e),
         headers: e.headers(),
         payload_text,
         payload_base64,

@@ -20,8 +20,76 @@
 //! A JSON object with a string `name` and a numeric `value` is a metric
 //! (`tags`: an object of scalars); an array of those is several metrics.
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
+
+/// What a `[[decode]]` entry of the config file forces the payload to be
+/// read as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatHint {
+    /// Try JSON, then logfmt, then text (the default).
+    #[default]
+    Auto,
+    /// JSON only; anything else is raw.
+    Json,
+    /// logfmt only (any keys); anything else is raw.
+    Logfmt,
+    /// The whole payload is the message.
+    Text,
+    /// Do not decode: keep as raw bytes.
+    Raw,
+}
+
+/// A per-subject override of decoding, from the config file's `[[decode]]`
+/// entries: which fields hold the time, level, message, service and
+/// correlation id (tried before the usual aliases), a fixed service name,
+/// or a forced format.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// Subject pattern the entry applies to (wildcards allowed).
+    pub subject: String,
+    /// Forced format.
+    #[serde(default)]
+    pub format: FormatHint,
+    /// Field holding the time.
+    pub time: Option<String>,
+    /// Field holding the level.
+    pub level: Option<String>,
+    /// Field holding the message.
+    pub message: Option<String>,
+    /// Field holding the service.
+    pub service: Option<String>,
+    /// Field holding the correlation id.
+    pub correlation: Option<String>,
+    /// A fixed service name for every event on these subjects.
+    pub service_name: Option<String>,
+}
+
+/// The decoder with the config file's overrides: the first `[[decode]]`
+/// entry whose pattern matches a subject applies.
+#[derive(Clone, Debug, Default)]
+pub struct Decoders {
+    mappings: Vec<Mapping>,
+}
+
+impl Decoders {
+    /// A decoder with these overrides.
+    pub fn new(mappings: Vec<Mapping>) -> Self {
+        Decoders { mappings }
+    }
+
+    /// Decodes `payload` published on `subject`. Never fails.
+    pub fn decode(&self, subject: &str, payload: &[u8]) -> Decoded {
+        let mapping = self
+            .mappings
+            .iter()
+            .find(|m| crate::event::subject_matches(&m.subject, subject));
+        decode_with(subject, payload, mapping)
+    }
+}
 
 /// Severity of a log event, ordered from least to most severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,23 +302,49 @@ pub fn service_from_subject(subject: &str) -> Option<String> {
     (!token.is_empty() && token != "*" && token != ">").then(|| token.to_string())
 }
 
-/// Decodes `payload`, published on `subject`. Never fails.
+/// Decodes `payload`, published on `subject`, with no overrides. Never fails.
 pub fn decode(subject: &str, payload: &[u8]) -> Decoded {
+    decode_with(subject, payload, None)
+}
+
+/// Decodes with an optional per-subject [`Mapping`]. Never fails.
+pub fn decode_with(subject: &str, payload: &[u8], mapping: Option<&Mapping>) -> Decoded {
+    let mut decoded = decode_inner(subject, payload, mapping);
+    if let Some(name) = mapping.and_then(|m| m.service_name.as_ref()) {
+        decoded.service = Some(name.clone());
+    }
+    decoded
+}
+
+fn decode_inner(subject: &str, payload: &[u8], mapping: Option<&Mapping>) -> Decoded {
+    let hint = mapping.map_or(FormatHint::Auto, |m| m.format);
     let trimmed = payload.trim_ascii();
-    if trimmed.is_empty() {
+    if trimmed.is_empty() || hint == FormatHint::Raw {
         return Decoded::raw(Format::Binary, subject);
     }
+    let json_ok = matches!(hint, FormatHint::Auto | FormatHint::Json);
     // Not valid JSON after all: read on as text.
-    if matches!(trimmed[0], b'{' | b'[')
-        && let Ok(json) = decode_json(trimmed)
+    if json_ok
+        && matches!(trimmed[0], b'{' | b'[')
+        && let Ok(json) = decode_json(trimmed, mapping)
     {
         return json.into_decoded(subject);
     }
     let Ok(text) = std::str::from_utf8(trimmed) else {
         return Decoded::raw(Format::Binary, subject);
     };
-    if let Some(decoded) = decode_logfmt(subject, text) {
-        return decoded;
+    match hint {
+        FormatHint::Json => return Decoded::raw(Format::Binary, subject),
+        FormatHint::Auto | FormatHint::Logfmt => {
+            if let Some(decoded) = decode_logfmt(subject, text, mapping, hint == FormatHint::Logfmt)
+            {
+                return decoded;
+            }
+            if hint == FormatHint::Logfmt {
+                return Decoded::raw(Format::Binary, subject);
+            }
+        }
+        FormatHint::Text | FormatHint::Raw => {}
     }
     Decoded {
         kind: Kind::Log,
@@ -368,16 +462,16 @@ impl Json {
     }
 }
 
-fn decode_json(bytes: &[u8]) -> Result<Json, serde_json::Error> {
+fn decode_json(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Json, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let json = de::Deserializer::deserialize_any(&mut de, JsonVisitor)?;
+    let json = de::Deserializer::deserialize_any(&mut de, JsonVisitor(mapping))?;
     de.end()?;
     Ok(json)
 }
 
-struct JsonVisitor;
+struct JsonVisitor<'m>(Option<&'m Mapping>);
 
-impl<'de> Visitor<'de> for JsonVisitor {
+impl<'de> Visitor<'de> for JsonVisitor<'_> {
     type Value = Json;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -385,13 +479,13 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Json, A::Error> {
-        Ok(Json::Object(FieldsVisitor.visit_map(map)?))
+        Ok(Json::Object(FieldsVisitor(self.0).visit_map(map)?))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
         let mut samples = Vec::new();
         let mut all_metrics = true;
-        while let Some(item) = seq.next_element_seed(FieldsSeed)? {
+        while let Some(item) = seq.next_element_seed(FieldsSeed(self.0))? {
             match item.as_ref().and_then(Fields::metric) {
                 Some(sample) if all_metrics => samples.push(sample),
                 _ => all_metrics = false,
@@ -407,20 +501,20 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
 /// Deserializes one array element: `Some(fields)` for an object, `None`
 /// for anything else (skipped).
-struct FieldsSeed;
+struct FieldsSeed<'m>(Option<&'m Mapping>);
 
-impl<'de> de::DeserializeSeed<'de> for FieldsSeed {
+impl<'de> de::DeserializeSeed<'de> for FieldsSeed<'_> {
     type Value = Option<Fields>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Fields>, D::Error> {
-        struct ElementVisitor;
-        impl<'de> Visitor<'de> for ElementVisitor {
+        struct ElementVisitor<'m>(Option<&'m Mapping>);
+        impl<'de> Visitor<'de> for ElementVisitor<'_> {
             type Value = Option<Fields>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                FieldsVisitor.visit_map(map).map(Some)
+                FieldsVisitor(self.0).visit_map(map).map(Some)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -445,27 +539,72 @@ impl<'de> de::DeserializeSeed<'de> for FieldsSeed {
                 Ok(None)
             }
         }
-        d.deserialize_any(ElementVisitor)
+        d.deserialize_any(ElementVisitor(self.0))
     }
 }
 
-struct FieldsVisitor;
+struct FieldsVisitor<'m>(Option<&'m Mapping>);
 
-impl FieldsVisitor {
+/// Which field a key names under a mapping's overrides, if any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Time,
+    Level,
+    Message,
+    Service,
+    Correlation,
+}
+
+fn mapped_role(mapping: Option<&Mapping>, key: &str) -> Option<Role> {
+    let m = mapping?;
+    let is = |f: &Option<String>| f.as_deref() == Some(key);
+    if is(&m.time) {
+        Some(Role::Time)
+    } else if is(&m.level) {
+        Some(Role::Level)
+    } else if is(&m.message) {
+        Some(Role::Message)
+    } else if is(&m.service) {
+        Some(Role::Service)
+    } else if is(&m.correlation) {
+        Some(Role::Correlation)
+    } else {
+        None
+    }
+}
+
+impl FieldsVisitor<'_> {
     fn visit_map<'de, A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
         let mut f = Fields::default();
+        // Fields named by the mapping win over the usual aliases.
+        let mut mapped: Vec<Role> = Vec::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if let Some(role) = mapped_role(self.0, &key) {
+                let v = map.next_value::<Scalar>()?;
+                match role {
+                    Role::Time => f.time_ms = v.time_ms(),
+                    Role::Level => f.level = v.level(),
+                    Role::Message => f.message = v.text(),
+                    Role::Service => f.service = v.text().filter(|s| !s.is_empty()),
+                    Role::Correlation => f.correlation_id = v.text(),
+                }
+                mapped.push(role);
+                continue;
+            }
+            let taken = |r: Role| mapped.contains(&r);
             match key.as_ref() {
-                "ts" | "time" | "timestamp" | "@timestamp" if f.time_ms.is_none() => {
+                "ts" | "time" | "timestamp" | "@timestamp"
+                    if f.time_ms.is_none() && !taken(Role::Time) =>
+                {
                     f.time_ms = map.next_value::<Scalar>()?.time_ms();
                 }
-                "level" | "severity" | "lvl" if f.level.is_none() => {
+                "level" | "severity" | "lvl" if f.level.is_none() && !taken(Role::Level) => {
                     f.level = map.next_value::<Scalar>()?.level();
                 }
-                "msg" | "message" if f.message.is_none() => {
+                "msg" | "message" if f.message.is_none() && !taken(Role::Message) => {
                     f.message = map.next_value::<Scalar>()?.text();
                 }
-                "service" | "app" | "source" if f.service.is_none() => {
+                "service" | "app" | "source" if f.service.is_none() && !taken(Role::Service) => {
                     f.service = map.next_value::<Scalar>()?.text().filter(|s| !s.is_empty());
                 }
                 "correlation_id" | "correlationId" | "trace_id" | "traceId"
@@ -669,8 +808,14 @@ impl<'de> de::Deserialize<'de> for Tags {
 
 /// Parses a logfmt line (`level=warn msg="retrying call" service=api`).
 /// It is logfmt when every space-separated token is `key=value` (quoted
-/// values may hold spaces) and at least one key is a known field.
-fn decode_logfmt(subject: &str, line: &str) -> Option<Decoded> {
+/// values may hold spaces) and at least one key is a known field (or, when
+/// `forced`, any key at all).
+fn decode_logfmt(
+    subject: &str,
+    line: &str,
+    mapping: Option<&Mapping>,
+    forced: bool,
+) -> Option<Decoded> {
     if line.contains('\n') {
         return None;
     }
@@ -685,8 +830,22 @@ fn decode_logfmt(subject: &str, line: &str) -> Option<Decoded> {
         correlation_id: None,
         metrics: Vec::new(),
     };
-    let mut known = false;
+    let mut known = forced;
     for (k, v) in pairs {
+        if let Some(role) = mapped_role(mapping, &k) {
+            match role {
+                Role::Time => out.time_ms = parse_time_text(&v),
+                Role::Level => {
+                    out.level = Level::parse(&v)
+                        .or_else(|| v.parse::<f64>().ok().and_then(Level::from_number))
+                }
+                Role::Message => out.message = Some(v),
+                Role::Service => out.service = Some(v).filter(|s| !s.is_empty()),
+                Role::Correlation => out.correlation_id = Some(v),
+            }
+            known = true;
+            continue;
+        }
         known |= match k.as_str() {
             "ts" | "time" | "timestamp" | "@timestamp" if out.time_ms.is_none() => {
                 out.time_ms = parse_time_text(&v);
@@ -921,6 +1080,49 @@ mod tests {
     fn binary_and_empty_are_raw() {
         assert_eq!(decode("a", &[0xff, 0xfe, 0x00]).kind, Kind::Raw);
         assert_eq!(decode("a", b"  ").format, Format::Binary);
+    }
+
+    #[test]
+    fn mapping_names_fields_and_forces_formats() {
+        let m = Mapping {
+            subject: "legacy.>".into(),
+            time: Some("when".into()),
+            level: Some("sev".into()),
+            message: Some("text".into()),
+            service_name: Some("billing".into()),
+            ..Mapping::default()
+        };
+        let decoders = Decoders::new(vec![
+            m,
+            Mapping {
+                subject: "blob.*".into(),
+                format: FormatHint::Raw,
+                ..Mapping::default()
+            },
+            Mapping {
+                subject: "kv.>".into(),
+                format: FormatHint::Logfmt,
+                ..Mapping::default()
+            },
+        ]);
+        let e = decoders.decode(
+            "legacy.app",
+            br#"{"when":"2026-11-26T06:00:00Z","ts":1,"sev":"crit","level":"info","text":"down","msg":"x"}"#,
+        );
+        assert_eq!(e.time_ms, Some(1_795_672_800_000));
+        assert_eq!(e.level, Some(Level::Fatal));
+        assert_eq!(e.message.as_deref(), Some("down"));
+        assert_eq!(e.service.as_deref(), Some("billing"));
+        // Other subjects keep the usual aliases.
+        let e = decoders.decode("other.app", br#"{"ts":1,"level":"info","msg":"x"}"#);
+        assert_eq!(e.level, Some(Level::Info));
+        assert_eq!(
+            decoders.decode("blob.x", br#"{"level":"info"}"#).kind,
+            Kind::Raw
+        );
+        // Forced logfmt takes any keys; auto needs a known one.
+        assert_eq!(decoders.decode("kv.a", b"a=1 b=2").format, Format::Logfmt);
+        assert_eq!(decoders.decode("other", b"a=1 b=2").format, Format::Text);
     }
 
     mod fuzz {

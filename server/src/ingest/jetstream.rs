@@ -7,18 +7,13 @@
 //! nothing doubled. Sequence gaps (messages removed by the stream's limits
 //! before we read them) are counted.
 
-use super::decode;
 use super::flatten_headers;
 use crate::event::{NewEvent, Source, now_ms};
-use crate::stats::Stats;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use futures::StreamExt;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// Where reading a stream starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,13 +99,13 @@ fn deliver_policy(start: StartPoint, resume_after: Option<u64>) -> DeliverPolicy
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Reads `source` until `shutdown`, forwarding every message to `tx`.
-pub async fn run(
-    client: async_nats::Client,
-    source: StreamSource,
-    tx: mpsc::Sender<NewEvent>,
-    stats: Arc<Stats>,
-    shutdown: CancellationToken,
-) {
+pub async fn run(client: async_nats::Client, source: StreamSource, pipe: super::Pipe) {
+    let super::Pipe {
+        tx,
+        stats,
+        decoders,
+        shutdown,
+    } = pipe;
     let js = jetstream::new(client);
     let mut last_seq: Option<u64> = None;
     let mut warned = false;
@@ -185,7 +180,7 @@ pub async fn run(
             last_seq = Some(seq);
             stats.ingested.fetch_add(1, Ordering::Relaxed);
             let message = msg.message;
-            let mut decoded = decode::decode(message.subject.as_str(), &message.payload);
+            let mut decoded = decoders.decode(message.subject.as_str(), &message.payload);
             decoded.time_ms = decoded.time_ms.or(Some(published_ms));
             let event = NewEvent {
                 received_ms: now_ms(),

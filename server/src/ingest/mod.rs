@@ -106,15 +106,28 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
     }
 }
 
-/// Subscribes to `subjects` and forwards every message to `tx` until
-/// `shutdown` fires or the client closes.
-pub async fn run(
-    client: Client,
-    subjects: Vec<String>,
-    tx: mpsc::Sender<NewEvent>,
-    stats: Arc<Stats>,
-    shutdown: CancellationToken,
-) -> Result<(), IngestError> {
+/// What every source hands its events to, and what it needs to make them.
+#[derive(Clone, Debug)]
+pub struct Pipe {
+    /// The hub's queue.
+    pub tx: mpsc::Sender<NewEvent>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The decoder, with the config file's overrides.
+    pub decoders: Arc<decode::Decoders>,
+    /// Fires on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Subscribes to `subjects` and forwards every message to the pipe until
+/// shutdown or the client closes.
+pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<(), IngestError> {
+    let Pipe {
+        tx,
+        stats,
+        decoders,
+        shutdown,
+    } = pipe;
     let mut subs = SelectAll::new();
     for subject in &subjects {
         let sub =
@@ -135,7 +148,7 @@ pub async fn run(
             msg = subs.next() => {
                 let Some(msg) = msg else { break };
                 stats.ingested.fetch_add(1, Ordering::Relaxed);
-                match tx.try_send(from_core_message(msg)) {
+                match tx.try_send(from_core_message(msg, &decoders)) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         stats.dropped_ingest.fetch_add(1, Ordering::Relaxed);
@@ -151,8 +164,8 @@ pub async fn run(
 
 /// Turns a core NATS message into an event: decoded, headers flattened
 /// (sorted by name, repeated values kept in order).
-pub fn from_core_message(msg: async_nats::Message) -> NewEvent {
-    let decoded = decode::decode(msg.subject.as_str(), &msg.payload);
+pub fn from_core_message(msg: async_nats::Message, decoders: &decode::Decoders) -> NewEvent {
+    let decoded = decoders.decode(msg.subject.as_str(), &msg.payload);
     NewEvent {
         received_ms: now_ms(),
         headers: flatten_headers(msg.headers.as_ref()),

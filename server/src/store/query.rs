@@ -6,21 +6,7 @@ use super::{EventRef, Store};
 use crate::ingest::decode::{Kind, Level};
 use std::collections::HashSet;
 
-/// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` one
-/// or more trailing tokens).
-pub fn subject_matches(pattern: &str, subject: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut s = subject.split('.');
-    loop {
-        match (p.next(), s.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+pub use crate::event::subject_matches;
 
 /// What to look for. Every set filter must hold.
 #[derive(Clone, Debug, Default)]
