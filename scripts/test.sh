@@ -14,6 +14,9 @@ cargo leptos build --release
 log "rust tests (unit, golden fixtures, integration against nats-server)"
 cargo test --release -p server -p app
 
+log "benchmarks, short mode (each runs once, so they cannot rot)"
+cargo bench -p server --bench core -- --test
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

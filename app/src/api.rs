@@ -208,6 +208,23 @@ pub struct TopItem {
     pub count: u64,
 }
 
+/// One group of a user-defined projection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomGroup {
+    /// The group-by field's value (empty without group-by).
+    pub key: String,
+    /// Events (or samples) in the window.
+    pub count: u64,
+    /// The aggregate (absent for quantiles).
+    pub value: Option<f64>,
+    /// Median, for quantiles.
+    pub p50: Option<f64>,
+    /// 90th percentile, for quantiles.
+    pub p90: Option<f64>,
+    /// 99th percentile, for quantiles.
+    pub p99: Option<f64>,
+}
+
 /// What a projection holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -239,6 +256,17 @@ pub enum ProjectionBody {
     TopK {
         /// The items.
         items: Vec<TopItem>,
+    },
+    /// A user-defined projection (from the config file).
+    Custom {
+        /// `count`, `rate`, `sum`, `min`, `max`, `mean`, `quantiles` or `distinct`.
+        aggregate: String,
+        /// The field aggregated, if any.
+        field: Option<String>,
+        /// The field grouped by, if any.
+        group_by: Option<String>,
+        /// One entry per group seen in the window, by key.
+        groups: Vec<CustomGroup>,
     },
     /// Events per second, one bucket a second, for the last hour.
     RateHistory {

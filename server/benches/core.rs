@@ -11,7 +11,7 @@ use eventscope::demo::producer::Generator;
 use eventscope::event::{NewEvent, Source};
 use eventscope::ingest::decode::Level;
 use eventscope::ingest::decode::decode;
-use eventscope::projection::builtin::BuiltIn;
+use eventscope::projection::builtin::Projections;
 use eventscope::projection::timetravel::{Checkpoints, fold_from};
 use eventscope::store::Store;
 use eventscope::store::query::Query;
@@ -51,8 +51,8 @@ fn filled_store(events: &[NewEvent]) -> Store {
     store
 }
 
-fn fold_all(store: &Store) -> BuiltIn {
-    let mut p = BuiltIn::default();
+fn fold_all(store: &Store) -> Projections {
+    let mut p = Projections::default();
     for e in store.iter() {
         p.apply(&e);
     }
@@ -137,7 +137,7 @@ fn bench_replay(c: &mut Criterion) {
 
     // Time travel on the full store: checkpoints as the hub takes them
     // (every 50k events), a moment in the middle of the log.
-    let mut live = BuiltIn::default();
+    let mut live = Projections::default();
     let mut cps = Checkpoints::new(50_000, 60_000, 64);
     for e in store.iter() {
         live.apply(&e);

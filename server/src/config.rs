@@ -6,6 +6,7 @@
 //! refused with the file and the key named.
 
 use crate::ingest::decode::Mapping;
+use crate::projection::custom::ProjectionDef;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
@@ -94,6 +95,10 @@ pub struct Config {
     /// Per-subject decoding overrides (config file only).
     #[arg(skip)]
     pub decode: Vec<Mapping>,
+
+    /// User-defined projections (config file only).
+    #[arg(skip)]
+    pub projection: Vec<ProjectionDef>,
 }
 
 /// Why the configuration was refused.
@@ -146,6 +151,8 @@ struct FileConfig {
     store_bytes: Option<String>,
     #[serde(default)]
     decode: Vec<Mapping>,
+    #[serde(default)]
+    projection: Vec<ProjectionDef>,
 }
 
 impl Config {
@@ -242,6 +249,26 @@ impl Config {
             })?;
         }
         self.decode = file.decode;
+        let builtins: Vec<String> = crate::projection::builtin::builtin_catalogue()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, def) in file.projection.iter().enumerate() {
+            def.validate(&builtins)
+                .and_then(|()| {
+                    seen.insert(def.name.clone())
+                        .then_some(())
+                        .ok_or_else(|| format!("name {:?} is used twice", def.name))
+                })
+                .map_err(|e| {
+                    bad(
+                        "projection",
+                        format!("entry {} ({:?}): {e}", i + 1, def.name),
+                    )
+                })?;
+        }
+        self.projection = file.projection;
         Ok(())
     }
 
@@ -287,6 +314,7 @@ impl Config {
             store_bytes: bytesize::ByteSize::mib(64),
             config: None,
             decode: Vec::new(),
+            projection: Vec::new(),
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     /// The decoder with the config file's overrides (the API decodes stored
     /// payloads again with it for messages).
     pub decoders: Arc<ingest::decode::Decoders>,
+    /// The user-defined projections (from the config file).
+    pub projection_defs: Arc<[projection::custom::ProjectionDef]>,
     /// Checkpoints of the built-in projections, for time travel.
     pub checkpoints: projection::timetravel::SharedCheckpoints,
     /// The NATS URL being watched, for messages.
@@ -145,13 +147,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));
     let checkpoints = Arc::new(parking_lot::Mutex::new(
-        projection::timetravel::Checkpoints::new(CHECKPOINT_EVENTS, CHECKPOINT_MS, MAX_CHECKPOINTS),
+        projection::timetravel::Checkpoints::starting_from(
+            projection::builtin::Projections::with_custom(&config.projection),
+            CHECKPOINT_EVENTS,
+            CHECKPOINT_MS,
+            MAX_CHECKPOINTS,
+        ),
     ));
     let (hub, hub_handle) = Hub::new(
         rx,
         Arc::clone(&stats),
         Arc::clone(&store),
         Arc::clone(&checkpoints),
+        projection::builtin::Projections::with_custom(&config.projection),
         config.tick(),
     );
     tasks.spawn(hub.run(shutdown.clone()));
@@ -214,6 +222,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store,
         checkpoints,
         decoders,
+        projection_defs: config.projection.clone().into(),
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

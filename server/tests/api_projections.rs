@@ -212,3 +212,84 @@ async fn evicted_moments_answer_gone_with_the_earliest_reachable() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_defined_projection_from_the_config_file() {
+    let mut nats = nats_server(None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("eventscope.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"nats_url = "{}"
+subjects = ["shop.>"]
+
+[[projection]]
+name = "revenue_by_country"
+subject = "shop.orders"
+where = ["total < 400"]
+group_by = "country"
+aggregate = "sum"
+field = "total"
+window = "15m"
+"#,
+            nats.url()
+        ),
+    )
+    .expect("write config");
+    let mut config = Config::load_from(["eventscope", "--config", path.to_str().expect("utf-8")])
+        .expect("loads");
+    config.addr = "127.0.0.1:0".parse().expect("addr");
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let client = publisher(&nats.url()).await;
+    let mut ws = ws_connect(addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    wait_subscribed(&client, &mut ws, &mut mirror, "shop.probe").await;
+
+    for (country, total) in [("DE", 30), ("DE", 70), ("FR", 5), ("FR", 500)] {
+        let p = format!(r#"{{"country":"{country}","total":{total}}}"#);
+        client
+            .publish("shop.orders", p.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "orders counted", |s| {
+            s.subjects.get("shop.orders").map_or(0, |c| c.count) == 4
+        })
+        .await;
+
+    let (_, list): (u16, ProjectionList) = json(addr, "/api/v1/projections").await;
+    let info = list
+        .projections
+        .iter()
+        .find(|p| p.name == "revenue_by_country")
+        .expect("listed");
+    assert!(
+        info.description.contains("by country"),
+        "{}",
+        info.description
+    );
+    let (status, state): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/revenue_by_country").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        state.window,
+        Some(app::api::Window::M15),
+        "the definition's window"
+    );
+    let ProjectionBody::Custom { groups, .. } = state.body else {
+        panic!("custom body")
+    };
+    let got: Vec<(String, Option<f64>)> = groups.into_iter().map(|g| (g.key, g.value)).collect();
+    assert_eq!(
+        got,
+        vec![("DE".into(), Some(100.0)), ("FR".into(), Some(5.0))]
+    );
+
+    running.stop().await;
+    nats.stop().await;
+}

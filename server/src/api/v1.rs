@@ -242,9 +242,9 @@ async fn get_event(
     }))
 }
 
-async fn list_projections() -> Json<ProjectionList> {
+async fn list_projections(State(state): State<AppState>) -> Json<ProjectionList> {
     Json(ProjectionList {
-        projections: builtin::catalogue(),
+        projections: builtin::catalogue(&state.projection_defs),
     })
 }
 
@@ -253,14 +253,21 @@ async fn get_projection(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ProjectionState>, AppError> {
-    if !builtin::exists(&name) {
-        let names: Vec<String> = builtin::catalogue().into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = builtin::catalogue(&state.projection_defs)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    if !names.contains(&name) {
         return Err(AppError::NotFound(format!(
             "no projection named {name:?}; there are: {}",
             names.join(", ")
         )));
     }
-    let mut window = Window::M1;
+    let mut window = state
+        .projection_defs
+        .iter()
+        .find(|d| d.name == name)
+        .map_or(Window::M1, |d| d.default_window());
     let mut at: Option<Bound> = None;
     for (key, value) in pairs(raw.as_deref())? {
         match key.as_str() {

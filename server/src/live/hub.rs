@@ -3,7 +3,7 @@
 //! commands and ingested events, in that order of priority.
 
 use crate::event::NewEvent;
-use crate::projection::builtin::BuiltIn;
+use crate::projection::builtin::Projections;
 use crate::projection::counts::SubjectCounts;
 use crate::projection::timetravel::SharedCheckpoints;
 use crate::stats::Stats;
@@ -91,7 +91,7 @@ impl HubHandle {
 /// The hub's state, owned by its task.
 pub struct Hub {
     counts: SubjectCounts,
-    builtin: BuiltIn,
+    builtin: Projections,
     checkpoints: SharedCheckpoints,
     seq: u64,
     frames: broadcast::Sender<SharedFrame>,
@@ -109,13 +109,14 @@ impl Hub {
         stats: Arc<Stats>,
         store: SharedStore,
         checkpoints: SharedCheckpoints,
+        projections: Projections,
         tick: Duration,
     ) -> (Hub, HubHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (frames, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
-            builtin: BuiltIn::default(),
+            builtin: projections,
             checkpoints,
             seq: 0,
             frames,

@@ -10,6 +10,7 @@
 //! snapshot is made. `Clone` is what checkpoints for time travel are made
 //! of.
 
+use super::custom::{Custom, ProjectionDef};
 use super::window::{MultiRes, Ring};
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
@@ -33,7 +34,7 @@ fn sketch_config() -> SketchConfig {
 }
 
 /// Every built-in projection, with a description.
-pub fn catalogue() -> Vec<ProjectionInfo> {
+pub fn builtin_catalogue() -> Vec<ProjectionInfo> {
     [
         ("rates", "events and events/s per subject, service and level, over a window"),
         ("log_levels", "log events per service and level, over a window"),
@@ -51,14 +52,43 @@ pub fn catalogue() -> Vec<ProjectionInfo> {
     .collect()
 }
 
-/// Whether `name` is a built-in projection.
-pub fn exists(name: &str) -> bool {
-    catalogue().iter().any(|p| p.name == name)
+/// The built-ins and the user-defined projections of `defs`.
+pub fn catalogue(defs: &[ProjectionDef]) -> Vec<ProjectionInfo> {
+    let mut all = builtin_catalogue();
+    all.extend(defs.iter().map(|d| ProjectionInfo {
+        name: d.name.clone(),
+        description: format!(
+            "user-defined: {} of {} on {}{}{}, default window {}",
+            match d.aggregate {
+                super::custom::Aggregate::Count => "count",
+                super::custom::Aggregate::Rate => "rate",
+                super::custom::Aggregate::Sum => "sum",
+                super::custom::Aggregate::Min => "min",
+                super::custom::Aggregate::Max => "max",
+                super::custom::Aggregate::Mean => "mean",
+                super::custom::Aggregate::Quantiles => "quantiles",
+                super::custom::Aggregate::Distinct => "distinct count",
+            },
+            d.field.as_deref().unwrap_or("events"),
+            d.subject,
+            if d.predicates.is_empty() {
+                String::new()
+            } else {
+                format!(" where {}", d.predicates.join(" and "))
+            },
+            d.group_by
+                .as_ref()
+                .map(|g| format!(" by {g}"))
+                .unwrap_or_default(),
+            d.window,
+        ),
+    }));
+    all
 }
 
 /// Samples of one metric series in one time bucket.
 #[derive(Clone)]
-struct Agg {
+pub(crate) struct Agg {
     count: u64,
     sum: f64,
     min: f64,
@@ -78,6 +108,26 @@ impl std::fmt::Debug for Agg {
 }
 
 impl Agg {
+    /// Samples in the bucket(s).
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Sum, min, max and mean.
+    pub(crate) fn stats(&self) -> (f64, f64, f64, f64) {
+        (
+            self.sum,
+            self.min,
+            self.max,
+            self.sum / self.count.max(1) as f64,
+        )
+    }
+
+    /// Quantile `q` (1% relative accuracy).
+    pub(crate) fn quantile(&self, q: f64) -> f64 {
+        self.sketch.quantile(q).ok().flatten().unwrap_or(0.0)
+    }
+
     fn new() -> Self {
         Agg {
             count: 0,
@@ -109,7 +159,7 @@ impl Agg {
 /// One metric series: 1 s buckets for the last minute, 60 s buckets for the
 /// last hour. Buckets are allocated only when a sample lands in them.
 #[derive(Clone, Debug)]
-struct Series {
+pub(crate) struct Series {
     fine: Ring<Option<Box<Agg>>>,
     coarse: Ring<Option<Box<Agg>>>,
 }
@@ -124,7 +174,7 @@ impl Default for Series {
 }
 
 impl Series {
-    fn add(&mut self, t_ms: i64, v: f64) {
+    pub(crate) fn add(&mut self, t_ms: i64, v: f64) {
         for ring in [&mut self.fine, &mut self.coarse] {
             if let Some(slot) = ring.slot_mut(t_ms) {
                 slot.get_or_insert_with(|| Box::new(Agg::new())).add(v);
@@ -132,7 +182,7 @@ impl Series {
         }
     }
 
-    fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
+    pub(crate) fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
         let ring = match window {
             Window::S1 | Window::S10 | Window::M1 => &self.fine,
             Window::M15 | Window::H1 => &self.coarse,
@@ -152,7 +202,7 @@ impl Series {
 
 /// All built-in projections' state.
 #[derive(Clone, Debug)]
-pub struct BuiltIn {
+pub struct Projections {
     folded: u64,
     last_id: Option<u64>,
     last_ms: i64,
@@ -166,11 +216,12 @@ pub struct BuiltIn {
     errors: HashMap<u32, MultiRes<u32>>,
     metrics: HashMap<u32, Series>,
     series_overflow: u64,
+    custom: Vec<Custom>,
 }
 
-impl Default for BuiltIn {
+impl Default for Projections {
     fn default() -> Self {
-        BuiltIn {
+        Projections {
             folded: 0,
             last_id: None,
             last_ms: i64::MIN,
@@ -184,6 +235,7 @@ impl Default for BuiltIn {
             errors: HashMap::new(),
             metrics: HashMap::new(),
             series_overflow: 0,
+            custom: Vec::new(),
         }
     }
 }
@@ -239,9 +291,20 @@ fn top_k(items: Vec<KeyedRate>) -> ProjectionBody {
     }
 }
 
-impl BuiltIn {
+impl Projections {
+    /// The built-ins and the user-defined projections `defs` (validated).
+    pub fn with_custom(defs: &[ProjectionDef]) -> Self {
+        Projections {
+            custom: defs.iter().cloned().map(Custom::new).collect(),
+            ..Projections::default()
+        }
+    }
+
     /// Folds one stored event in. Events must come in id order.
     pub fn apply(&mut self, e: &EventRef<'_>) {
+        for c in &mut self.custom {
+            c.apply(e);
+        }
         let t = e.received_ms();
         self.folded += 1;
         self.last_id = Some(e.id);
@@ -413,7 +476,13 @@ impl BuiltIn {
                     levels,
                 }
             }
-            _ => return None,
+            other => {
+                return self
+                    .custom
+                    .iter()
+                    .find(|c| c.def().name == other)
+                    .map(|c| c.snapshot(window, now_ms));
+            }
         })
     }
 }

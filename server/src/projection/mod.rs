@@ -6,5 +6,6 @@
 
 pub mod builtin;
 pub mod counts;
+pub mod custom;
 pub mod timetravel;
 pub mod window;

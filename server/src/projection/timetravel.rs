@@ -2,14 +2,14 @@
 //! built-in projection as of any moment still in the log, rebuilt by
 //! folding stored events forward from the nearest earlier checkpoint.
 //!
-//! The live hub takes a checkpoint (a clone of its [`BuiltIn`]) every
+//! The live hub takes a checkpoint (a clone of its [`Projections`]) every
 //! `every_events` events or `every_ms` of received time, whichever comes
 //! first, so a rebuild folds at most that many events. A checkpoint is only
 //! useful while the events after it are still in the log: older ones are
 //! pruned as the log evicts. Checkpoints are shared (`Arc`), so the API can
 //! take one and fold forward on its own thread while the hub goes on.
 
-use super::builtin::BuiltIn;
+use super::builtin::Projections;
 use crate::store::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Checkpoint {
     /// The state.
-    pub state: BuiltIn,
+    pub state: Projections,
     /// Last event id folded (0: none).
     pub last_id: u64,
 }
@@ -55,9 +55,20 @@ pub enum TravelError {
 impl Checkpoints {
     /// Starts with the empty state (valid while nothing has been evicted).
     pub fn new(every_events: u64, every_ms: i64, max: usize) -> Self {
+        Self::starting_from(Projections::default(), every_events, every_ms, max)
+    }
+
+    /// Like [`Checkpoints::new`], from an empty `initial` state (one that
+    /// carries user-defined projections).
+    pub fn starting_from(
+        initial: Projections,
+        every_events: u64,
+        every_ms: i64,
+        max: usize,
+    ) -> Self {
         Checkpoints {
             list: VecDeque::from([Arc::new(Checkpoint {
-                state: BuiltIn::default(),
+                state: initial,
                 last_id: 0,
             })]),
             every_events: every_events.max(1),
@@ -69,7 +80,7 @@ impl Checkpoints {
     /// Called by the hub after folding each event: takes a checkpoint when
     /// due. `held_events` is the log's size: checkpoints come at least every
     /// quarter of it, so one always stays inside the log as it evicts.
-    pub fn after_fold(&mut self, live: &BuiltIn, held_events: u64) {
+    pub fn after_fold(&mut self, live: &Projections, held_events: u64) {
         let spacing = (held_events / 4).clamp(MIN_SPACING, self.every_events.max(MIN_SPACING));
         let Some(last) = self.list.back() else {
             return;
@@ -143,7 +154,11 @@ impl Checkpoints {
 
 /// Rebuilds the state after folding every held event up to `target_id`
 /// (0: before any event), from `base`.
-pub fn fold_from(store: &Store, base: &Checkpoint, target_id: u64) -> Result<BuiltIn, TravelError> {
+pub fn fold_from(
+    store: &Store,
+    base: &Checkpoint,
+    target_id: u64,
+) -> Result<Projections, TravelError> {
     if let Some(first) = store.first_id()
         && base.last_id + 1 < first
         && target_id > base.last_id
@@ -216,7 +231,7 @@ mod tests {
             probes in proptest::collection::vec(any::<prop::sample::Index>(), 1..6),
         ) {
             let mut store = Store::new(cap_kb << 10);
-            let mut live = BuiltIn::default();
+            let mut live = Projections::default();
             let mut cps = Checkpoints::new(every, 30_000, 64);
             let mut recorded = Vec::new();
             let probe_at: std::collections::HashSet<usize> =
@@ -266,7 +281,7 @@ mod tests {
     #[test]
     fn checkpoints_are_taken_by_count_and_pruned_with_the_log() {
         let mut store = Store::new(64 << 10);
-        let mut live = BuiltIn::default();
+        let mut live = Projections::default();
         let mut cps = Checkpoints::new(100, i64::MAX, 1_000);
         for i in 0..5_000 {
             if let Some(id) = store.append(&new_event(i, i as i64)) {

@@ -95,7 +95,7 @@ fn quantile_ref(sorted: &[f64], q: f64) -> f64 {
     sorted[(q * (sorted.len() as f64 - 1.0)) as usize]
 }
 
-fn check_all(store: &Store, p: &BuiltIn, now: i64) -> Result<(), TestCaseError> {
+fn check_all(store: &Store, p: &Projections, now: i64) -> Result<(), TestCaseError> {
     for w in Window::ALL {
         let evs: Vec<_> = store
             .iter()
@@ -209,7 +209,7 @@ proptest! {
         lag_ms in 0i64..120_000,
     ) {
         let store = build(&events, 1_795_672_800_000);
-        let mut p = BuiltIn::default();
+        let mut p = Projections::default();
         for e in store.iter() {
             p.apply(&e);
         }
@@ -232,7 +232,7 @@ fn rate_history_has_an_hour_of_seconds() {
         })
         .collect();
     let store = build(&events, 1_000_000);
-    let mut p = BuiltIn::default();
+    let mut p = Projections::default();
     for e in store.iter() {
         p.apply(&e);
     }

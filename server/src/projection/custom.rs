@@ -1,0 +1,506 @@
+//! User-defined projections, declared in the config file (`[[projection]]`):
+//! a subject filter, predicates on fields, a group-by field, an aggregation
+//! and a default window. Folded with the built-ins, in the same pass, so
+//! they are time-travelable too.
+//!
+//! ```toml
+//! [[projection]]
+//! name = "slow_payments"
+//! subject = "metrics.>"
+//! where = ["name == http_request_duration_ms", "value > 200"]
+//! group_by = "tags.service"
+//! aggregate = "quantiles"      # count, rate, sum, min, max, mean, quantiles, distinct
+//! field = "value"
+//! window = "15m"
+//! ```
+//!
+//! A field is `subject`, `service`, `level`, `kind`, or a dotted path into
+//! the JSON payload (`user.id`, `items.0.sku`). Predicates are
+//! `field op value` with `==`, `!=`, `>`, `>=`, `<`, `<=` (numbers compare
+//! as numbers) or `~` (contains).
+
+use super::builtin::Series;
+use super::window::MultiRes;
+use crate::event::subject_matches;
+use crate::store::EventRef;
+use app::api::{CustomGroup, ProjectionBody, Window};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+
+/// Groups kept per projection; further groups are counted under
+/// [`OVERFLOW_GROUP`].
+const MAX_GROUPS: usize = 1_000;
+/// Distinct values remembered per time bucket.
+const MAX_DISTINCT_PER_BUCKET: usize = 100_000;
+/// Group of events whose group-by field is missing.
+pub const NO_GROUP: &str = "(none)";
+/// Group of events past [`MAX_GROUPS`].
+pub const OVERFLOW_GROUP: &str = "(other groups)";
+
+/// What a projection computes per group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    /// Events.
+    Count,
+    /// Events per second.
+    Rate,
+    /// Sum of the field.
+    Sum,
+    /// Smallest value of the field.
+    Min,
+    /// Largest value of the field.
+    Max,
+    /// Mean of the field.
+    Mean,
+    /// p50, p90 and p99 of the field (1% relative error).
+    Quantiles,
+    /// Distinct values of the field.
+    Distinct,
+}
+
+impl Aggregate {
+    fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Count => "count",
+            Aggregate::Rate => "rate",
+            Aggregate::Sum => "sum",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Mean => "mean",
+            Aggregate::Quantiles => "quantiles",
+            Aggregate::Distinct => "distinct",
+        }
+    }
+
+    fn needs_field(self) -> bool {
+        !matches!(self, Aggregate::Count | Aggregate::Rate)
+    }
+}
+
+fn default_subject() -> String {
+    ">".to_string()
+}
+
+fn default_window() -> String {
+    "1m".to_string()
+}
+
+/// A `[[projection]]` entry of the config file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionDef {
+    /// Name, as used in `/api/v1/projections/{name}`.
+    pub name: String,
+    /// Subject pattern of the events it folds.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// Predicates every folded event must meet.
+    #[serde(default, rename = "where")]
+    pub predicates: Vec<String>,
+    /// Field to group by; none: one group.
+    pub group_by: Option<String>,
+    /// The aggregation.
+    pub aggregate: Aggregate,
+    /// The field aggregated (all but count and rate need one).
+    pub field: Option<String>,
+    /// Default window.
+    #[serde(default = "default_window")]
+    pub window: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Contains,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Predicate {
+    field: String,
+    op: Op,
+    value: String,
+}
+
+impl Predicate {
+    fn parse(s: &str) -> Result<Predicate, String> {
+        // Longest operators first, so ">=" is not read as ">".
+        for (token, op) in [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("~", Op::Contains),
+        ] {
+            if let Some((field, value)) = s.split_once(token) {
+                let (field, value) = (field.trim(), value.trim());
+                if field.is_empty() {
+                    return Err(format!("{s:?} has no field before {token}"));
+                }
+                return Ok(Predicate {
+                    field: field.to_string(),
+                    op,
+                    value: value.trim_matches('"').to_string(),
+                });
+            }
+        }
+        Err(format!(
+            "{s:?} is not a predicate; write `field op value` with ==, !=, >, >=, <, <= or ~"
+        ))
+    }
+
+    fn holds(&self, actual: Option<&str>) -> bool {
+        let Some(actual) = actual else {
+            return self.op == Op::Ne;
+        };
+        let numbers = actual
+            .parse::<f64>()
+            .ok()
+            .zip(self.value.parse::<f64>().ok());
+        match (self.op, numbers) {
+            (Op::Contains, _) => actual.contains(self.value.as_str()),
+            (Op::Eq, Some((a, b))) => a == b,
+            (Op::Ne, Some((a, b))) => a != b,
+            (Op::Eq, None) => actual == self.value,
+            (Op::Ne, None) => actual != self.value,
+            (Op::Gt, Some((a, b))) => a > b,
+            (Op::Ge, Some((a, b))) => a >= b,
+            (Op::Lt, Some((a, b))) => a < b,
+            (Op::Le, Some((a, b))) => a <= b,
+            (Op::Gt | Op::Ge | Op::Lt | Op::Le, None) => false,
+        }
+    }
+}
+
+impl ProjectionDef {
+    /// Checks the entry; the message says which part is wrong.
+    pub fn validate(&self, builtin_names: &[String]) -> Result<(), String> {
+        if self.name.is_empty() || self.name.contains(['/', '?', '#', ' ']) {
+            return Err(format!(
+                "name {:?} must be non-empty, without spaces, / ? or #",
+                self.name
+            ));
+        }
+        if builtin_names.contains(&self.name) {
+            return Err(format!("name {:?} is a built-in projection's", self.name));
+        }
+        if self.aggregate.needs_field() && self.field.is_none() {
+            return Err(format!(
+                "aggregate {:?} needs a `field`",
+                self.aggregate.as_str()
+            ));
+        }
+        Window::parse(&self.window)
+            .ok_or_else(|| format!("window {:?}: use 1s, 10s, 1m, 15m or 1h", self.window))?;
+        for p in &self.predicates {
+            Predicate::parse(p)?;
+        }
+        Ok(())
+    }
+
+    /// The default window.
+    pub fn default_window(&self) -> Window {
+        Window::parse(&self.window).unwrap_or(Window::M1)
+    }
+}
+
+/// The looked-up value of a field of one event, as text.
+fn field_value(
+    e: &EventRef<'_>,
+    json: &mut Option<Option<serde_json::Value>>,
+    path: &str,
+) -> Option<String> {
+    match path {
+        "subject" => return Some(e.subject().to_string()),
+        "service" => return e.service().map(str::to_string),
+        "level" => return e.level().map(|l| l.as_str().to_string()),
+        "kind" => return Some(e.kind().as_str().to_string()),
+        _ => {}
+    }
+    let root = json
+        .get_or_insert_with(|| serde_json::from_slice(e.payload()).ok())
+        .as_ref()?;
+    let mut cur = root;
+    for key in path.split('.') {
+        cur = match cur {
+            serde_json::Value::Object(m) => m.get(key)?,
+            serde_json::Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(match cur {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => return None,
+        other => other.to_string(),
+    })
+}
+
+/// One group's buckets.
+#[derive(Clone, Debug, Default)]
+struct Group {
+    count: MultiRes<u32>,
+    values: Series,
+    distinct: MultiRes<HashSet<u64>>,
+}
+
+/// A user-defined projection's state.
+#[derive(Clone, Debug)]
+pub struct Custom {
+    def: ProjectionDef,
+    predicates: Vec<Predicate>,
+    groups: HashMap<String, Group>,
+}
+
+impl Custom {
+    /// An empty projection for a validated `def`.
+    pub fn new(def: ProjectionDef) -> Self {
+        let predicates = def
+            .predicates
+            .iter()
+            .filter_map(|p| Predicate::parse(p).ok())
+            .collect();
+        Custom {
+            def,
+            predicates,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &ProjectionDef {
+        &self.def
+    }
+
+    /// Folds one event in (if it matches).
+    pub fn apply(&mut self, e: &EventRef<'_>) {
+        if !subject_matches(&self.def.subject, e.subject()) {
+            return;
+        }
+        let mut json = None;
+        for p in &self.predicates {
+            if !p.holds(field_value(e, &mut json, &p.field).as_deref()) {
+                return;
+            }
+        }
+        let value = match &self.def.field {
+            Some(f) => match field_value(e, &mut json, f) {
+                Some(v) => Some(v),
+                // An event without the aggregated field is not counted.
+                None => return,
+            },
+            None => None,
+        };
+        let key = match &self.def.group_by {
+            Some(g) => field_value(e, &mut json, g).unwrap_or_else(|| NO_GROUP.to_string()),
+            None => String::new(),
+        };
+        let key = if self.groups.contains_key(&key) || self.groups.len() < MAX_GROUPS {
+            key
+        } else {
+            OVERFLOW_GROUP.to_string()
+        };
+        let t = e.received_ms();
+        let group = self.groups.entry(key).or_default();
+        group.count.incr(t);
+        match self.def.aggregate {
+            Aggregate::Count | Aggregate::Rate => {}
+            Aggregate::Distinct => {
+                if let Some(v) = value {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    v.hash(&mut h);
+                    let hash = h.finish();
+                    group.distinct.update(t, |set| {
+                        if set.len() < MAX_DISTINCT_PER_BUCKET {
+                            set.insert(hash);
+                        }
+                    });
+                }
+            }
+            _ => {
+                if let Some(n) = value
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|n| n.is_finite())
+                {
+                    group.values.add(t, n);
+                }
+            }
+        }
+    }
+
+    /// The state over `window` as of `now_ms`.
+    pub fn snapshot(&self, window: Window, now_ms: i64) -> ProjectionBody {
+        let mut groups: Vec<CustomGroup> = self
+            .groups
+            .iter()
+            .filter_map(|(key, g)| {
+                let count = g.count.sum(now_ms, window);
+                if count == 0 {
+                    return None;
+                }
+                let mut out = CustomGroup {
+                    key: key.clone(),
+                    count,
+                    value: None,
+                    p50: None,
+                    p90: None,
+                    p99: None,
+                };
+                match self.def.aggregate {
+                    Aggregate::Count => out.value = Some(count as f64),
+                    Aggregate::Rate => {
+                        out.value = Some(count as f64 * 1_000.0 / window.ms() as f64)
+                    }
+                    Aggregate::Distinct => {
+                        let mut all: HashSet<u64> = HashSet::new();
+                        for set in g.distinct.window(now_ms, window) {
+                            all.extend(set);
+                        }
+                        out.value = Some(all.len() as f64);
+                    }
+                    agg => {
+                        let a = g.values.window(now_ms, window)?;
+                        let (sum, min, max, mean) = a.stats();
+                        out.count = a.count();
+                        match agg {
+                            Aggregate::Sum => out.value = Some(sum),
+                            Aggregate::Min => out.value = Some(min),
+                            Aggregate::Max => out.value = Some(max),
+                            Aggregate::Mean => out.value = Some(mean),
+                            _ => {
+                                out.p50 = Some(a.quantile(0.5));
+                                out.p90 = Some(a.quantile(0.9));
+                                out.p99 = Some(a.quantile(0.99));
+                            }
+                        }
+                    }
+                }
+                Some(out)
+            })
+            .collect();
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        ProjectionBody::Custom {
+            aggregate: self.def.aggregate.as_str().to_string(),
+            field: self.def.field.clone(),
+            group_by: self.def.group_by.clone(),
+            groups,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NewEvent, Source};
+    use crate::ingest::decode::decode;
+    use crate::store::Store;
+
+    fn def(toml_text: &str) -> ProjectionDef {
+        toml::from_str(toml_text).expect("valid projection")
+    }
+
+    fn store(rows: &[(&str, &str)]) -> Store {
+        let mut s = Store::new(16 << 20);
+        for (i, (subject, payload)) in rows.iter().enumerate() {
+            s.append(&NewEvent {
+                received_ms: 1_000_000 + i as i64,
+                subject: subject.to_string(),
+                payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
+                headers: Vec::new(),
+                source: Source::Core,
+                decoded: decode(subject, payload.as_bytes()),
+            })
+            .expect("stored");
+        }
+        s
+    }
+
+    fn groups(body: ProjectionBody) -> Vec<CustomGroup> {
+        match body {
+            ProjectionBody::Custom { groups, .. } => groups,
+            other => panic!("not custom: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn predicates_group_and_aggregate() {
+        let s = store(&[
+            ("orders.placed", r#"{"country":"DE","total":30,"user":"a"}"#),
+            ("orders.placed", r#"{"country":"DE","total":70,"user":"b"}"#),
+            ("orders.placed", r#"{"country":"FR","total":5,"user":"a"}"#),
+            (
+                "orders.placed",
+                r#"{"country":"FR","total":500,"user":"c"}"#,
+            ),
+            ("orders.cancelled", r#"{"country":"DE","total":999}"#),
+            ("orders.placed", r#"{"total":12}"#),
+        ]);
+        let mut sum = Custom::new(def(r#"name = "revenue"
+               subject = "orders.placed"
+               where = ["total < 400"]
+               group_by = "country"
+               aggregate = "sum"
+               field = "total""#));
+        let mut distinct = Custom::new(def(r#"name = "buyers"
+               subject = "orders.>"
+               aggregate = "distinct"
+               field = "user""#));
+        for e in s.iter() {
+            sum.apply(&e);
+            distinct.apply(&e);
+        }
+        let now = 1_000_010;
+        let g = groups(sum.snapshot(Window::M1, now));
+        let got: Vec<(String, Option<f64>)> = g.into_iter().map(|g| (g.key, g.value)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (NO_GROUP.to_string(), Some(12.0)),
+                ("DE".to_string(), Some(100.0)),
+                ("FR".to_string(), Some(5.0)),
+            ]
+        );
+        let g = groups(distinct.snapshot(Window::M1, now));
+        assert_eq!(g[0].value, Some(3.0), "a, b, c");
+        // A minute and more later, the window is empty.
+        assert!(groups(sum.snapshot(Window::M1, now + 120_000)).is_empty());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let builtins = vec!["rates".to_string()];
+        let bad = |t: &str| def(t).validate(&builtins).expect_err("refused");
+        assert!(
+            bad(r#"name = "rates"
+            aggregate = "count""#)
+            .contains("built-in")
+        );
+        assert!(
+            bad(r#"name = "x"
+            aggregate = "sum""#)
+            .contains("needs a `field`")
+        );
+        assert!(
+            bad(r#"name = "x"
+            aggregate = "count"
+            where = ["total 5"]"#)
+            .contains("not a predicate")
+        );
+        assert!(
+            bad(r#"name = "x"
+            aggregate = "count"
+            window = "2m""#)
+            .contains("1s, 10s")
+        );
+        let p = Predicate::parse("latency_ms >= 200").expect("parses");
+        assert!(p.holds(Some("200")) && p.holds(Some("1e3")) && !p.holds(Some("199.9")));
+        assert!(!p.holds(None));
+    }
+}
