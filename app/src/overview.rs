@@ -104,6 +104,7 @@ fn Cards(counts: RwSignal<Counts>) -> impl IntoView {
                 + c.health.nats_slow_consumer
                 + c.health.overflow_subjects
                 + c.health.too_large
+                + c.health.seq_gaps
         })
     };
     let stored = move || counts.with(|c| format::thousands(c.health.store_events));

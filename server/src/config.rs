@@ -61,6 +61,10 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_DEMO")]
     pub demo: bool,
 
+    /// How to authenticate to NATS (and TLS).
+    #[command(flatten)]
+    pub auth: NatsAuth,
+
     /// Events per second the demo producer publishes.
     #[arg(long, env = "EVENTSCOPE_DEMO_RATE", default_value_t = 200)]
     pub demo_rate: u32,
@@ -99,6 +103,77 @@ pub struct Config {
     /// User-defined projections (config file only).
     #[arg(skip)]
     pub projection: Vec<ProjectionDef>,
+}
+
+/// A secret given on the command line, in a variable or in the file: never
+/// shown by `Debug` (so never in a log line).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// NATS authentication and TLS (PRODUCT.md F1). Each has a variable; the
+/// secrets' values are hidden from `--help` and from logs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsAuth {
+    /// User name, with --nats-password.
+    #[arg(long, env = "EVENTSCOPE_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// Password, with --nats-user.
+    #[arg(long, env = "EVENTSCOPE_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<Secret>,
+    /// Token.
+    #[arg(long, env = "EVENTSCOPE_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<Secret>,
+    /// NKey seed (`SU…`).
+    #[arg(long, env = "EVENTSCOPE_NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<Secret>,
+    /// A `.creds` file (JWT and NKey seed).
+    #[arg(long, env = "EVENTSCOPE_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate to trust for the server's TLS (turns TLS on).
+    #[arg(long, env = "EVENTSCOPE_NATS_TLS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate for mutual TLS, with --nats-tls-key.
+    #[arg(
+        long,
+        env = "EVENTSCOPE_NATS_TLS_CERT",
+        value_name = "FILE",
+        requires = "nats_tls_key"
+    )]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Client key for mutual TLS, with --nats-tls-cert.
+    #[arg(
+        long,
+        env = "EVENTSCOPE_NATS_TLS_KEY",
+        value_name = "FILE",
+        requires = "nats_tls_cert"
+    )]
+    pub nats_tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration was refused.
@@ -149,6 +224,14 @@ struct FileConfig {
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
     store_bytes: Option<String>,
+    nats_user: Option<String>,
+    nats_password: Option<Secret>,
+    nats_token: Option<Secret>,
+    nats_nkey: Option<Secret>,
+    nats_creds: Option<PathBuf>,
+    nats_tls_ca: Option<PathBuf>,
+    nats_tls_cert: Option<PathBuf>,
+    nats_tls_key: Option<PathBuf>,
     #[serde(default)]
     decode: Vec<Mapping>,
     #[serde(default)]
@@ -248,6 +331,24 @@ impl Config {
                 )
             })?;
         }
+        let a = &mut self.auth;
+        macro_rules! take {
+            ($($key:ident),*) => {$(
+                if let Some(v) = file.$key.filter(|_| unset(stringify!($key))) {
+                    a.$key = Some(v);
+                }
+            )*};
+        }
+        take!(
+            nats_user,
+            nats_password,
+            nats_token,
+            nats_nkey,
+            nats_creds,
+            nats_tls_ca,
+            nats_tls_cert,
+            nats_tls_key
+        );
         self.decode = file.decode;
         let builtins: Vec<String> = crate::projection::builtin::builtin_catalogue()
             .into_iter()
@@ -312,6 +413,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
             store_bytes: bytesize::ByteSize::mib(64),
+            auth: NatsAuth::default(),
             config: None,
             decode: Vec::new(),
             projection: Vec::new(),
@@ -355,6 +457,17 @@ mod tests {
         let err =
             Config::try_parse_from(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
         assert!(err.to_string().contains("--stream"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c =
+            Config::try_parse_from(["eventscope", "--nats-token", "s3cret-t0ken"]).expect("parses");
+        assert_eq!(
+            c.auth.nats_token.as_ref().map(Secret::expose),
+            Some("s3cret-t0ken")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    let client = ingest::connect(&nats_url, "eventscope", Arc::clone(&stats)).await?;
+    let client = ingest::connect(&nats_url, "eventscope", &config.auth, Arc::clone(&stats)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(INGEST_QUEUE);
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
@@ -189,8 +189,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     if config.demo_producer() {
         // Its own connection, like any other publisher.
-        let producer_client =
-            ingest::connect(&nats_url, "eventscope-demo", Arc::new(Stats::default())).await?;
+        let producer_client = ingest::connect(
+            &nats_url,
+            "eventscope-demo",
+            &config.auth,
+            Arc::new(Stats::default()),
+        )
+        .await?;
         tasks.spawn(demo::producer::run(
             producer_client,
             config.demo_rate,

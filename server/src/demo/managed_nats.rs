@@ -113,13 +113,31 @@ impl ManagedNats {
                 source,
             })?;
         let dir = data.path().to_path_buf();
-        Self::start_inner(bin, port, &dir, Some(data)).await
+        Self::start_inner(bin, port, &dir, Some(data), &[]).await
     }
 
     /// Like [`ManagedNats::start`], with JetStream's data in `dir`, kept
     /// after the server stops (so a restart finds its streams again).
     pub async fn start_in(bin: &Path, port: u16, dir: &Path) -> Result<Self, ManagedNatsError> {
-        Self::start_inner(bin, port, dir, None).await
+        Self::start_inner(bin, port, dir, None, &[]).await
+    }
+
+    /// Like [`ManagedNats::start`], with extra nats-server arguments (for
+    /// example `--auth TOKEN`).
+    pub async fn start_with_args(
+        bin: &Path,
+        port: u16,
+        args: &[&str],
+    ) -> Result<Self, ManagedNatsError> {
+        let data = tempfile::Builder::new()
+            .prefix("eventscope-nats-")
+            .tempdir()
+            .map_err(|source| ManagedNatsError::Spawn {
+                bin: bin.to_path_buf(),
+                source,
+            })?;
+        let dir = data.path().to_path_buf();
+        Self::start_inner(bin, port, &dir, Some(data), args).await
     }
 
     async fn start_inner(
@@ -127,6 +145,7 @@ impl ManagedNats {
         port: u16,
         dir: &Path,
         data: Option<tempfile::TempDir>,
+        extra: &[&str],
     ) -> Result<Self, ManagedNatsError> {
         let spawn_err = |source| ManagedNatsError::Spawn {
             bin: bin.to_path_buf(),
@@ -135,6 +154,7 @@ impl ManagedNats {
         let mut cmd = Command::new(bin);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

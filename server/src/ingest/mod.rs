@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod jetstream;
 
+use crate::config::NatsAuth;
 use crate::event::{NewEvent, Source, now_ms};
 use crate::stats::Stats;
 use async_nats::{Client, ConnectOptions, Event};
@@ -29,6 +30,14 @@ pub enum IngestError {
         /// Why it was refused.
         source: async_nats::ConnectError,
     },
+    /// The `.creds` file could not be read.
+    #[error("cannot read NATS credentials file {path}: {source}")]
+    Creds {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A subscription could not be made.
     #[error("cannot subscribe to {subject:?}: {source}")]
     Subscribe {
@@ -42,12 +51,51 @@ pub enum IngestError {
 /// How often to repeat the "still unreachable" warning.
 const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// Applies authentication and TLS settings to connect options.
+async fn with_auth(
+    mut opts: ConnectOptions,
+    auth: &NatsAuth,
+) -> Result<ConnectOptions, IngestError> {
+    if let Some(user) = &auth.nats_user {
+        let password = auth.nats_password.as_ref().map_or("", |p| p.expose());
+        opts = opts.user_and_password(user.clone(), password.to_string());
+    }
+    if let Some(token) = &auth.nats_token {
+        opts = opts.token(token.expose().to_string());
+    }
+    if let Some(seed) = &auth.nats_nkey {
+        opts = opts.nkey(seed.expose().to_string());
+    }
+    if let Some(path) = &auth.nats_creds {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|source| IngestError::Creds {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    if let Some(ca) = &auth.nats_tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&auth.nats_tls_cert, &auth.nats_tls_key) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(opts)
+}
+
 /// Creates a NATS client for `url` that connects in the background and keeps
 /// retrying, recording connection state and slow-consumer notices in `stats`.
-pub async fn connect(url: &str, name: &str, stats: Arc<Stats>) -> Result<Client, IngestError> {
+pub async fn connect(
+    url: &str,
+    name: &str,
+    auth: &NatsAuth,
+    stats: Arc<Stats>,
+) -> Result<Client, IngestError> {
     let events_stats = Arc::clone(&stats);
     let log_url = url.to_string();
-    let client = ConnectOptions::new()
+    let client = with_auth(ConnectOptions::new(), auth)
+        .await?
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -73,6 +121,9 @@ pub async fn connect(url: &str, name: &str, stats: Arc<Stats>) -> Result<Client,
                     // Failed attempts while unreachable; `watch_reachability`
                     // reports those plainly, without one line per attempt.
                     Event::ClientError(e) => tracing::debug!(%url, error = %e, "nats client error"),
+                    Event::ServerError(e) => {
+                        tracing::error!(%url, error = %e, "nats server refused us: check the credentials");
+                    }
                     other => tracing::info!(%url, event = %other, "nats event"),
                 }
             }

@@ -1,0 +1,47 @@
+//! Connecting to a NATS that requires a token: with it, events flow; without
+//! it, the server is never reported ready.
+
+mod common;
+
+use common::*;
+use eventscope::config::Config;
+use eventscope::demo::managed_nats::{ManagedNats, free_port};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth() {
+    let port = free_port().expect("port");
+    let mut nats = ManagedNats::start_with_args(&nats_bin(), port, &["--auth", "s3cret"])
+        .await
+        .expect("nats with auth");
+    let url = nats.url();
+
+    // Without the token: never ready.
+    let refused = eventscope::start(Config::attach(url.clone(), &["auth.>"]))
+        .await
+        .expect("starts anyway");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (status, body) = get(refused.addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    refused.stop().await;
+
+    // With it: connected, and events flow.
+    let mut config = Config::attach(url.clone(), &["auth.>"]);
+    config.auth.nats_token = Some("s3cret".parse().expect("secret"));
+    let running = eventscope::start(config).await.expect("starts");
+    let client = within(
+        "publisher connects",
+        async_nats::ConnectOptions::with_token("s3cret".into()).connect(&url),
+    )
+    .await
+    .expect("publisher connects");
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    let n = wait_subscribed(&client, &mut ws, &mut mirror, "auth.probe").await;
+    assert!(n >= 1);
+    assert_eq!(get(running.addr, "/readyz").await.0, 200);
+
+    running.stop().await;
+    nats.stop().await;
+}
