@@ -52,6 +52,12 @@ pub struct Config {
     )]
     pub streams: Vec<crate::ingest::jetstream::StreamSource>,
 
+    /// Read the streams with a durable consumer of this name (one per
+    /// stream) instead of an ordered one: the server remembers what was
+    /// acknowledged, so a restarted Eventscope continues where it stopped.
+    #[arg(long, env = "EVENTSCOPE_DURABLE", value_name = "NAME")]
+    pub durable: Option<String>,
+
     /// Address the web UI, API and WebSocket listen on.
     #[arg(long, env = "EVENTSCOPE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -217,6 +223,7 @@ struct FileConfig {
     nats_url: Option<String>,
     subjects: Option<Vec<String>>,
     streams: Option<Vec<String>>,
+    durable: Option<String>,
     addr: Option<String>,
     demo: Option<bool>,
     demo_rate: Option<u32>,
@@ -299,6 +306,9 @@ impl Config {
                 .iter()
                 .map(|s| s.parse().map_err(|e| bad("streams", e)))
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = file.durable.filter(|_| unset("durable")) {
+            self.durable = Some(v);
         }
         if let Some(v) = file.addr.filter(|_| unset("addr")) {
             self.addr = v
@@ -406,6 +416,7 @@ impl Config {
             nats_url: Some(nats_url.into()),
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
             streams: Vec::new(),
+            durable: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             demo: false,
             demo_rate: 200,

@@ -171,7 +171,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
     };
     for source in config.streams.clone() {
-        tasks.spawn(ingest::jetstream::run(client.clone(), source, pipe.clone()));
+        tasks.spawn(ingest::jetstream::run(
+            client.clone(),
+            source,
+            config.durable.clone(),
+            pipe.clone(),
+        ));
     }
     let subjects = config.core_subjects();
     if !subjects.is_empty() {

@@ -111,3 +111,58 @@ async fn stream_survives_a_nats_restart_with_no_gap_and_no_duplicate() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_consumer_continues_where_the_last_run_stopped() {
+    let mut nats = nats_server(None).await;
+    let url = nats.url();
+    {
+        let js = jetstream::new(publisher(&url).await);
+        js.create_stream(jetstream::stream::Config {
+            name: "ORDERS".to_string(),
+            subjects: vec!["orders.>".to_string()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream created");
+    }
+    publish_orders(&url, 0, 10).await;
+    let config = || {
+        let mut c = Config::attach(url.clone(), &[]);
+        c.streams = vec!["ORDERS@all".parse().expect("source")];
+        c.durable = Some("eventscope-test".to_string());
+        c
+    };
+
+    let first = eventscope::start(config()).await.expect("first run");
+    let mut ws = ws_connect(first.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    mirror
+        .until(&mut ws, "first 10", |s| s.health.store_events >= 10)
+        .await;
+    // Let the acknowledgements reach the server before stopping.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.stop().await;
+
+    publish_orders(&url, 10, 15).await;
+    let second = eventscope::start(config()).await.expect("second run");
+    let mut ws = ws_connect(second.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    mirror
+        .until(&mut ws, "the 5 new ones", |s| s.health.store_events >= 5)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let page = events(second.addr, "subject=orders.>").await;
+    let mut seqs: Vec<u64> = page.events.iter().filter_map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (11..=15).collect::<Vec<u64>>(),
+        "only what the first run did not ack"
+    );
+
+    second.stop().await;
+    nats.stop().await;
+}

@@ -1,5 +1,8 @@
 //! JetStream sources (PRODUCT.md F1): a stream attached by name with a
-//! start point, read through an ordered consumer. JetStream is the durable
+//! start point, read through an ordered consumer, or a durable one (named
+//! by `--durable`, which remembers on the server what was acknowledged, so
+//! a restarted Eventscope goes on where the last one stopped; messages are
+//! acknowledged only once handed to the hub). JetStream is the durable
 //! log here, so this source never drops: when the hub's queue is full it
 //! waits (JetStream holds the rest). It remembers the last stream sequence
 //! it handed on, and whenever the consumer has to be made again (NATS
@@ -9,8 +12,10 @@
 
 use super::flatten_headers;
 use crate::event::{NewEvent, Source, now_ms};
-use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull, pull::OrderedConfig};
+use async_nats::jetstream::{self};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -95,11 +100,19 @@ fn deliver_policy(start: StartPoint, resume_after: Option<u64>) -> DeliverPolicy
     }
 }
 
+/// Messages from either kind of consumer.
+type Messages = BoxStream<'static, Result<jetstream::Message, async_nats::Error>>;
+
 /// Pause before attaching again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Reads `source` until `shutdown`, forwarding every message to `tx`.
-pub async fn run(client: async_nats::Client, source: StreamSource, pipe: super::Pipe) {
+pub async fn run(
+    client: async_nats::Client,
+    source: StreamSource,
+    durable: Option<String>,
+    pipe: super::Pipe,
+) {
     let super::Pipe {
         tx,
         stats,
@@ -109,25 +122,60 @@ pub async fn run(client: async_nats::Client, source: StreamSource, pipe: super::
     let js = jetstream::new(client);
     let mut last_seq: Option<u64> = None;
     let mut warned = false;
+    let mut generation;
     'attach: loop {
         if shutdown.is_cancelled() {
             break;
         }
-        let generation = stats.nats_connects.load(Ordering::Relaxed);
         let opened = async {
             let stream = js.get_stream(&source.stream).await?;
-            let consumer = stream
-                .create_consumer(OrderedConfig {
-                    deliver_policy: deliver_policy(source.start, last_seq),
-                    ..OrderedConfig::default()
-                })
-                .await?;
-            Ok::<_, async_nats::Error>(consumer.messages().await?)
+            let messages: Messages = match &durable {
+                None => {
+                    let consumer = stream
+                        .create_consumer(OrderedConfig {
+                            deliver_policy: deliver_policy(source.start, last_seq),
+                            ..OrderedConfig::default()
+                        })
+                        .await?;
+                    consumer
+                        .messages()
+                        .await?
+                        .map(|m| m.map_err(Into::into))
+                        .boxed()
+                }
+                Some(name) => {
+                    // The start point applies when the consumer is first
+                    // made; after that the server's ack floor decides.
+                    let consumer = stream
+                        .get_or_create_consumer(
+                            name,
+                            pull::Config {
+                                durable_name: Some(name.clone()),
+                                deliver_policy: deliver_policy(source.start, None),
+                                ack_policy: AckPolicy::Explicit,
+                                // Unacknowledged messages (in flight when
+                                // NATS went away) come again after this.
+                                ack_wait: Duration::from_secs(10),
+                                ..pull::Config::default()
+                            },
+                        )
+                        .await?;
+                    consumer
+                        .messages()
+                        .await?
+                        .map(|m| m.map_err(Into::into))
+                        .boxed()
+                }
+            };
+            Ok::<_, async_nats::Error>(messages)
         };
         let mut messages = tokio::select! {
             _ = shutdown.cancelled() => break,
             opened = opened => match opened {
                 Ok(m) => {
+                    // The connection this consumer lives on; a new one means
+                    // the consumer must be made again.
+                    generation = stats.nats_connects.load(Ordering::Relaxed);
                     tracing::info!(stream = %source.stream, resume_after = ?last_seq, "jetstream source attached");
                     warned = false;
                     m
@@ -179,7 +227,7 @@ pub async fn run(client: async_nats::Client, source: StreamSource, pipe: super::
             }
             last_seq = Some(seq);
             stats.ingested.fetch_add(1, Ordering::Relaxed);
-            let message = msg.message;
+            let (message, acker) = msg.split();
             let mut decoded = decoders.decode(message.subject.as_str(), &message.payload);
             decoded.time_ms = decoded.time_ms.or(Some(published_ms));
             let event = NewEvent {
@@ -197,6 +245,11 @@ pub async fn run(client: async_nats::Client, source: StreamSource, pipe: super::
             tokio::select! {
                 _ = shutdown.cancelled() => break 'attach,
                 sent = tx.send(event) => if sent.is_err() { break 'attach },
+            }
+            if durable.is_some()
+                && let Err(e) = acker.ack().await
+            {
+                tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
             }
         }
     }
