@@ -8,7 +8,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use eventscope::demo::producer::Generator;
-use eventscope::event::{NewEvent, Source};
+use eventscope::event::NewEvent;
 use eventscope::ingest::decode::Level;
 use eventscope::ingest::decode::decode;
 use eventscope::projection::builtin::Projections;
@@ -31,14 +31,7 @@ fn events(n: usize) -> Vec<NewEvent> {
             payload.pop(); // the closing brace
             let pad = 299usize.saturating_sub(payload.len() + 12);
             payload.push_str(&format!(",\"detail\":\"{}\"}}", "x".repeat(pad)));
-            NewEvent {
-                received_ms: t,
-                decoded: decode(&ev.subject, payload.as_bytes()),
-                subject: ev.subject,
-                payload: bytes::Bytes::from(payload),
-                headers: Vec::new(),
-                source: Source::Core,
-            }
+            NewEvent::core(&ev.subject, payload, t)
         })
         .collect()
 }

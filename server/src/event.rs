@@ -39,6 +39,20 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// A core-NATS event with no headers, decoded with the default decoder:
+    /// what tests and benchmarks feed the log with.
+    pub fn core(subject: &str, payload: impl Into<Bytes>, received_ms: i64) -> Self {
+        let payload = payload.into();
+        NewEvent {
+            received_ms,
+            subject: subject.to_string(),
+            decoded: crate::ingest::decode::decode(subject, &payload),
+            payload,
+            headers: Vec::new(),
+            source: Source::Core,
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -17,15 +17,14 @@ async fn json<T: serde::de::DeserializeOwned>(addr: std::net::SocketAddr, path: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_events_are_stored_decoded_and_queryable() {
-    let mut nats = nats_server(None).await;
-    let running = eventscope::start(Config::attach(nats.url(), &["app.>"]))
-        .await
-        .expect("app starts");
-    let client = publisher(&nats.url()).await;
-    let mut ws = ws_connect(running.addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "app.probe").await;
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["app.>"]), "app.probe").await;
 
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", "order-1");

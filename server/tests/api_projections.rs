@@ -42,16 +42,15 @@ async fn publish_phase(client: &async_nats::Client, errors: u32, infos: u32, lat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_as_of_an_event_equals_the_live_state_then() {
-    let mut nats = nats_server(None).await;
-    let running = eventscope::start(Config::attach(nats.url(), &["tt.>"]))
-        .await
-        .expect("app starts");
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["tt.>"]), "tt.probe").await;
     let addr = running.addr;
-    let client = publisher(&nats.url()).await;
-    let mut ws = ws_connect(addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "tt.probe").await;
 
     let (status, list): (u16, ProjectionList) = json(addr, "/api/v1/projections").await;
     assert_eq!(status, 200);
@@ -164,16 +163,23 @@ async fn state_as_of_an_event_equals_the_live_state_then() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_moments_answer_gone_with_the_earliest_reachable() {
-    let mut nats = nats_server(None).await;
-    let mut config = Config::attach(nats.url(), &["ev.>"]);
-    config.store_bytes = bytesize::ByteSize::kib(256);
-    let running = eventscope::start(config).await.expect("app starts");
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut config = Config::attach(url, &["ev.>"]);
+            config.store_bytes = bytesize::ByteSize::kib(256);
+            config
+        },
+        "ev.probe",
+    )
+    .await;
     let addr = running.addr;
-    let client = publisher(&nats.url()).await;
-    let mut ws = ws_connect(addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    wait_subscribed(&client, &mut ws, &mut mirror, "ev.probe").await;
 
     let pad = "x".repeat(900);
     for i in 0..2_000 {

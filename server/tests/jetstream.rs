@@ -17,6 +17,17 @@ async fn events(addr: std::net::SocketAddr, query: &str) -> EventPage {
     serde_json::from_str(&body).expect("event page")
 }
 
+async fn create_orders_stream(url: &str) {
+    let js = jetstream::new(publisher(url).await);
+    js.create_stream(jetstream::stream::Config {
+        name: "ORDERS".to_string(),
+        subjects: vec!["orders.>".to_string()],
+        ..Default::default()
+    })
+    .await
+    .expect("stream created");
+}
+
 async fn publish_orders(url: &str, from: u32, to: u32) {
     let client = publisher(url).await;
     let js = jetstream::new(client.clone());
@@ -43,16 +54,7 @@ async fn stream_survives_a_nats_restart_with_no_gap_and_no_duplicate() {
         .await
         .expect("nats starts");
     let url = nats.url();
-    {
-        let js = jetstream::new(publisher(&url).await);
-        js.create_stream(jetstream::stream::Config {
-            name: "ORDERS".to_string(),
-            subjects: vec!["orders.>".to_string()],
-            ..Default::default()
-        })
-        .await
-        .expect("stream created");
-    }
+    create_orders_stream(&url).await;
     // Published before Eventscope starts: `@all` must read them.
     publish_orders(&url, 0, 40).await;
 
@@ -116,16 +118,7 @@ async fn stream_survives_a_nats_restart_with_no_gap_and_no_duplicate() {
 async fn a_durable_consumer_continues_where_the_last_run_stopped() {
     let mut nats = nats_server(None).await;
     let url = nats.url();
-    {
-        let js = jetstream::new(publisher(&url).await);
-        js.create_stream(jetstream::stream::Config {
-            name: "ORDERS".to_string(),
-            subjects: vec!["orders.>".to_string()],
-            ..Default::default()
-        })
-        .await
-        .expect("stream created");
-    }
+    create_orders_stream(&url).await;
     publish_orders(&url, 0, 10).await;
     let config = || {
         let mut c = Config::attach(url.clone(), &[]);

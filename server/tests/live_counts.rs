@@ -8,17 +8,14 @@ use eventscope::config::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_events_reach_websocket_counts_exactly() {
-    let mut nats = nats_server(None).await;
-    let running = eventscope::start(Config::attach(nats.url(), &["test.>"]))
-        .await
-        .expect("app starts");
-    let client = publisher(&nats.url()).await;
-
-    let mut ws = ws_connect(running.addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    assert_eq!(mirror.snapshots, 1, "the first frame is a snapshot");
-    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "test.probe").await;
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["test.>"]), "test.probe").await;
 
     for i in 0..1_000u32 {
         client
@@ -75,15 +72,14 @@ async fn published_events_reach_websocket_counts_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deltas_are_coalesced_not_one_frame_per_event() {
-    let mut nats = nats_server(None).await;
-    let running = eventscope::start(Config::attach(nats.url(), &["burst"]))
-        .await
-        .expect("app starts");
-    let client = publisher(&nats.url()).await;
-    let mut ws = ws_connect(running.addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    let probes = wait_subscribed(&client, &mut ws, &mut mirror, "burst").await;
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["burst"]), "burst").await;
 
     let before = mirror.deltas;
     for _ in 0..5_000 {

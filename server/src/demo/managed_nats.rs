@@ -105,15 +105,7 @@ impl ManagedNats {
     /// Starts `bin` on 127.0.0.1:`port` with JetStream and waits until it
     /// accepts connections.
     pub async fn start(bin: &Path, port: u16) -> Result<Self, ManagedNatsError> {
-        let data = tempfile::Builder::new()
-            .prefix("eventscope-nats-")
-            .tempdir()
-            .map_err(|source| ManagedNatsError::Spawn {
-                bin: bin.to_path_buf(),
-                source,
-            })?;
-        let dir = data.path().to_path_buf();
-        Self::start_inner(bin, port, &dir, Some(data), &[]).await
+        Self::start_with_args(bin, port, &[]).await
     }
 
     /// Like [`ManagedNats::start`], with JetStream's data in `dir`, kept

@@ -398,8 +398,7 @@ impl Custom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{NewEvent, Source};
-    use crate::ingest::decode::decode;
+    use crate::event::NewEvent;
     use crate::store::Store;
 
     fn def(toml_text: &str) -> ProjectionDef {
@@ -409,14 +408,11 @@ mod tests {
     fn store(rows: &[(&str, &str)]) -> Store {
         let mut s = Store::new(16 << 20);
         for (i, (subject, payload)) in rows.iter().enumerate() {
-            s.append(&NewEvent {
-                received_ms: 1_000_000 + i as i64,
-                subject: subject.to_string(),
-                payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
-                headers: Vec::new(),
-                source: Source::Core,
-                decoded: decode(subject, payload.as_bytes()),
-            })
+            s.append(&NewEvent::core(
+                subject,
+                payload.to_string(),
+                1_000_000 + i as i64,
+            ))
             .expect("stored");
         }
         s

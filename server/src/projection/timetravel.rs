@@ -181,8 +181,7 @@ pub fn fold_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{NewEvent, Source};
-    use crate::ingest::decode::decode;
+    use crate::event::NewEvent;
     use app::api::Window;
     use proptest::prelude::*;
 
@@ -197,14 +196,7 @@ mod tests {
                 i % 5
             )
         };
-        NewEvent {
-            received_ms: t,
-            subject: subject.to_string(),
-            payload: bytes::Bytes::from(payload.clone()),
-            headers: Vec::new(),
-            source: Source::Core,
-            decoded: decode(subject, payload.as_bytes()),
-        }
+        NewEvent::core(subject, payload, t)
     }
 
     const NAMES: [&str; 7] = [

@@ -524,18 +524,7 @@ impl Store {
         self.chunks
             .range(start..)
             .take_while(move |c| c.first_id <= to)
-            .flat_map(move |chunk| {
-                chunk
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, entry)| EventRef {
-                        store: self,
-                        chunk,
-                        entry,
-                        id: chunk.first_id + i as u64,
-                    })
-            })
+            .flat_map(move |chunk| self.events_of(chunk))
             .skip_while(move |e| e.id < from)
             .take_while(move |e| e.id <= to)
     }
@@ -547,19 +536,27 @@ impl Store {
 
     /// Every held event, newest first.
     pub fn iter_rev(&self) -> impl Iterator<Item = EventRef<'_>> + '_ {
-        self.chunks.iter().rev().flat_map(move |chunk| {
-            chunk
-                .entries
-                .iter()
-                .enumerate()
-                .rev()
-                .map(move |(i, entry)| EventRef {
-                    store: self,
-                    chunk,
-                    entry,
-                    id: chunk.first_id + i as u64,
-                })
-        })
+        self.chunks
+            .iter()
+            .rev()
+            .flat_map(move |chunk| self.events_of(chunk).rev())
+    }
+
+    /// The events of one chunk, oldest first.
+    fn events_of<'a>(
+        &'a self,
+        chunk: &'a Chunk,
+    ) -> impl DoubleEndedIterator<Item = EventRef<'a>> + 'a {
+        chunk
+            .entries
+            .iter()
+            .enumerate()
+            .map(move |(i, entry)| EventRef {
+                store: self,
+                chunk,
+                entry,
+                id: chunk.first_id + i as u64,
+            })
     }
 
     /// Id of the last event received at or before `ms`, if any is held.

@@ -160,8 +160,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{NewEvent, Source};
-    use crate::ingest::decode::decode;
+    use crate::event::NewEvent;
 
     #[test]
     fn nats_wildcards() {
@@ -193,15 +192,8 @@ mod tests {
             ),
         ];
         for (i, (subj, p)) in rows.iter().enumerate() {
-            s.append(&NewEvent {
-                received_ms: i as i64 * 1000,
-                subject: subj.to_string(),
-                payload: bytes::Bytes::copy_from_slice(p.as_bytes()),
-                headers: Vec::new(),
-                source: Source::Core,
-                decoded: decode(subj, p.as_bytes()),
-            })
-            .expect("stored");
+            s.append(&NewEvent::core(subj, p.to_string(), i as i64 * 1000))
+                .expect("stored");
         }
         s
     }

@@ -1,17 +1,9 @@
 use super::*;
-use crate::event::{NewEvent, Source};
-use crate::ingest::decode::decode;
+use crate::event::NewEvent;
 use proptest::prelude::*;
 
 fn ev(subject: &str, payload: &str, received_ms: i64) -> NewEvent {
-    NewEvent {
-        received_ms,
-        subject: subject.to_string(),
-        payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
-        headers: Vec::new(),
-        source: Source::Core,
-        decoded: decode(subject, payload.as_bytes()),
-    }
+    NewEvent::core(subject, payload.to_string(), received_ms)
 }
 
 #[test]

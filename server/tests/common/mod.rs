@@ -200,3 +200,42 @@ pub async fn wait_subscribed(
     })
     .await
 }
+
+/// The usual set-up: a real nats-server, the app attached to it with the
+/// config `make_config` builds from the NATS URL, a publisher, and a
+/// WebSocket mirror that has seen the subscription on `probe` go live.
+pub struct Harness {
+    pub nats: ManagedNats,
+    pub running: eventscope::Running,
+    pub client: async_nats::Client,
+    pub ws: WsStream,
+    pub mirror: Mirror,
+    /// Probe events the server counted on the probe subject.
+    pub probes: u64,
+}
+
+impl Harness {
+    pub async fn start(
+        make_config: impl FnOnce(String) -> eventscope::config::Config,
+        probe: &str,
+    ) -> Harness {
+        let nats = nats_server(None).await;
+        let running = eventscope::start(make_config(nats.url()))
+            .await
+            .expect("app starts");
+        let client = publisher(&nats.url()).await;
+        let mut ws = ws_connect(running.addr).await;
+        let mut mirror = Mirror::default();
+        mirror.apply(next_frame(&mut ws).await);
+        assert_eq!(mirror.snapshots, 1, "the first frame is a snapshot");
+        let probes = wait_subscribed(&client, &mut ws, &mut mirror, probe).await;
+        Harness {
+            nats,
+            running,
+            client,
+            ws,
+            mirror,
+            probes,
+        }
+    }
+}

@@ -2,8 +2,7 @@
 //! a naive reference fold (counts exact, quantiles within 1%).
 
 use super::*;
-use crate::event::{NewEvent, Source};
-use crate::ingest::decode::decode;
+use crate::event::NewEvent;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -63,16 +62,7 @@ fn build(events: &[Gen], start_ms: i64) -> Store {
         t += g.gap_ms;
         let subject = SUBJECTS[g.subject];
         let p = payload(g);
-        store
-            .append(&NewEvent {
-                received_ms: t,
-                subject: subject.to_string(),
-                payload: bytes::Bytes::from(p.clone()),
-                headers: Vec::new(),
-                source: Source::Core,
-                decoded: decode(subject, p.as_bytes()),
-            })
-            .expect("fits");
+        store.append(&NewEvent::core(subject, p, t)).expect("fits");
     }
     store
 }
