@@ -8,13 +8,6 @@ use common::*;
 use eventscope::config::Config;
 use std::time::Duration;
 
-async fn json<T: serde::de::DeserializeOwned>(addr: std::net::SocketAddr, path: &str) -> (u16, T) {
-    let (status, body) = get(addr, path).await;
-    let parsed = serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("GET {path} answered {status} with non-JSON {body:?}: {e}"));
-    (status, parsed)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_events_are_stored_decoded_and_queryable() {
     let Harness {

@@ -8,13 +8,6 @@ use app::api::{ApiError, EventPage, ProjectionBody, ProjectionList, ProjectionSt
 use common::*;
 use eventscope::config::Config;
 
-async fn json<T: serde::de::DeserializeOwned>(addr: std::net::SocketAddr, path: &str) -> (u16, T) {
-    let (status, body) = get(addr, path).await;
-    let parsed = serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("GET {path} answered {status} with {body:?}: {e}"));
-    (status, parsed)
-}
-
 async fn publish_phase(client: &async_nats::Client, errors: u32, infos: u32, latencies: &[f64]) {
     for i in 0..errors {
         let p = format!(r#"{{"level":"error","msg":"card declined","n":{i}}}"#);

@@ -122,11 +122,17 @@ pub async fn run(
     let js = jetstream::new(client);
     let mut last_seq: Option<u64> = None;
     let mut warned = false;
-    let mut generation;
     'attach: loop {
-        if shutdown.is_cancelled() {
-            break;
+        // Attach only on a live connection, and remember which one: a later
+        // (re)connection means the consumer must be made again.
+        while !stats.nats_connected.load(Ordering::Relaxed) {
+            tokio::select! {
+                _ = shutdown.cancelled() => break 'attach,
+                _ = stats.reconnected.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
         }
+        let generation = stats.nats_connects.load(Ordering::Relaxed);
         let opened = async {
             let stream = js.get_stream(&source.stream).await?;
             let messages: Messages = match &durable {
@@ -173,9 +179,6 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             opened = opened => match opened {
                 Ok(m) => {
-                    // The connection this consumer lives on; a new one means
-                    // the consumer must be made again.
-                    generation = stats.nats_connects.load(Ordering::Relaxed);
                     tracing::info!(stream = %source.stream, resume_after = ?last_seq, "jetstream source attached");
                     warned = false;
                     m

@@ -201,6 +201,18 @@ pub async fn wait_subscribed(
     .await
 }
 
+/// GET `path` and parse the JSON answer as `T` (panics with the body if it
+/// is not that).
+pub async fn json<T: serde::de::DeserializeOwned>(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> (u16, T) {
+    let (status, body) = get(addr, path).await;
+    let parsed = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {path} answered {status} with {body:?}: {e}"));
+    (status, parsed)
+}
+
 /// The usual set-up: a real nats-server, the app attached to it with the
 /// config `make_config` builds from the NATS URL, a publisher, and a
 /// WebSocket mirror that has seen the subscription on `probe` go live.
