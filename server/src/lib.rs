@@ -52,6 +52,8 @@ pub struct AppState {
     /// The decoder with the config file's overrides (the API decodes stored
     /// payloads again with it for messages).
     pub decoders: Arc<ingest::decode::Decoders>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<prometheus_client::registry::Registry>,
     /// The user-defined projections (from the config file).
     pub projection_defs: Arc<[projection::custom::ProjectionDef]>,
     /// Checkpoints of the built-in projections, for time travel.
@@ -76,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(live::ws::handler))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
+        .route("/metrics", get(api::metrics::handler))
         .nest("/api/v1", api::v1::routes())
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -225,6 +228,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .env(Env::PROD)
         .site_addr(addr)
         .build();
+    let metrics = Arc::new(api::metrics::registry(
+        Arc::clone(&stats),
+        Arc::clone(&store),
+    ));
     let state = AppState {
         leptos,
         hub: hub_handle,
@@ -233,6 +240,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         checkpoints,
         decoders,
         projection_defs: config.projection.clone().into(),
+        metrics,
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

@@ -4,13 +4,40 @@
 
 use crate::store::StoreStats;
 use app::wire::Health;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            ingested: AtomicU64::new(0),
+            ingested_core: AtomicU64::new(0),
+            ingested_jetstream: AtomicU64::new(0),
+            // 1 ms to about 16 s.
+            ingest_to_frame: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            dropped_ingest: AtomicU64::new(0),
+            nats_slow_consumer: AtomicU64::new(0),
+            js_seq_gaps: AtomicU64::new(0),
+            ws_resyncs: AtomicU64::new(0),
+            ws_clients: AtomicU64::new(0),
+            nats_connected: AtomicBool::new(false),
+            nats_connects: AtomicU64::new(0),
+            reconnected: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 /// Counters about the pipeline's health.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Messages received from NATS.
     pub ingested: AtomicU64,
+    /// …of which over core subscriptions.
+    pub ingested_core: AtomicU64,
+    /// …of which from JetStream sources.
+    pub ingested_jetstream: AtomicU64,
+    /// Per live frame, seconds from receiving its oldest event to sending it.
+    pub ingest_to_frame: Histogram,
     /// Messages dropped because the hub's queue was full.
     pub dropped_ingest: AtomicU64,
     /// Slow-consumer notices from the NATS client.

@@ -91,6 +91,8 @@ impl HubHandle {
 /// The hub's state, owned by its task.
 pub struct Hub {
     counts: SubjectCounts,
+    /// Received time of the oldest event folded since the last frame.
+    oldest_unsent_ms: Option<i64>,
     builtin: Projections,
     checkpoints: SharedCheckpoints,
     seq: u64,
@@ -116,6 +118,7 @@ impl Hub {
         let (frames, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
+            oldest_unsent_ms: None,
             builtin: projections,
             checkpoints,
             seq: 0,
@@ -161,6 +164,7 @@ impl Hub {
         let held = store.stats().events;
         let mut checkpoints = self.checkpoints.lock();
         for e in store.range(first, last) {
+            self.oldest_unsent_ms.get_or_insert(e.received_ms());
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
                 self.builtin.apply(&e);
@@ -188,6 +192,10 @@ impl Hub {
                         let frame = self.frame(Body::Delta(delta));
                         // Err only means nobody is listening right now.
                         let _ = self.frames.send(frame);
+                        if let Some(oldest) = self.oldest_unsent_ms.take() {
+                            let age_ms = (crate::event::now_ms() - oldest).max(0);
+                            self.stats.ingest_to_frame.observe(age_ms as f64 / 1_000.0);
+                        }
                     }
                 }
                 Some(cmd) = self.commands.recv() => match cmd {

@@ -1,0 +1,181 @@
+//! `GET /metrics`: Prometheus text about Eventscope itself (PRODUCT.md
+//! F13), encoded by `prometheus-client`. Counters live where they are
+//! counted (atomics in [`Stats`], the log's own stats); a collector reads
+//! them at scrape time, so the hot path pays nothing for the exporter.
+
+use crate::AppState;
+use crate::stats::Stats;
+use crate::store::SharedStore;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Reads the pipeline's counters at scrape time.
+#[derive(Debug)]
+struct PipelineCollector {
+    stats: Arc<Stats>,
+    store: SharedStore,
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    labels: &[(&str, &str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let probe = ConstCounter::new(0u64);
+    let mut family = encoder.encode_descriptor(name, help, None, probe.metric_type())?;
+    for (key, value, n) in labels {
+        let set = [(*key, *value)];
+        ConstCounter::new(*n).encode(family.encode_family(&set)?)?;
+    }
+    Ok(())
+}
+
+fn plain_counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    n: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(n);
+    c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for PipelineCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let store = self.store.read().stats();
+        // Counter names get `_total` appended by the encoder.
+        counter(
+            &mut e,
+            "eventscope_events_ingested",
+            "Messages received from NATS, by source kind",
+            &[
+                ("source", "core", load(&s.ingested_core)),
+                ("source", "jetstream", load(&s.ingested_jetstream)),
+            ],
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_events_decode_failed",
+            "Events whose payload decoded as nothing (kept as raw bytes)",
+            store.raw,
+        )?;
+        counter(
+            &mut e,
+            "eventscope_events_dropped",
+            "Events lost, by reason",
+            &[
+                ("reason", "ingest_queue_full", load(&s.dropped_ingest)),
+                ("reason", "larger_than_store_cap", store.too_large),
+                ("reason", "jetstream_sequence_gap", load(&s.js_seq_gaps)),
+            ],
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_events_duplicate",
+            "Events whose Nats-Msg-Id was seen before (kept, flagged, not folded)",
+            store.duplicates,
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_store_evicted",
+            "Events evicted from the log to stay under its byte cap",
+            store.evicted,
+        )?;
+        gauge(
+            &mut e,
+            "eventscope_store_bytes",
+            "Bytes the event log holds",
+            store.bytes as i64,
+        )?;
+        gauge(
+            &mut e,
+            "eventscope_store_cap_bytes",
+            "The event log's byte cap",
+            store.cap_bytes as i64,
+        )?;
+        gauge(
+            &mut e,
+            "eventscope_store_events",
+            "Events the log holds",
+            store.events as i64,
+        )?;
+        gauge(
+            &mut e,
+            "eventscope_ws_clients",
+            "WebSocket clients connected",
+            load(&s.ws_clients) as i64,
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_ws_resyncs",
+            "WebSocket clients that fell behind and were sent a fresh snapshot",
+            load(&s.ws_resyncs),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_nats_slow_consumer",
+            "Slow-consumer notices from the NATS client (messages lost in NATS)",
+            load(&s.nats_slow_consumer),
+        )?;
+        gauge(
+            &mut e,
+            "eventscope_nats_connected",
+            "1 while the NATS connection is up",
+            i64::from(s.nats_connected.load(Ordering::Relaxed)),
+        )?;
+        Ok(())
+    }
+}
+
+/// The registry served at `/metrics`.
+pub fn registry(stats: Arc<Stats>, store: SharedStore) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "eventscope_ingest_to_frame_seconds",
+        "Per live frame: seconds from receiving the oldest event it carries to sending it",
+        stats.ingest_to_frame.clone(),
+    );
+    registry.register_collector(Box::new(PipelineCollector { stats, store }));
+    registry
+}
+
+/// `GET /metrics`.
+pub async fn handler(State(state): State<AppState>) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &state.metrics) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}"),
+        )
+            .into_response(),
+    }
+}

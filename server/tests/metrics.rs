@@ -1,0 +1,93 @@
+//! `/metrics` parses as Prometheus text and its counters match what was
+//! published to a real nats-server.
+
+mod common;
+
+use common::*;
+use eventscope::config::Config;
+use std::collections::HashMap;
+
+fn parse(body: &str) -> HashMap<String, f64> {
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    scrape
+        .samples
+        .into_iter()
+        .filter_map(|s| {
+            let mut labels: Vec<String> =
+                s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            labels.sort();
+            let key = if labels.is_empty() {
+                s.metric.clone()
+            } else {
+                format!("{}{{{}}}", s.metric, labels.join(","))
+            };
+            match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some((key, v)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_match_what_was_published() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["m.>"]), "m.probe").await;
+
+    for i in 0..100 {
+        let p = format!(r#"{{"level":"info","n":{i}}}"#);
+        client.publish("m.logs", p.into()).await.expect("publish");
+    }
+    for _ in 0..3 {
+        client
+            .publish("m.blob", bytes::Bytes::from_static(&[0xff, 0xfe]))
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "all stored", |s| {
+            s.health.store_events >= probes + 103
+        })
+        .await;
+
+    let (status, body) = get(running.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let m = parse(&body);
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in {body}"));
+    assert_eq!(
+        get("eventscope_events_ingested_total{source=core}"),
+        (probes + 103) as f64
+    );
+    assert_eq!(
+        get("eventscope_events_ingested_total{source=jetstream}"),
+        0.0
+    );
+    assert_eq!(get("eventscope_events_decode_failed_total"), 3.0);
+    assert_eq!(
+        get("eventscope_events_dropped_total{reason=ingest_queue_full}"),
+        0.0
+    );
+    assert_eq!(get("eventscope_store_events"), (probes + 103) as f64);
+    assert!(get("eventscope_store_bytes") > 0.0);
+    assert_eq!(get("eventscope_ws_clients"), 1.0);
+    assert_eq!(get("eventscope_ws_resyncs_total"), 0.0);
+    assert_eq!(get("eventscope_nats_slow_consumer_total"), 0.0);
+    assert_eq!(get("eventscope_nats_connected"), 1.0);
+    assert!(
+        body.contains("eventscope_ingest_to_frame_seconds_count"),
+        "latency histogram present: {body}"
+    );
+
+    running.stop().await;
+    nats.stop().await;
+}
