@@ -20,6 +20,16 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# The shared build cache grows with every clone that builds into it (each
+# checkout path gets its own copies of the workspace crates); keep it bounded.
+if [[ -d "$CARGO_TARGET_DIR" ]]; then
+  size_gb=$(( $(du -sm "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1) / 1024 ))
+  if (( size_gb > ${EVENTSCOPE_TARGET_MAX_GB:-25} )); then
+    log "build cache $CARGO_TARGET_DIR is ${size_gb} GB: clearing it"
+    rm -rf "$CARGO_TARGET_DIR"
+  fi
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown

@@ -17,6 +17,9 @@ cargo test --release -p server -p app
 log "benchmarks, short mode (each runs once, so they cannot rot)"
 cargo bench -p server --bench core -- --test
 
+log "load tool, short mode (eventscope-load --quick)"
+cargo run --release -q -p server --bin eventscope-load -- --quick
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

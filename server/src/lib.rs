@@ -111,6 +111,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The NATS URL watched.
     pub nats_url: String,
+    /// Pipeline counters (for tools and tests that run it in-process).
+    pub stats: Arc<Stats>,
+    /// The event log.
+    pub store: SharedStore,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -232,6 +236,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&stats),
         Arc::clone(&store),
     ));
+    let (running_stats, running_store) = (Arc::clone(&stats), Arc::clone(&store));
     let state = AppState {
         leptos,
         hub: hub_handle,
@@ -257,6 +262,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     Ok(Running {
         addr,
         nats_url,
+        stats: running_stats,
+        store: running_store,
         shutdown,
         tasks,
     })
