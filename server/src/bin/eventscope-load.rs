@@ -52,7 +52,11 @@ fn payload(i: u64) -> bytes::Bytes {
     let mut p = format!(
         r#"{{"ts":{},"level":"{}","service":"load","msg":"request handled","request_id":"{i:016x}","latency_ms":{}"#,
         1_795_672_800_000u64 + i,
-        if i % 50 == 0 { "error" } else { "info" },
+        if i.is_multiple_of(50) {
+            "error"
+        } else {
+            "info"
+        },
         i % 400
     );
     let pad = 299usize.saturating_sub(p.len() + 12);
