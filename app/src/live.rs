@@ -55,7 +55,10 @@ fn ws_url() -> Option<String> {
     } else {
         "ws"
     };
-    Some(format!("{scheme}://{}/ws", location.host().ok()?))
+    Some(format!(
+        "{scheme}://{}/ws?v={PROTOCOL_VERSION}",
+        location.host().ok()?
+    ))
 }
 
 fn open(live: &Rc<RefCell<Live>>) {

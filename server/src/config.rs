@@ -62,6 +62,15 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
+    /// Another web origin allowed to open the live WebSocket (the server's
+    /// own always is), e.g. `https://ops.example`. Repeatable.
+    #[arg(
+        long = "allowed-origin",
+        env = "EVENTSCOPE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// Run the demo producer even though --nats-url is given (it publishes
     /// to `logs.<service>` and `metrics.<service>` on that NATS).
     #[arg(long, env = "EVENTSCOPE_DEMO")]
@@ -224,6 +233,7 @@ struct FileConfig {
     subjects: Option<Vec<String>>,
     streams: Option<Vec<String>>,
     durable: Option<String>,
+    allowed_origins: Option<Vec<String>>,
     addr: Option<String>,
     demo: Option<bool>,
     demo_rate: Option<u32>,
@@ -309,6 +319,9 @@ impl Config {
         }
         if let Some(v) = file.durable.filter(|_| unset("durable")) {
             self.durable = Some(v);
+        }
+        if let Some(v) = file.allowed_origins.filter(|_| unset("allowed_origins")) {
+            self.allowed_origins = v;
         }
         if let Some(v) = file.addr.filter(|_| unset("addr")) {
             self.addr = v
@@ -418,6 +431,7 @@ impl Config {
             streams: Vec::new(),
             durable: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allowed_origins: Vec::new(),
             demo: false,
             demo_rate: 200,
             nats_server_bin: None,

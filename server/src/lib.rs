@@ -52,6 +52,8 @@ pub struct AppState {
     /// The decoder with the config file's overrides (the API decodes stored
     /// payloads again with it for messages).
     pub decoders: Arc<ingest::decode::Decoders>,
+    /// Origins besides the server's own allowed to open `/ws`.
+    pub allowed_origins: Arc<[String]>,
     /// What `/metrics` serves.
     pub metrics: Arc<prometheus_client::registry::Registry>,
     /// The user-defined projections (from the config file).
@@ -246,6 +248,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         decoders,
         projection_defs: config.projection.clone().into(),
         metrics,
+        allowed_origins: config.allowed_origins.clone().into(),
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
     };

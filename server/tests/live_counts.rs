@@ -99,3 +99,60 @@ async fn deltas_are_coalesced_not_one_frame_per_event() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_origins_and_other_versions_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["x"]))
+        .await
+        .expect("app starts");
+    let addr = running.addr;
+
+    let mut req = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().expect("header"));
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403);
+        }
+        other => panic!(
+            "cross-origin upgrade was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+
+    let mut req = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("Origin", format!("http://{addr}").parse().expect("header"));
+    let (mut same, _) = within("same-origin upgrade", tokio_tungstenite::connect_async(req))
+        .await
+        .expect("same origin is allowed");
+    assert!(matches!(
+        next_frame(&mut same).await.body,
+        app::wire::Body::Snapshot(_)
+    ));
+
+    let (mut old, _) = within(
+        "old-version upgrade",
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?v=0")),
+    )
+    .await
+    .expect("upgrade");
+    match next_frame(&mut old).await.body {
+        app::wire::Body::Error { message } => {
+            assert!(
+                message.contains("v1") && message.contains("reload"),
+                "{message}"
+            )
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+
+    running.stop().await;
+    nats.stop().await;
+}

@@ -6,21 +6,94 @@
 use super::hub::{HubHandle, SharedFrame};
 use crate::AppState;
 use crate::stats::Stats;
-use axum::extract::State;
+use app::api::ApiError;
+use app::wire::{Body, Frame, PROTOCOL_VERSION};
+use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 /// The upgrade handler.
-pub async fn handler(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+///
+/// Browsers send `Origin`: it must be this server's own (same host and
+/// port as `Host`) or in `--allowed-origin`, else the upgrade is refused
+/// with 403, so another site's page cannot read the live data. Clients that
+/// send no `Origin` (not browsers) are let in. A client may say which
+/// protocol version it speaks with `?v=`; a different one gets an error
+/// frame saying so, then the socket closes.
+pub async fn handler(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WsQuery>,
+) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !origin_allowed(origin, host, &state.allowed_origins) {
+            tracing::warn!(%origin, "websocket from another origin refused");
+            return (
+                StatusCode::FORBIDDEN,
+                Json(ApiError {
+                    error: format!(
+                        "origin {origin} may not open the live socket; add it with \
+                         --allowed-origin if it should"
+                    ),
+                }),
+            )
+                .into_response();
+        }
+    }
     ws.on_upgrade(move |socket: WebSocket| async move {
-        let (sink, stream) = socket.split();
+        let (mut sink, stream) = socket.split();
+        if let Some(v) = query.v.filter(|v| *v != PROTOCOL_VERSION) {
+            let frame = Frame {
+                v: PROTOCOL_VERSION,
+                seq: 0,
+                body: Body::Error {
+                    message: format!(
+                        "this server speaks live protocol v{PROTOCOL_VERSION}, the client v{v}: \
+                         reload the page (or update the client)"
+                    ),
+                },
+            };
+            let _ = sink.send(Message::Text(frame.to_json().into())).await;
+            let _ = sink.send(Message::Close(None)).await;
+            return;
+        }
         serve(sink, stream, state.hub, state.stats, state.shutdown).await;
     })
+}
+
+/// The `/ws` query string.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// Protocol version the client speaks.
+    v: Option<u32>,
+}
+
+/// Same origin (the `Origin`'s host and port equal `Host`), or listed.
+fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    let origin_host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/');
+    origin_host.eq_ignore_ascii_case(host)
+        || allowed.iter().any(|a| {
+            a.trim_end_matches('/')
+                .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+        })
 }
 
 /// Counts a connected client for as long as it lives.
@@ -93,5 +166,36 @@ pub async fn serve<Tx, Rx, E>(
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn same_origin_or_listed() {
+        assert!(origin_allowed(
+            "http://127.0.0.1:3000",
+            "127.0.0.1:3000",
+            &[]
+        ));
+        assert!(origin_allowed("https://dash.example/", "dash.example", &[]));
+        assert!(!origin_allowed(
+            "http://evil.example",
+            "127.0.0.1:3000",
+            &[]
+        ));
+        assert!(!origin_allowed(
+            "http://127.0.0.1:3001",
+            "127.0.0.1:3000",
+            &[]
+        ));
+        let allowed = vec!["https://ops.example".to_string()];
+        assert!(origin_allowed(
+            "https://ops.example",
+            "127.0.0.1:3000",
+            &allowed
+        ));
     }
 }
