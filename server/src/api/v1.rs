@@ -23,6 +23,9 @@ use base64::Engine;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 const PREVIEW_CHARS: usize = 240;
+/// Events one request examines at most (about 50 ms on a full log): the log
+/// is read-locked while a query runs, and ingest must not wait long.
+const MAX_SCAN: usize = 200_000;
 
 /// The v1 routes, to be nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
@@ -75,6 +78,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
     let pairs = pairs(raw)?;
     let mut q = Query {
         limit: DEFAULT_LIMIT,
+        max_scan: MAX_SCAN,
         ..Query::default()
     };
     for (key, value) in pairs {

@@ -34,6 +34,10 @@ pub struct Query {
     pub until_ms: Option<i64>,
     /// At most this many results.
     pub limit: usize,
+    /// Examine at most this many events (0: no bound). A page cut short by
+    /// it still has a `next_before`, so paging goes on from where it
+    /// stopped: one query never holds the log for long.
+    pub max_scan: usize,
 }
 
 /// One page of results.
@@ -114,9 +118,14 @@ impl Store {
         let mut events = Vec::with_capacity(limit.min(1024));
         let mut scanned = 0;
         let mut more = false;
+        let mut last_scanned = None;
         for e in self.iter_rev() {
             if e.id > upper {
                 continue;
+            }
+            if q.max_scan > 0 && scanned >= q.max_scan {
+                more = true;
+                break;
             }
             if q.after_id.is_some_and(|a| e.id <= a)
                 || q.since_ms.is_some_and(|s| e.received_ms() < s)
@@ -124,6 +133,7 @@ impl Store {
                 break;
             }
             scanned += 1;
+            last_scanned = Some(e.id);
             if subjects
                 .as_ref()
                 .is_some_and(|set| !set.contains(&e.subject_id()))
@@ -144,10 +154,12 @@ impl Store {
             }
             events.push(e);
         }
-        let next_before = if more {
-            events.last().map(|e| e.id)
-        } else {
-            None
+        let next_before = match (more, events.len() == limit) {
+            (false, _) => None,
+            // A full page: continue below its last event.
+            (true, true) => events.last().map(|e| e.id),
+            // The scan budget ran out: continue below what was examined.
+            (true, false) => last_scanned,
         };
         Page {
             events,
@@ -232,6 +244,31 @@ mod tests {
             vec![4, 3, 2]
         );
         assert_eq!(q(&|q| q.after_id = Some(3)), vec![5, 4]);
+    }
+
+    #[test]
+    fn a_scan_budget_cuts_pages_short_but_paging_reaches_everything() {
+        let s = store();
+        let mut q = Query {
+            limit: 10,
+            max_scan: 2,
+            levels: vec![Level::Error],
+            ..Query::default()
+        };
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = s.query(&q);
+            pages += 1;
+            assert!(page.scanned <= 2);
+            seen.extend(ids(&page));
+            match page.next_before {
+                Some(c) => q.before_id = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![5, 2]);
+        assert_eq!(pages, 3, "5 events, 2 per page");
     }
 
     #[test]
