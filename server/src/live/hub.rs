@@ -93,7 +93,7 @@ pub struct Hub {
     counts: SubjectCounts,
     /// Received time of the oldest event folded since the last frame.
     oldest_unsent_ms: Option<i64>,
-    builtin: Projections,
+    projections: Projections,
     checkpoints: SharedCheckpoints,
     seq: u64,
     frames: broadcast::Sender<SharedFrame>,
@@ -119,7 +119,7 @@ impl Hub {
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
-            builtin: projections,
+            projections,
             checkpoints,
             seq: 0,
             frames,
@@ -167,8 +167,8 @@ impl Hub {
             self.oldest_unsent_ms.get_or_insert(e.received_ms());
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
-                self.builtin.apply(&e);
-                checkpoints.after_fold(&self.builtin, held);
+                self.projections.apply(&e);
+                checkpoints.after_fold(&self.projections, held);
             }
         }
         checkpoints.prune(store.first_id());
@@ -209,13 +209,13 @@ impl Hub {
                     }
                     Command::Projection { name, window, reply } => {
                         let store = self.store.read();
-                        let now = crate::event::now_ms().max(self.builtin.last_ms());
-                        let state = self.builtin.snapshot(&store, &name, window, now).map(|body| {
+                        let now = crate::event::now_ms().max(self.projections.last_ms());
+                        let state = self.projections.snapshot(&store, &name, window, now).map(|body| {
                             ProjectionState {
                                 window: (name != "rate_history").then_some(window),
                                 name,
                                 at_ms: now,
-                                last_event_id: self.builtin.last_id(),
+                                last_event_id: self.projections.last_id(),
                                 live: true,
                                 body,
                             }
