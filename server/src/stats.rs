@@ -20,6 +20,7 @@ impl Default for Stats {
             js_seq_gaps: AtomicU64::new(0),
             ws_resyncs: AtomicU64::new(0),
             ws_clients: AtomicU64::new(0),
+            ws_dropped_slow: AtomicU64::new(0),
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             reconnected: tokio::sync::Notify::new(),
@@ -48,6 +49,8 @@ pub struct Stats {
     pub ws_resyncs: AtomicU64,
     /// WebSocket clients connected now.
     pub ws_clients: AtomicU64,
+    /// WebSocket clients dropped because they stopped reading.
+    pub ws_dropped_slow: AtomicU64,
     /// Whether the NATS connection is up.
     pub nats_connected: AtomicBool,
     /// Times the NATS connection was (re)established.

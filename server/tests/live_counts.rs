@@ -156,3 +156,67 @@ async fn other_origins_and_other_versions_are_refused() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// A client that never reads is dropped (or resynced) while a reading
+/// client keeps up and ingest loses nothing: no client can slow ingest or
+/// make the server buffer without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_cannot_hold_anything_up() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["wide.>"]), "wide.probe").await;
+    // Connected, then never read from again.
+    let silent = ws_connect(running.addr).await;
+
+    // Big deltas: 2,000 long subjects, every one changing every tick.
+    let pad = "s".repeat(120);
+    let subjects: Vec<String> = (0..2_000).map(|i| format!("wide.{pad}.{i}")).collect();
+    let rounds = 120u64;
+    for _ in 0..rounds {
+        for s in &subjects {
+            client
+                .publish(s.clone(), "{}".into())
+                .await
+                .expect("publish");
+        }
+        within("flush", client.flush()).await.expect("flush");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Keep the reading client reading.
+        while let Ok(frame) =
+            tokio::time::timeout(std::time::Duration::from_millis(1), next_frame(&mut ws)).await
+        {
+            mirror.apply(frame);
+        }
+    }
+    let want = probes + rounds * subjects.len() as u64;
+    mirror
+        .until(&mut ws, "the reading client sees every event", |s| {
+            s.total >= want
+        })
+        .await;
+    assert_eq!(mirror.state.total, want);
+    assert_eq!(mirror.state.health.dropped_ingest, 0, "ingest never waited");
+    let dropped_slow = running
+        .stats
+        .ws_dropped_slow
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let resyncs = running
+        .stats
+        .ws_resyncs
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(resyncs, 0, "the reading client kept up");
+    assert_eq!(dropped_slow, 1, "the silent client was dropped");
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_ws_dropped_slow_total 1"),
+        "{metrics}"
+    );
+    drop(silent);
+    running.stop().await;
+    nats.stop().await;
+}

@@ -134,6 +134,12 @@ impl Collector for PipelineCollector {
         )?;
         plain_counter(
             &mut e,
+            "eventscope_ws_dropped_slow",
+            "WebSocket clients dropped because a frame could not be sent within 5 s",
+            load(&s.ws_dropped_slow),
+        )?;
+        plain_counter(
+            &mut e,
             "eventscope_nats_slow_consumer",
             "Slow-consumer notices from the NATS client (messages lost in NATS)",
             load(&s.nats_slow_consumer),

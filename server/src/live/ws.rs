@@ -96,6 +96,9 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
         })
 }
 
+/// How long one frame may take to send before the client is dropped.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Counts a connected client for as long as it lives.
 struct ClientGuard(Arc<Stats>);
 
@@ -132,7 +135,20 @@ pub async fn serve<Tx, Rx, E>(
     let Ok(mut sub) = hub.subscribe().await else {
         return;
     };
-    if sink.send(text(&sub.snapshot)).await.is_err() {
+    // A send that cannot complete within SEND_TIMEOUT means the client
+    // stopped reading (its TCP window is shut): drop it and count it.
+    let send = async |sink: &mut Tx, msg: Message| -> bool {
+        match tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                stats.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("ws client stopped reading; dropped");
+                false
+            }
+        }
+    };
+    if !send(&mut sink, text(&sub.snapshot)).await {
         return;
     }
     loop {
@@ -144,7 +160,7 @@ pub async fn serve<Tx, Rx, E>(
             }
             frame = sub.deltas.recv() => match frame {
                 Ok(frame) => {
-                    if sink.send(text(&frame)).await.is_err() {
+                    if !send(&mut sink, text(&frame)).await {
                         break;
                     }
                 }
@@ -153,7 +169,7 @@ pub async fn serve<Tx, Rx, E>(
                     tracing::debug!(missed, "ws client behind, resyncing");
                     let Ok(fresh) = hub.subscribe().await else { break };
                     sub = fresh;
-                    if sink.send(text(&sub.snapshot)).await.is_err() {
+                    if !send(&mut sink, text(&sub.snapshot)).await {
                         break;
                     }
                 }
