@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            ingested: AtomicU64::new(0),
             ingested_core: AtomicU64::new(0),
             ingested_jetstream: AtomicU64::new(0),
             // 1 ms to about 16 s.
@@ -31,11 +30,9 @@ impl Default for Stats {
 /// Counters about the pipeline's health.
 #[derive(Debug)]
 pub struct Stats {
-    /// Messages received from NATS.
-    pub ingested: AtomicU64,
-    /// …of which over core subscriptions.
+    /// Messages received over core subscriptions.
     pub ingested_core: AtomicU64,
-    /// …of which from JetStream sources.
+    /// Messages received from JetStream sources.
     pub ingested_jetstream: AtomicU64,
     /// Per live frame, seconds from receiving its oldest event to sending it.
     pub ingest_to_frame: Histogram,

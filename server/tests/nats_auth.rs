@@ -45,3 +45,24 @@ async fn token_auth() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_and_password_auth() {
+    let port = free_port().expect("port");
+    let mut nats =
+        ManagedNats::start_with_args(&nats_bin(), port, &["--user", "alice", "--pass", "pw-9"])
+            .await
+            .expect("nats with users");
+    let mut config = Config::attach(nats.url(), &["auth.>"]);
+    config.auth.nats_user = Some("alice".to_string());
+    config.auth.nats_password = Some("pw-9".parse().expect("secret"));
+    let running = eventscope::start(config).await.expect("starts");
+    within("ready with user and password", async {
+        while get(running.addr, "/readyz").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+    nats.stop().await;
+}

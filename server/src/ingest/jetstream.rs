@@ -229,7 +229,6 @@ pub async fn run(
                 }
             }
             last_seq = Some(seq);
-            stats.ingested.fetch_add(1, Ordering::Relaxed);
             stats.ingested_jetstream.fetch_add(1, Ordering::Relaxed);
             let (message, acker) = msg.split();
             let mut decoded = decoders.decode(message.subject.as_str(), &message.payload);

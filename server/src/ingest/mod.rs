@@ -198,7 +198,6 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
             _ = shutdown.cancelled() => break,
             msg = subs.next() => {
                 let Some(msg) = msg else { break };
-                stats.ingested.fetch_add(1, Ordering::Relaxed);
                 stats.ingested_core.fetch_add(1, Ordering::Relaxed);
                 match tx.try_send(from_core_message(msg, &decoders)) {
                     Ok(()) => {}

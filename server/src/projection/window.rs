@@ -69,11 +69,6 @@ impl<T: Default + Clone> Ring<T> {
         let hi = last.min(self.head);
         (lo..=hi).map(move |b| (b * self.width_ms, &self.slots[self.index(b)]))
     }
-
-    /// Bucket width.
-    pub fn width_ms(&self) -> i64 {
-        self.width_ms
-    }
 }
 
 /// Three rings (1 s × 60, 10 s × 90, 60 s × 60): every window from 1 s to

@@ -211,12 +211,6 @@ impl<'a> EventRef<'a> {
             }
         })
     }
-    /// Total bytes of the event's variable data (payload, headers, samples).
-    pub fn stored_len(&self) -> usize {
-        self.entry.payload_len as usize
-            + self.entry.headers_len as usize
-            + self.entry.samples as usize * SAMPLE_BYTES
-    }
 }
 
 const FORMATS: [Format; 5] = [
