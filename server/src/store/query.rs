@@ -51,11 +51,24 @@ pub struct Page<'a> {
     pub scanned: usize,
 }
 
+/// Whether `hay` contains `needle`, ASCII case-insensitively: memchr finds
+/// each place the first byte occurs (in either case), then the rest is
+/// compared there.
 fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(lower, upper, &hay[from..]) {
+        let at = from + i;
+        match hay.get(at + 1..at + needle.len()) {
+            Some(tail) if tail.eq_ignore_ascii_case(rest) => return true,
+            Some(_) => from = at + 1,
+            None => return false,
+        }
+    }
+    false
 }
 
 fn field_equals(payload: &[u8], path: &str, want: &str) -> bool {
@@ -173,6 +186,18 @@ impl Store {
 mod tests {
     use super::*;
     use crate::event::NewEvent;
+
+    #[test]
+    fn case_insensitive_search() {
+        let f = |h: &str, n: &str| contains_ignore_ascii_case(h.as_bytes(), n.as_bytes());
+        assert!(f("Payment DECLINED", "declined"));
+        assert!(f("abc", ""));
+        assert!(f("aaab", "AAB"));
+        assert!(!f("decline", "declined"));
+        assert!(!f("", "x"));
+        assert!(f("x", "X"));
+        assert!(!f("ab", "abc"));
+    }
 
     #[test]
     fn nats_wildcards() {
