@@ -59,3 +59,25 @@ async fn connects_when_nats_comes_up_later() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// `--demo` beside `--nats-url`: the demo producer publishes to the given
+/// NATS, and its events are ingested like anyone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_producer_publishes_to_a_given_nats() {
+    let mut nats = nats_server(None).await;
+    let mut config = Config::attach(nats.url(), &["logs.>", "metrics.>"]);
+    config.demo = true;
+    config.demo_rate = 400;
+    let running = eventscope::start(config).await.expect("starts");
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    mirror
+        .until(&mut ws, "demo logs and metrics", |s| {
+            s.subjects.keys().any(|k| k.starts_with("logs."))
+                && s.subjects.keys().any(|k| k.starts_with("metrics."))
+        })
+        .await;
+    running.stop().await;
+    nats.stop().await;
+}
