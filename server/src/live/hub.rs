@@ -150,25 +150,23 @@ impl Hub {
         );
     }
 
-    /// Appends a batch to the log, then folds what was stored into the
-    /// projections, read back from the store: live folding and replay see
-    /// exactly the same input.
+    /// Appends a batch to the log, folding each event into the projections
+    /// as it was stored (read back from the store: live folding and replay
+    /// see exactly the same input). Folding event by event, not after the
+    /// whole batch, matters when a batch is larger than the store can hold:
+    /// its head would be evicted before it was counted.
     fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
         let mut store = self.store.write();
-        let first = store.next_id();
-        for ev in batch.drain(..) {
-            store.append(&ev);
-        }
-        let last = store.next_id() - 1;
-        let store = parking_lot::RwLockWriteGuard::downgrade(store);
-        let held = store.stats().events;
         let mut checkpoints = self.checkpoints.lock();
-        for e in store.range(first, last) {
+        for ev in batch.drain(..) {
+            let Some(e) = store.append(&ev).and_then(|id| store.get(id)) else {
+                continue;
+            };
             self.oldest_unsent_ms.get_or_insert(e.received_ms());
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
                 self.projections.apply(&e);
-                checkpoints.after_fold(&self.projections, held);
+                checkpoints.after_fold(&self.projections, store.held());
             }
         }
         checkpoints.prune(store.first_id());
@@ -232,5 +230,41 @@ impl Hub {
             }
         }
         tracing::info!("live hub stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::timetravel::Checkpoints;
+    use crate::store::Store;
+
+    /// A batch larger than the whole store: every event is still counted
+    /// and folded, though most are evicted before the batch ends.
+    #[test]
+    fn a_batch_larger_than_the_store_is_folded_whole() {
+        let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(256 * 1024)));
+        let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1_000, 1_000, 8)));
+        let (_tx, rx) = mpsc::channel(1);
+        let (mut hub, _handle) = Hub::new(
+            rx,
+            Arc::new(Stats::default()),
+            Arc::clone(&store),
+            checkpoints,
+            Projections::default(),
+            Duration::from_millis(100),
+        );
+        let pad = "x".repeat(900);
+        let mut batch: Vec<NewEvent> = (0..2_000)
+            .map(|i| {
+                let p = format!(r#"{{"level":"info","msg":"{pad}","n":{i}}}"#);
+                NewEvent::core("ev.logs.bulk", p, 1_000 + i)
+            })
+            .collect();
+        hub.ingest(&mut batch);
+        let stats = store.read().stats();
+        assert!(stats.evicted > 1_000, "{stats:?}");
+        assert_eq!(hub.counts.snapshot().total, 2_000);
+        assert_eq!(hub.projections.folded(), 2_000);
     }
 }
