@@ -1,9 +1,13 @@
 //! The browser end of the live protocol (hydrate builds only): opens `/ws`,
-//! decodes [`Frame`]s into the page's signals, and reconnects with capped
-//! exponential backoff when the socket closes.
+//! subscribes to the page's views, applies [`Frame`]s with [`LiveViews`]
+//! (which notices gaps and asks for a fresh snapshot) into the page's
+//! signals, and reconnects with capped exponential backoff when the socket
+//! closes, restoring every subscription.
 
 use crate::overview::Link;
-use crate::wire::{Body, Counts, Frame, PROTOCOL_VERSION};
+use crate::wire::{
+    Applied, ClientMsg, Counts, Frame, LiveViews, PROTOCOL_VERSION, View, ViewState,
+};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,23 +17,28 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 const FIRST_RETRY_MS: u32 = 250;
 const MAX_RETRY_MS: u32 = 5_000;
+/// Tail events the page keeps per tail subscription.
+const TAIL_CAP: usize = 1_000;
 
 /// One open socket and the callbacks it holds; dropping it detaches them.
 struct Conn {
     ws: WebSocket,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_open: Closure<dyn FnMut()>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
+        self.ws.set_onopen(None);
         let _ = self.ws.close();
     }
 }
 
 struct Live {
+    views: LiveViews,
     counts: RwSignal<Counts>,
     link: RwSignal<Link>,
     failures: u32,
@@ -39,7 +48,10 @@ struct Live {
 /// Starts the live connection for the page's signals. Runs for the life of
 /// the page.
 pub fn connect(counts: RwSignal<Counts>, link: RwSignal<Link>) {
+    let mut views = LiveViews::new(TAIL_CAP);
+    views.subscribe(View::Counts);
     let live = Rc::new(RefCell::new(Live {
+        views,
         counts,
         link,
         failures: 0,
@@ -90,13 +102,32 @@ fn open(live: &Rc<RefCell<Live>>) {
             schedule_retry(&live);
         })
     };
+    let on_open = {
+        let live = Rc::clone(live);
+        Closure::<dyn FnMut()>::new(move || {
+            let mut l = live.borrow_mut();
+            for msg in l.views.resubscribe_all() {
+                l.send(&msg);
+            }
+        })
+    };
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     live.borrow_mut().conn = Some(Conn {
         ws,
         _on_message: on_message,
         _on_close: on_close,
+        _on_open: on_open,
     });
+}
+
+impl Live {
+    fn send(&self, msg: &ClientMsg) {
+        if let (Some(conn), Ok(text)) = (&self.conn, serde_json::to_string(msg)) {
+            let _ = conn.ws.send_with_str(&text);
+        }
+    }
 }
 
 fn on_frame(live: &Rc<RefCell<Live>>, frame: Frame) {
@@ -111,16 +142,23 @@ fn on_frame(live: &Rc<RefCell<Live>>, frame: Frame) {
         );
         return;
     }
-    match frame.body {
-        Body::Snapshot(state) => {
-            l.failures = 0;
-            l.link.set(Link::Live);
-            l.counts.set(state);
+    match l.views.apply(frame) {
+        Applied::Updated(key) => {
+            if let Some(ViewState::Counts(c)) = l.views.get(&key).and_then(|s| s.state.as_ref()) {
+                let c = c.clone();
+                l.failures = 0;
+                l.link.set(Link::Live);
+                l.counts.set(c);
+            }
         }
-        Body::Delta(delta) => l.counts.update(|c| c.apply_delta(delta)),
-        Body::Error { message } => {
-            web_sys::console::error_1(&format!("eventscope: server error: {message}").into());
+        Applied::Resubscribe(msg) => l.send(&msg),
+        Applied::Error(sub, message) => {
+            let about = sub.map(|s| format!(" ({s})")).unwrap_or_default();
+            web_sys::console::error_1(
+                &format!("eventscope: server error{about}: {message}").into(),
+            );
         }
+        Applied::Ignored => {}
     }
 }
 

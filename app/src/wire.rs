@@ -1,32 +1,104 @@
-//! Wire types of the live protocol: the frames the server's live hub sends
-//! over `/ws` and the browser decodes. Defined once, here, and shared by both
-//! ends, so a change to the protocol is a compile error on the side that
-//! forgot it.
+//! Wire types of the live protocol: the messages the browser and the
+//! server's live hub exchange over `/ws`. Defined once, here, and shared by
+//! both ends, so a change to the protocol is a compile error on the side that
+//! forgot it. The protocol is described for people in `docs/PROTOCOL.md`.
 //!
-//! Protocol v1 (walking skeleton):
-//! - the server speaks first; every frame is one JSON text message carrying
-//!   `v` (the protocol version, [`PROTOCOL_VERSION`]) and `seq` (the hub's
-//!   tick number, strictly increasing within one connection);
-//! - the first frame is a `snapshot`: the complete state;
-//! - then `delta` frames, at most one per tick (about 10 Hz) and only when
-//!   something changed. In a delta, a subject that is absent is unchanged;
-//!   a subject that is present carries its new absolute values (never an
-//!   increment), so applying a delta twice is harmless;
-//! - if the client falls behind the hub, it gets a new `snapshot` instead of
-//!   the deltas it missed.
+//! Protocol v1, in short:
+//! - one socket per browser tab, multiplexing *subscriptions*. The client
+//!   sends [`ClientMsg::Subscribe`] with a [`View`] (the counts table, a
+//!   projection and window, the live event tail with a filter, the timeline)
+//!   and [`ClientMsg::Unsubscribe`] to stop;
+//! - a subscription is named by its view's [`View::key`]: every client
+//!   watching the same view receives the very same frames (encoded once);
+//! - each subscription gets a `snapshot` (its complete state), then `delta`
+//!   frames, at most one per tick (about 10 Hz) and only when something
+//!   changed;
+//! - every frame carries `seq`, the subscription's frame number: a delta's
+//!   `seq` is one more than the previous frame's. A client that sees a gap
+//!   subscribes again and gets a fresh snapshot ([`LiveViews`] does this);
+//! - a client that falls behind the server's per-subscription buffer is sent
+//!   a fresh snapshot (a resync) instead of the frames it missed.
 
+use crate::api::{EventSummary, ProjectionState, Timeline, Window};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Version of the live protocol spoken on `/ws`. Bump on any breaking change.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Events a tail subscription's snapshot and each delta carry at most.
+pub const MAX_TAIL_LIMIT: u32 = 1_000;
+
+/// A message from the client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Start (or restart, for a fresh snapshot) a subscription to a view.
+    Subscribe {
+        /// What to watch.
+        view: View,
+    },
+    /// Stop a subscription.
+    Unsubscribe {
+        /// The subscription's key, as frames carry it.
+        sub: String,
+    },
+}
+
+/// What a subscription watches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum View {
+    /// The per-subject counts table with totals and health counters.
+    Counts,
+    /// A projection (as `GET /api/v1/projections/{name}`) over a window.
+    Projection {
+        /// The projection's name.
+        name: String,
+        /// The window.
+        window: Window,
+    },
+    /// The newest events matching a filter.
+    Tail {
+        /// A filter in the query-string form of `GET /api/v1/events`
+        /// (`subject`, `level`, `service`, `kind`, `q`, `field`), e.g.
+        /// `subject=logs.>&level=error,warn`; empty for every event.
+        filter: String,
+        /// Events in the snapshot and, at most, in each delta (1 to
+        /// [`MAX_TAIL_LIMIT`]).
+        limit: u32,
+    },
+    /// Event density over the whole log (as `GET /api/v1/timeline`),
+    /// updated about once a second.
+    Timeline {
+        /// Number of buckets.
+        buckets: u32,
+    },
+}
+
+impl View {
+    /// The subscription's name: equal views have equal keys.
+    pub fn key(&self) -> String {
+        match self {
+            View::Counts => "counts".to_string(),
+            View::Projection { name, window } => format!("projection/{name}/{}", window.as_str()),
+            View::Tail { filter, limit } => format!("tail/{limit}/{filter}"),
+            View::Timeline { buckets } => format!("timeline/{buckets}"),
+        }
+    }
+}
 
 /// One frame sent by the server on `/ws`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
     /// Protocol version, always [`PROTOCOL_VERSION`] for this build.
     pub v: u32,
-    /// Tick number of the hub when the frame was made.
+    /// The subscription ([`View::key`]) the frame is for; absent on errors
+    /// about the connection as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The subscription's frame number: a snapshot starts anywhere, each
+    /// delta is one more than the frame before it.
     pub seq: u64,
     /// What the frame says.
     #[serde(flatten)]
@@ -37,14 +109,60 @@ pub struct Frame {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
-    /// The complete state: replaces whatever the client had.
-    Snapshot(Counts),
-    /// What changed since the previous frame: merge into the client's state.
-    Delta(Counts),
-    /// The server cannot serve this client; the message says why.
+    /// The subscription's complete state: replaces whatever the client had.
+    Snapshot {
+        /// The state.
+        data: ViewData,
+    },
+    /// What changed since the subscription's previous frame.
+    Delta {
+        /// The change.
+        data: ViewDelta,
+    },
+    /// The server cannot serve this subscription (or, without `sub`, this
+    /// client); the message says why.
     Error {
         /// A sentence a person can act on.
         message: String,
+    },
+}
+
+/// A subscription's complete state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ViewData {
+    /// For [`View::Counts`].
+    Counts(Counts),
+    /// For [`View::Projection`].
+    Projection(ProjectionState),
+    /// For [`View::Tail`]: the newest matching events, oldest first.
+    Tail {
+        /// The events.
+        events: Vec<EventSummary>,
+    },
+    /// For [`View::Timeline`].
+    Timeline(Timeline),
+}
+
+/// A change to a subscription's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ViewDelta {
+    /// For [`View::Counts`]: changed subjects only; see [`Counts`].
+    Counts(Counts),
+    /// For projections and the timeline: a JSON Patch (RFC 6902) to apply
+    /// to the JSON of the state (the snapshot's `data` without `kind`).
+    Patch {
+        /// The operations, in order.
+        ops: json_patch::Patch,
+    },
+    /// For [`View::Tail`]: events that matched since the previous frame,
+    /// oldest first.
+    Events {
+        /// The newest of them, at most the subscription's limit.
+        events: Vec<EventSummary>,
+        /// How many more matched but were left out to respect the limit.
+        skipped: u64,
     },
 }
 
@@ -129,38 +247,436 @@ impl Frame {
             format!(r#"{{"v":{PROTOCOL_VERSION},"seq":0,"type":"error","message":"encode: {e}"}}"#)
         })
     }
+
+    /// An error frame.
+    pub fn error(sub: Option<String>, message: impl Into<String>) -> Frame {
+        Frame {
+            v: PROTOCOL_VERSION,
+            sub,
+            seq: 0,
+            body: Body::Error {
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// A subscription's state as the client holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewState {
+    /// Counts, merged from deltas.
+    Counts(Counts),
+    /// A projection or the timeline, as JSON (patches apply to it); read it
+    /// with [`ViewState::projection`] or [`ViewState::timeline`].
+    Json(serde_json::Value),
+    /// The tail: newest last, at most the client's cap.
+    Tail {
+        /// The events.
+        events: VecDeque<EventSummary>,
+        /// Matching events the server left out (too many in one tick) or the
+        /// client let go past its cap, since the snapshot.
+        skipped: u64,
+    },
+}
+
+impl ViewState {
+    /// The state as a projection, if it is one.
+    pub fn projection(&self) -> Option<ProjectionState> {
+        match self {
+            ViewState::Json(v) => serde_json::from_value(v.clone()).ok(),
+            _ => None,
+        }
+    }
+
+    /// The state as a timeline, if it is one.
+    pub fn timeline(&self) -> Option<Timeline> {
+        match self {
+            ViewState::Json(v) => serde_json::from_value(v.clone()).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// One subscription on the client side.
+#[derive(Clone, Debug)]
+pub struct Subscribed {
+    /// What it watches.
+    pub view: View,
+    /// The last frame's `seq`.
+    pub seq: u64,
+    /// The state; `None` until the snapshot arrives.
+    pub state: Option<ViewState>,
+}
+
+/// What applying a frame did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    /// Subscription `sub` has a new state.
+    Updated(String),
+    /// A frame was missed (or a patch did not apply): send this message to
+    /// get a fresh snapshot.
+    Resubscribe(ClientMsg),
+    /// The server reported an error (for `sub`, if given).
+    Error(Option<String>, String),
+    /// The frame was for no current subscription (e.g. one just dropped).
+    Ignored,
+}
+
+/// The client end of the protocol, shared by the browser and the tests:
+/// subscriptions by key, snapshots and deltas applied, gaps detected.
+#[derive(Clone, Debug, Default)]
+pub struct LiveViews {
+    subs: HashMap<String, Subscribed>,
+    /// Tail events kept per subscription.
+    tail_cap: usize,
+}
+
+impl LiveViews {
+    /// Holds at most `tail_cap` events per tail subscription.
+    pub fn new(tail_cap: usize) -> Self {
+        LiveViews {
+            subs: HashMap::new(),
+            tail_cap,
+        }
+    }
+
+    /// Records a subscription and returns the message to send for it.
+    pub fn subscribe(&mut self, view: View) -> ClientMsg {
+        self.subs.insert(
+            view.key(),
+            Subscribed {
+                view: view.clone(),
+                seq: 0,
+                state: None,
+            },
+        );
+        ClientMsg::Subscribe { view }
+    }
+
+    /// Forgets a subscription and returns the message to send.
+    pub fn unsubscribe(&mut self, key: &str) -> ClientMsg {
+        self.subs.remove(key);
+        ClientMsg::Unsubscribe {
+            sub: key.to_string(),
+        }
+    }
+
+    /// Messages that restore every subscription on a new connection.
+    pub fn resubscribe_all(&mut self) -> Vec<ClientMsg> {
+        self.subs
+            .values_mut()
+            .map(|s| {
+                s.state = None;
+                ClientMsg::Subscribe {
+                    view: s.view.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// A subscription, by key.
+    pub fn get(&self, key: &str) -> Option<&Subscribed> {
+        self.subs.get(key)
+    }
+
+    /// Applies one frame from the server.
+    pub fn apply(&mut self, frame: Frame) -> Applied {
+        let Some(key) = frame.sub else {
+            return match frame.body {
+                Body::Error { message } => Applied::Error(None, message),
+                _ => Applied::Ignored,
+            };
+        };
+        let cap = self.tail_cap;
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return Applied::Ignored;
+        };
+        match frame.body {
+            Body::Error { message } => return Applied::Error(Some(key), message),
+            Body::Snapshot { data } => {
+                sub.seq = frame.seq;
+                sub.state = Some(match data {
+                    ViewData::Counts(c) => ViewState::Counts(c),
+                    ViewData::Projection(p) => ViewState::Json(to_value(&p)),
+                    ViewData::Timeline(t) => ViewState::Json(to_value(&t)),
+                    ViewData::Tail { events } => {
+                        let mut events: VecDeque<_> = events.into();
+                        let skipped = trim(&mut events, cap);
+                        ViewState::Tail { events, skipped }
+                    }
+                });
+            }
+            Body::Delta { data } => {
+                let in_order = frame.seq == sub.seq + 1;
+                let applied = in_order
+                    && match (&mut sub.state, data) {
+                        (Some(ViewState::Counts(c)), ViewDelta::Counts(d)) => {
+                            c.apply_delta(d);
+                            true
+                        }
+                        (Some(ViewState::Json(v)), ViewDelta::Patch { ops }) => {
+                            // A patch applies in full or not at all.
+                            json_patch::patch(v, &ops).is_ok()
+                        }
+                        (
+                            Some(ViewState::Tail { events, skipped }),
+                            ViewDelta::Events {
+                                events: new,
+                                skipped: more,
+                            },
+                        ) => {
+                            events.extend(new);
+                            *skipped += more + trim(events, cap);
+                            true
+                        }
+                        _ => false,
+                    };
+                if !applied {
+                    sub.state = None;
+                    return Applied::Resubscribe(ClientMsg::Subscribe {
+                        view: sub.view.clone(),
+                    });
+                }
+                sub.seq = frame.seq;
+            }
+        }
+        Applied::Updated(key)
+    }
+}
+
+fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
+}
+
+/// Drops the oldest events past `cap`; returns how many.
+fn trim(events: &mut VecDeque<EventSummary>, cap: usize) -> u64 {
+    let extra = events.len().saturating_sub(cap);
+    events.drain(..extra);
+    extra as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Golden fixture: the documented shape of a delta frame. If this test
-    /// breaks, the protocol changed: bump [`PROTOCOL_VERSION`].
-    const GOLDEN_DELTA: &str = r#"{"v":1,"seq":7,"type":"delta","total":12,"rate":3.5,"subjects":{"logs.api":{"count":12,"rate":3.5}},"nats_connected":true,"health":{"dropped_ingest":0,"overflow_subjects":0,"nats_slow_consumer":1,"resyncs":0,"store_events":12,"store_bytes":4096,"store_cap_bytes":1048576,"evicted":0,"too_large":0,"duplicates":0,"undecoded":2,"seq_gaps":0}}"#;
+    /// The golden fixtures in `app/fixtures/protocol`, one message each:
+    /// `client_*` ones are client messages, the rest frames.
+    fn fixtures() -> Vec<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/protocol");
+        let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("fixtures dir")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .to_string();
+                let text = std::fs::read_to_string(&path).expect("read fixture");
+                (name, text.trim_end().to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
 
+    /// Every fixture parses and encodes back to exactly the same text. If
+    /// this fails, the protocol changed: bump [`PROTOCOL_VERSION`] (and the
+    /// fixtures, and `docs/PROTOCOL.md`).
     #[test]
-    fn golden_delta_round_trips() {
-        let frame: Frame = serde_json::from_str(GOLDEN_DELTA).expect("golden parses");
-        assert_eq!(frame.v, PROTOCOL_VERSION);
-        let Body::Delta(c) = &frame.body else {
-            panic!("expected a delta, got {frame:?}")
-        };
-        assert_eq!(c.subjects["logs.api"].count, 12);
-        assert_eq!(frame.to_json(), GOLDEN_DELTA);
+    fn golden_fixtures_round_trip() {
+        let all = fixtures();
+        assert!(all.len() >= 14, "fixtures missing: {all:?}");
+        for (name, text) in all {
+            let again = if name.starts_with("client_") {
+                let msg: ClientMsg =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                serde_json::to_string(&msg).expect("encode")
+            } else {
+                let frame: Frame =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(frame.v, PROTOCOL_VERSION, "{name}");
+                frame.to_json()
+            };
+            assert_eq!(again, text, "{name} does not round-trip");
+        }
+    }
+
+    /// Every kind of message has a fixture.
+    #[test]
+    fn every_message_kind_has_a_fixture() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for (name, text) in fixtures() {
+            if name.starts_with("client_") {
+                let msg: ClientMsg = serde_json::from_str(&text).expect("parses");
+                kinds.insert(match msg {
+                    ClientMsg::Subscribe { view } => format!("subscribe {}", view_kind(&view)),
+                    ClientMsg::Unsubscribe { .. } => "unsubscribe".into(),
+                });
+            } else {
+                let frame: Frame = serde_json::from_str(&text).expect("parses");
+                kinds.insert(match frame.body {
+                    Body::Snapshot { data } => format!("snapshot {}", data_kind(&data)),
+                    Body::Delta { data } => format!("delta {}", delta_kind(&data)),
+                    Body::Error { .. } => format!("error {}", frame.sub.is_some()),
+                });
+            }
+        }
+        let want = [
+            "subscribe counts",
+            "subscribe projection",
+            "subscribe tail",
+            "subscribe timeline",
+            "unsubscribe",
+            "snapshot counts",
+            "snapshot projection",
+            "snapshot tail",
+            "snapshot timeline",
+            "delta counts",
+            "delta patch",
+            "delta events",
+            "error true",
+            "error false",
+        ];
+        for k in want {
+            assert!(kinds.contains(k), "no fixture for {k}; have {kinds:?}");
+        }
+    }
+
+    fn view_kind(v: &View) -> &'static str {
+        match v {
+            View::Counts => "counts",
+            View::Projection { .. } => "projection",
+            View::Tail { .. } => "tail",
+            View::Timeline { .. } => "timeline",
+        }
+    }
+
+    fn data_kind(d: &ViewData) -> &'static str {
+        match d {
+            ViewData::Counts(_) => "counts",
+            ViewData::Projection(_) => "projection",
+            ViewData::Tail { .. } => "tail",
+            ViewData::Timeline(_) => "timeline",
+        }
+    }
+
+    fn delta_kind(d: &ViewDelta) -> &'static str {
+        match d {
+            ViewDelta::Counts(_) => "counts",
+            ViewDelta::Patch { .. } => "patch",
+            ViewDelta::Events { .. } => "events",
+        }
+    }
+
+    fn fixture(name: &str) -> Frame {
+        let text = fixtures()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .expect("fixture")
+            .1;
+        serde_json::from_str(&text).expect("parses")
     }
 
     #[test]
-    fn golden_error_round_trips() {
-        let json = r#"{"v":1,"seq":0,"type":"error","message":"nope"}"#;
-        let frame: Frame = serde_json::from_str(json).expect("parses");
+    fn keys_name_views() {
+        let view = View::Projection {
+            name: "log_levels".into(),
+            window: Window::M1,
+        };
+        assert_eq!(fixture("snapshot_projection.json").sub, Some(view.key()));
+        let tail = View::Tail {
+            filter: "level=error".into(),
+            limit: 200,
+        };
+        assert_eq!(fixture("snapshot_tail.json").sub, Some(tail.key()));
+    }
+
+    #[test]
+    fn snapshot_then_patch_then_gap_asks_for_a_resubscribe() {
+        let view = View::Projection {
+            name: "log_levels".into(),
+            window: Window::M1,
+        };
+        let mut live = LiveViews::new(10);
+        live.subscribe(view.clone());
+        let key = view.key();
         assert_eq!(
-            frame.body,
-            Body::Error {
-                message: "nope".into()
-            }
+            live.apply(fixture("snapshot_projection.json")),
+            Applied::Updated(key.clone())
         );
-        assert_eq!(frame.to_json(), json);
+        assert_eq!(
+            live.apply(fixture("delta_patch.json")),
+            Applied::Updated(key.clone())
+        );
+        let p = live
+            .get(&key)
+            .and_then(|s| s.state.as_ref())
+            .and_then(ViewState::projection);
+        let p = p.expect("a projection");
+        assert_eq!(p.last_event_id, Some(13));
+        let crate::api::ProjectionBody::LogLevels { totals, .. } = p.body else {
+            panic!("log levels expected")
+        };
+        assert_eq!(totals["info"], 12);
+        // The same delta again is seq 8 after seq 8: a gap (or a repeat).
+        assert_eq!(
+            live.apply(fixture("delta_patch.json")),
+            Applied::Resubscribe(ClientMsg::Subscribe { view })
+        );
+        assert!(live.get(&key).expect("still subscribed").state.is_none());
+    }
+
+    #[test]
+    fn a_patch_that_does_not_apply_asks_for_a_resubscribe() {
+        let view = View::Timeline { buckets: 120 };
+        let mut live = LiveViews::new(10);
+        live.subscribe(view.clone());
+        live.apply(fixture("snapshot_timeline.json"));
+        let bad = Frame {
+            v: PROTOCOL_VERSION,
+            sub: Some(view.key()),
+            seq: 3,
+            body: Body::Delta {
+                data: ViewDelta::Patch {
+                    ops: serde_json::from_str(
+                        r#"[{"op":"replace","path":"/no/such/path","value":1}]"#,
+                    )
+                    .expect("ops"),
+                },
+            },
+        };
+        assert!(matches!(live.apply(bad), Applied::Resubscribe(_)));
+    }
+
+    #[test]
+    fn the_tail_keeps_the_newest_up_to_its_cap() {
+        let view = View::Tail {
+            filter: "level=error".into(),
+            limit: 200,
+        };
+        let mut live = LiveViews::new(1);
+        live.subscribe(view.clone());
+        live.apply(fixture("snapshot_tail.json"));
+        let mut delta = fixture("delta_events.json");
+        delta.sub = Some(view.key());
+        assert_eq!(live.apply(delta), Applied::Updated(view.key()));
+        let Some(ViewState::Tail { events, skipped }) = &live.get(&view.key()).expect("sub").state
+        else {
+            panic!("tail expected")
+        };
+        assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![20]);
+        assert_eq!(*skipped, 1);
+    }
+
+    #[test]
+    fn frames_for_unknown_subscriptions_are_ignored() {
+        let mut live = LiveViews::new(1);
+        assert_eq!(live.apply(fixture("delta_counts.json")), Applied::Ignored);
+        assert!(matches!(
+            live.apply(fixture("error_connection.json")),
+            Applied::Error(None, _)
+        ));
     }
 
     #[test]

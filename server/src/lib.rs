@@ -163,16 +163,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             MAX_CHECKPOINTS,
         ),
     ));
+    let decoders = Arc::new(ingest::decode::Decoders::new(config.decode.clone()));
     let (hub, hub_handle) = Hub::new(
         rx,
         Arc::clone(&stats),
         Arc::clone(&store),
         Arc::clone(&checkpoints),
         projection::builtin::Projections::with_custom(&config.projection),
+        Arc::clone(&decoders),
         config.tick(),
     );
     tasks.spawn(hub.run(shutdown.clone()));
-    let decoders = Arc::new(ingest::decode::Decoders::new(config.decode.clone()));
     let pipe = ingest::Pipe {
         tx,
         stats: Arc::clone(&stats),

@@ -132,9 +132,16 @@ async fn other_origins_and_other_versions_are_refused() {
     let (mut same, _) = within("same-origin upgrade", tokio_tungstenite::connect_async(req))
         .await
         .expect("same origin is allowed");
+    send(
+        &mut same,
+        &app::wire::ClientMsg::Subscribe {
+            view: app::wire::View::Counts,
+        },
+    )
+    .await;
     assert!(matches!(
         next_frame(&mut same).await.body,
-        app::wire::Body::Snapshot(_)
+        app::wire::Body::Snapshot { .. }
     ));
 
     let (mut old, _) = within(

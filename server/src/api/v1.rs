@@ -8,8 +8,8 @@ use crate::AppState;
 use crate::ingest::decode::{self, Kind, Level};
 use crate::projection::builtin;
 use crate::projection::timetravel::{self, TravelError};
-use crate::store::EventRef;
 use crate::store::query::Query;
+use crate::store::{EventRef, Store};
 use app::api::{
     EventDetail, EventPage, EventSummary, ProjectionList, ProjectionState, Sample, Timeline, Window,
 };
@@ -157,12 +157,31 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
     Ok(q)
 }
 
+/// Parses a live tail's filter: the filter keys of `GET /api/v1/events`
+/// (no paging or bounds); the error says which key is wrong and why.
+pub(crate) fn parse_filter(filter: &str) -> Result<Query, String> {
+    let q = parse_query(Some(filter)).map_err(|e| e.to_string())?;
+    if q.after_id.is_some()
+        || q.before_id.is_some()
+        || q.since_ms.is_some()
+        || q.until_ms.is_some()
+        || q.limit != DEFAULT_LIMIT
+    {
+        return Err(format!(
+            "a live tail's filter takes subject, level, service, kind, q and field; \
+             {filter:?} also bounds or pages the results"
+        ));
+    }
+    Ok(q)
+}
+
 fn preview(payload: &[u8]) -> String {
     let text = String::from_utf8_lossy(&payload[..payload.len().min(PREVIEW_CHARS * 4)]);
     text.chars().take(PREVIEW_CHARS).collect()
 }
 
-fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSummary {
+/// An event as listed, for the API and the live tail.
+pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSummary {
     // The message is not in the index (only warn+ ones are interned):
     // decoding the payload again is cheap for a page of events, and exact
     // because decoding is deterministic.
@@ -353,7 +372,7 @@ async fn get_projection(
 
 /// Buckets of the timeline by default, and at most.
 const TIMELINE_BUCKETS: usize = 120;
-const MAX_TIMELINE_BUCKETS: usize = 2_000;
+pub(crate) const MAX_TIMELINE_BUCKETS: usize = 2_000;
 
 async fn get_timeline(
     State(state): State<AppState>,
@@ -378,15 +397,21 @@ async fn get_timeline(
     }
     let store = state.store.read();
     let earliest_id = state.checkpoints.lock().earliest_id(store.first_id());
+    Ok(Json(timeline(&store, earliest_id, buckets)))
+}
+
+/// Event density over the log's span in about `buckets` buckets of whole
+/// seconds, for the API and the live timeline.
+pub(crate) fn timeline(store: &Store, earliest_id: Option<u64>, buckets: usize) -> Timeline {
     let Some((start, end)) = store.span_ms() else {
-        return Ok(Json(Timeline {
+        return Timeline {
             start_ms: crate::event::now_ms(),
             step_ms: 1_000,
             counts: Vec::new(),
             first_id: None,
             last_id: None,
             earliest_at_ms: None,
-        }));
+        };
     };
     // Whole seconds per bucket, enough buckets to cover the span.
     let raw_step = ((end - start) / buckets as i64 + 1).max(1_000);
@@ -404,12 +429,12 @@ async fn get_timeline(
         Some(e) => e.received_ms(),
         None => start,
     });
-    Ok(Json(Timeline {
+    Timeline {
         start_ms: start,
         step_ms: step,
         counts,
         first_id: store.first_id(),
         last_id: store.last_id(),
         earliest_at_ms,
-    }))
+    }
 }

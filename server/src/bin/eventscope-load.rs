@@ -14,11 +14,11 @@
 //! `--quick` runs small numbers (for CI, so the tool cannot rot); the full
 //! run and its results are in docs/PERFORMANCE.md.
 
-use app::wire::{Body, Frame};
+use app::wire::{Body, ClientMsg, Frame, View, ViewData, ViewDelta};
 use clap::Parser;
 use eventscope::config::Config;
 use eventscope::demo::managed_nats::{self, ManagedNats};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -161,11 +161,19 @@ async fn start_eventscope(url: &str, subject: &str) -> eventscope::Running {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A WebSocket client subscribed to the counts view, as the UI's first
+/// subscription.
 async fn ws(addr: std::net::SocketAddr) -> Ws {
-    tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+    let mut ws = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .expect("websocket")
-        .0
+        .0;
+    let subscribe = serde_json::to_string(&ClientMsg::Subscribe { view: View::Counts })
+        .expect("encode subscribe");
+    ws.send(Message::Text(subscribe.into()))
+        .await
+        .expect("send subscribe");
+    ws
 }
 
 #[tokio::main]
@@ -262,7 +270,10 @@ async fn main() {
         panic!("no snapshot")
     };
     let snapshot: Frame = serde_json::from_str(&text).expect("frame");
-    let Body::Snapshot(s) = snapshot.body else {
+    let Body::Snapshot {
+        data: ViewData::Counts(s),
+    } = snapshot.body
+    else {
         panic!("first frame is not a snapshot")
     };
     let base_total = s.subjects.get("load.steady").map_or(0, |c| c.count);
@@ -282,7 +293,12 @@ async fn main() {
             };
             if let Message::Text(text) = msg
                 && let Ok(frame) = serde_json::from_str::<Frame>(&text)
-                && let Body::Delta(d) | Body::Snapshot(d) = frame.body
+                && let Body::Delta {
+                    data: ViewDelta::Counts(d),
+                }
+                | Body::Snapshot {
+                    data: ViewData::Counts(d),
+                } = frame.body
                 && let Some(c) = d.subjects.get("load.steady")
             {
                 seen.push((start.elapsed().as_secs_f64(), c.count));

@@ -2,14 +2,19 @@
 //! `Aggregator`). It selects over shutdown, the publish tick, subscription
 //! commands and ingested events, in that order of priority.
 
+use crate::api::v1::{MAX_TIMELINE_BUCKETS, parse_filter, summary, timeline};
 use crate::event::NewEvent;
+use crate::ingest::decode::Decoders;
 use crate::projection::builtin::Projections;
 use crate::projection::counts::SubjectCounts;
 use crate::projection::timetravel::SharedCheckpoints;
 use crate::stats::Stats;
-use crate::store::SharedStore;
+use crate::store::query::Query;
+use crate::store::{SharedStore, Store};
 use app::api::{ProjectionState, Window};
-use app::wire::{Body, Frame, PROTOCOL_VERSION};
+use app::wire::{Body, Frame, MAX_TAIL_LIMIT, PROTOCOL_VERSION, View, ViewData, ViewDelta};
+use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,25 +25,36 @@ use tokio_util::sync::CancellationToken;
 /// An encoded frame, shared by every client that sends it.
 pub type SharedFrame = Arc<str>;
 
-/// Frames a client may be behind before it is resynced (about 6 s at 10 Hz).
+/// Frames a subscription may be behind before it is resynced (about 6 s
+/// at 10 Hz).
 pub const CLIENT_BUFFER_FRAMES: usize = 64;
 /// Distinct subjects the counts table holds before overflowing.
 pub const MAX_SUBJECTS: usize = 10_000;
+/// Distinct views watched at once, over all clients.
+pub const MAX_TOPICS: usize = 1_024;
 /// Events folded per turn of the loop before the tick gets a chance to run.
 const FOLD_BATCH: usize = 1_024;
+/// The timeline is recomputed every this many ticks (about once a second).
+const TIMELINE_EVERY_TICKS: u64 = 10;
 
 /// A new subscriber's starting point: a snapshot, and a receiver that yields
-/// every frame after it.
+/// every frame of the same view after it.
 #[derive(Debug)]
 pub struct Subscription {
+    /// The view's key ([`View::key`]), which its frames carry.
+    pub key: String,
     /// The snapshot frame, encoded.
     pub snapshot: SharedFrame,
-    /// Deltas following the snapshot.
+    /// Deltas following the snapshot, shared with every client watching
+    /// the same view.
     pub deltas: broadcast::Receiver<SharedFrame>,
 }
 
 enum Command {
-    Subscribe(oneshot::Sender<Subscription>),
+    Subscribe {
+        view: View,
+        reply: oneshot::Sender<Result<Subscription, String>>,
+    },
     Projection {
         name: String,
         window: Window,
@@ -58,11 +74,12 @@ pub struct HubHandle {
 pub struct HubStopped;
 
 impl HubHandle {
-    /// Subscribes to the live view: a snapshot, then deltas.
-    pub async fn subscribe(&self) -> Result<Subscription, HubStopped> {
-        let (tx, rx) = oneshot::channel();
+    /// Subscribes to a view: a snapshot, then deltas. The inner error says
+    /// why the view cannot be served (unknown projection, bad filter, ...).
+    pub async fn subscribe(&self, view: View) -> Result<Result<Subscription, String>, HubStopped> {
+        let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::Subscribe(tx))
+            .send(Command::Subscribe { view, reply })
             .await
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
@@ -88,6 +105,35 @@ impl HubHandle {
     }
 }
 
+/// One watched view: its frame number, its subscribers, and what the last
+/// frame left the clients holding (deltas are computed against it).
+struct Topic {
+    seq: u64,
+    tx: broadcast::Sender<SharedFrame>,
+    state: TopicState,
+}
+
+enum TopicState {
+    Counts,
+    /// A projection; `last` is the JSON of the state clients hold.
+    Projection {
+        name: String,
+        window: Window,
+        last: Value,
+    },
+    Timeline {
+        buckets: usize,
+        last: Value,
+    },
+    /// The tail; `last_id` is the newest event id clients have been sent
+    /// (or chosen not to be).
+    Tail {
+        query: Query,
+        limit: usize,
+        last_id: Option<u64>,
+    },
+}
+
 /// The hub's state, owned by its task.
 pub struct Hub {
     counts: SubjectCounts,
@@ -95,13 +141,35 @@ pub struct Hub {
     oldest_unsent_ms: Option<i64>,
     projections: Projections,
     checkpoints: SharedCheckpoints,
-    seq: u64,
-    frames: broadcast::Sender<SharedFrame>,
+    topics: HashMap<String, Topic>,
+    ticks: u64,
     events: mpsc::Receiver<NewEvent>,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     store: SharedStore,
+    decoders: Arc<Decoders>,
     tick: Duration,
+}
+
+fn encode(key: &str, seq: u64, body: Body) -> SharedFrame {
+    Frame {
+        v: PROTOCOL_VERSION,
+        sub: Some(key.to_string()),
+        seq,
+        body,
+    }
+    .to_json()
+    .into()
+}
+
+fn to_value<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// Whether a patch changes nothing but when the state was taken: not worth
+/// a frame.
+fn only_clock(patch: &json_patch::Patch) -> bool {
+    patch.0.iter().all(|op| op.path().as_str() == "/at_ms")
 }
 
 impl Hub {
@@ -112,34 +180,25 @@ impl Hub {
         store: SharedStore,
         checkpoints: SharedCheckpoints,
         projections: Projections,
+        decoders: Arc<Decoders>,
         tick: Duration,
     ) -> (Hub, HubHandle) {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
-        let (frames, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
             projections,
             checkpoints,
-            seq: 0,
-            frames,
+            topics: HashMap::new(),
+            ticks: 0,
             events,
             commands: cmd_rx,
             stats,
             store,
+            decoders,
             tick,
         };
         (hub, HubHandle { commands: cmd_tx })
-    }
-
-    fn frame(&self, body: Body) -> SharedFrame {
-        Frame {
-            v: PROTOCOL_VERSION,
-            seq: self.seq,
-            body,
-        }
-        .to_json()
-        .into()
     }
 
     fn refresh_status(&mut self) {
@@ -172,6 +231,199 @@ impl Hub {
         checkpoints.prune(store.first_id());
     }
 
+    /// The live state of a projection, as the HTTP API and subscriptions
+    /// see it.
+    fn projection(&self, store: &Store, name: &str, window: Window) -> Option<ProjectionState> {
+        let now = crate::event::now_ms().max(self.projections.last_ms());
+        let body = self.projections.snapshot(store, name, window, now)?;
+        Some(ProjectionState {
+            window: (name != "rate_history").then_some(window),
+            name: name.to_string(),
+            at_ms: now,
+            last_event_id: self.projections.last_id(),
+            live: true,
+            body,
+        })
+    }
+
+    fn timeline(&self, store: &Store, buckets: usize) -> app::api::Timeline {
+        let earliest_id = self.checkpoints.lock().earliest_id(store.first_id());
+        timeline(store, earliest_id, buckets)
+    }
+
+    /// The newest `limit` events matching `query` with ids after `after`
+    /// (if given) up to `upto`, oldest first; and, when `after` is given,
+    /// how many more matched.
+    fn tail(
+        &self,
+        store: &Store,
+        query: &Query,
+        limit: usize,
+        after: Option<u64>,
+        upto: Option<u64>,
+    ) -> (Vec<app::api::EventSummary>, u64) {
+        let Some(upto) = upto else {
+            return (Vec::new(), 0);
+        };
+        let mut q = query.clone();
+        q.after_id = after;
+        q.before_id = Some(upto.saturating_add(1));
+        q.limit = limit;
+        q.max_scan = 0;
+        let page = store.query(&q);
+        let mut skipped = 0;
+        if let (Some(next), Some(_)) = (page.next_before, after) {
+            q.before_id = Some(next);
+            q.limit = usize::MAX;
+            skipped = store.query(&q).events.len() as u64;
+        }
+        let events = page
+            .events
+            .iter()
+            .rev()
+            .map(|e| summary(&self.decoders, e))
+            .collect();
+        (events, skipped)
+    }
+
+    /// A subscription to `view`: its topic's current state as a snapshot,
+    /// and a receiver of the topic's frames after it.
+    fn subscribe(&mut self, view: View) -> Result<Subscription, String> {
+        let key = view.key();
+        if !self.topics.contains_key(&key) {
+            if self.topics.len() >= MAX_TOPICS {
+                return Err(format!(
+                    "the server watches {MAX_TOPICS} distinct views already; \
+                     unsubscribe from some, or share views between clients"
+                ));
+            }
+            let state = self.new_topic(&view)?;
+            let (tx, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
+            self.topics.insert(key.clone(), Topic { seq: 0, tx, state });
+        }
+        if matches!(view, View::Counts) {
+            self.refresh_status();
+        }
+        let store = self.store.read();
+        let topic = &self.topics[&key];
+        let data = match &topic.state {
+            TopicState::Counts => ViewData::Counts(self.counts.snapshot()),
+            TopicState::Projection { last, .. } => ViewData::Projection(
+                serde_json::from_value(last.clone()).map_err(|e| e.to_string())?,
+            ),
+            TopicState::Timeline { last, .. } => {
+                ViewData::Timeline(serde_json::from_value(last.clone()).map_err(|e| e.to_string())?)
+            }
+            TopicState::Tail {
+                query,
+                limit,
+                last_id,
+            } => ViewData::Tail {
+                events: self.tail(&store, query, *limit, None, *last_id).0,
+            },
+        };
+        Ok(Subscription {
+            snapshot: encode(&key, topic.seq, Body::Snapshot { data }),
+            deltas: topic.tx.subscribe(),
+            key,
+        })
+    }
+
+    /// Checks a view and computes its first state.
+    fn new_topic(&self, view: &View) -> Result<TopicState, String> {
+        let store = self.store.read();
+        Ok(match view {
+            View::Counts => TopicState::Counts,
+            View::Projection { name, window } => {
+                let state = self.projection(&store, name, *window).ok_or_else(|| {
+                    format!("no projection named {name:?}; GET /api/v1/projections lists them")
+                })?;
+                TopicState::Projection {
+                    name: name.clone(),
+                    window: *window,
+                    last: to_value(&state),
+                }
+            }
+            View::Timeline { buckets } => {
+                let buckets = *buckets as usize;
+                if !(1..=MAX_TIMELINE_BUCKETS).contains(&buckets) {
+                    return Err(format!(
+                        "buckets={buckets} must be from 1 to {MAX_TIMELINE_BUCKETS}"
+                    ));
+                }
+                TopicState::Timeline {
+                    buckets,
+                    last: to_value(&self.timeline(&store, buckets)),
+                }
+            }
+            View::Tail { filter, limit } => {
+                if !(1..=MAX_TAIL_LIMIT).contains(limit) {
+                    return Err(format!(
+                        "a tail's limit must be from 1 to {MAX_TAIL_LIMIT}, not {limit}"
+                    ));
+                }
+                TopicState::Tail {
+                    query: parse_filter(filter)?,
+                    limit: *limit as usize,
+                    last_id: store.last_id(),
+                }
+            }
+        })
+    }
+
+    /// One tick: every watched view's change since its last frame, encoded
+    /// once and sent to all its subscribers; views nobody watches are let go.
+    fn publish(&mut self) {
+        self.ticks += 1;
+        self.refresh_status();
+        let counts = self.counts.take_delta();
+        if counts.is_some()
+            && let Some(oldest) = self.oldest_unsent_ms.take()
+        {
+            let age_ms = (crate::event::now_ms() - oldest).max(0);
+            self.stats.ingest_to_frame.observe(age_ms as f64 / 1_000.0);
+        }
+        self.topics.retain(|_, t| t.tx.receiver_count() > 0);
+        let mut topics = std::mem::take(&mut self.topics);
+        {
+            let store = self.store.read();
+            for (key, topic) in &mut topics {
+                let delta = match &mut topic.state {
+                    TopicState::Counts => counts.clone().map(ViewDelta::Counts),
+                    TopicState::Projection { name, window, last } => self
+                        .projection(&store, name, *window)
+                        .and_then(|state| patch(last, to_value(&state))),
+                    TopicState::Timeline { buckets, last } => {
+                        if self.ticks.is_multiple_of(TIMELINE_EVERY_TICKS) {
+                            patch(last, to_value(&self.timeline(&store, *buckets)))
+                        } else {
+                            None
+                        }
+                    }
+                    TopicState::Tail {
+                        query,
+                        limit,
+                        last_id,
+                    } => match store.last_id() {
+                        Some(newest) if last_id.is_none_or(|l| newest > l) => {
+                            let (events, skipped) =
+                                self.tail(&store, query, *limit, *last_id, Some(newest));
+                            *last_id = Some(newest);
+                            (!events.is_empty()).then_some(ViewDelta::Events { events, skipped })
+                        }
+                        _ => None,
+                    },
+                };
+                if let Some(data) = delta {
+                    topic.seq += 1;
+                    // Err only means every subscriber left since the check.
+                    let _ = topic.tx.send(encode(key, topic.seq, Body::Delta { data }));
+                }
+            }
+        }
+        self.topics = topics;
+    }
+
     /// Runs until `shutdown` fires or every handle and the ingest side are gone.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let start = Instant::now();
@@ -184,41 +436,15 @@ impl Hub {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     self.counts.tick(start.elapsed().as_millis() as u64);
-                    self.refresh_status();
-                    if let Some(delta) = self.counts.take_delta() {
-                        self.seq += 1;
-                        let frame = self.frame(Body::Delta(delta));
-                        // Err only means nobody is listening right now.
-                        let _ = self.frames.send(frame);
-                        if let Some(oldest) = self.oldest_unsent_ms.take() {
-                            let age_ms = (crate::event::now_ms() - oldest).max(0);
-                            self.stats.ingest_to_frame.observe(age_ms as f64 / 1_000.0);
-                        }
-                    }
+                    self.publish();
                 }
                 Some(cmd) = self.commands.recv() => match cmd {
-                    Command::Subscribe(reply) => {
-                        self.refresh_status();
-                        let sub = Subscription {
-                            snapshot: self.frame(Body::Snapshot(self.counts.snapshot())),
-                            deltas: self.frames.subscribe(),
-                        };
-                        let _ = reply.send(sub);
+                    Command::Subscribe { view, reply } => {
+                        let _ = reply.send(self.subscribe(view));
                     }
                     Command::Projection { name, window, reply } => {
                         let store = self.store.read();
-                        let now = crate::event::now_ms().max(self.projections.last_ms());
-                        let state = self.projections.snapshot(&store, &name, window, now).map(|body| {
-                            ProjectionState {
-                                window: (name != "rate_history").then_some(window),
-                                name,
-                                at_ms: now,
-                                last_event_id: self.projections.last_id(),
-                                live: true,
-                                body,
-                            }
-                        });
-                        let _ = reply.send(state);
+                        let _ = reply.send(self.projection(&store, &name, window));
                     }
                 },
                 n = self.events.recv_many(&mut batch, FOLD_BATCH) => {
@@ -231,6 +457,17 @@ impl Hub {
         }
         tracing::info!("live hub stopped");
     }
+}
+
+/// The patch from `last` to `new`, if it changes more than the clock;
+/// `last` becomes `new` when it does.
+fn patch(last: &mut Value, new: Value) -> Option<ViewDelta> {
+    let ops = json_patch::diff(last, &new);
+    if only_clock(&ops) {
+        return None;
+    }
+    *last = new;
+    Some(ViewDelta::Patch { ops })
 }
 
 #[cfg(test)]
@@ -252,6 +489,7 @@ mod tests {
             Arc::clone(&store),
             checkpoints,
             Projections::default(),
+            Arc::new(Decoders::new(Default::default())),
             Duration::from_millis(100),
         );
         let pad = "x".repeat(900);

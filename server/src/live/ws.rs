@@ -1,13 +1,15 @@
-//! `GET /ws`: one WebSocket per browser tab. Sends the hub's snapshot, then
-//! every delta frame; resyncs with a fresh snapshot when the client has
-//! fallen more than the hub's buffer behind. The per-client state is one
-//! broadcast receiver: memory per client is bounded whatever it does.
+//! `GET /ws`: one WebSocket per browser tab, multiplexing subscriptions
+//! (`docs/PROTOCOL.md`). For each view the client subscribes to it sends the
+//! hub's snapshot, then every delta frame of that view, exactly as the hub
+//! encoded it once for all its watchers; a view whose frames the client has
+//! fallen more than the hub's buffer behind on is resynced with a fresh
+//! snapshot.
 
-use super::hub::{HubHandle, SharedFrame};
+use super::hub::{HubHandle, HubStopped, SharedFrame};
 use crate::AppState;
 use crate::stats::Stats;
 use app::api::ApiError;
-use app::wire::{Body, Frame, PROTOCOL_VERSION};
+use app::wire::{ClientMsg, Frame, PROTOCOL_VERSION, View};
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -16,9 +18,12 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
 /// The upgrade handler.
@@ -58,17 +63,14 @@ pub async fn handler(
     ws.on_upgrade(move |socket: WebSocket| async move {
         let (mut sink, stream) = socket.split();
         if let Some(v) = query.v.filter(|v| *v != PROTOCOL_VERSION) {
-            let frame = Frame {
-                v: PROTOCOL_VERSION,
-                seq: 0,
-                body: Body::Error {
-                    message: format!(
-                        "this server speaks live protocol v{PROTOCOL_VERSION}, the client v{v}: \
-                         reload the page (or update the client)"
-                    ),
-                },
-            };
-            let _ = sink.send(Message::Text(frame.to_json().into())).await;
+            let msg = error(
+                None,
+                format!(
+                    "this server speaks live protocol v{PROTOCOL_VERSION}, the client v{v}: \
+                     reload the page (or update the client)"
+                ),
+            );
+            let _ = sink.send(msg).await;
             let _ = sink.send(Message::Close(None)).await;
             return;
         }
@@ -119,8 +121,19 @@ fn text(frame: &SharedFrame) -> Message {
     Message::Text(frame.as_ref().into())
 }
 
+fn error(sub: Option<String>, message: impl Into<String>) -> Message {
+    Message::Text(Frame::error(sub, message).to_json().into())
+}
+
+/// Subscriptions one client may hold at once.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
 /// Serves one client until it leaves, the hub stops or the server shuts
 /// down. Generic over the socket halves so it can be tested without HTTP.
+///
+/// The client's state is its views and one broadcast receiver per view
+/// (each bounded by the hub's buffer): memory per client is bounded
+/// whatever it does.
 pub async fn serve<Tx, Rx, E>(
     mut sink: Tx,
     mut incoming: Rx,
@@ -132,9 +145,6 @@ pub async fn serve<Tx, Rx, E>(
     Rx: Stream<Item = Result<Message, E>> + Unpin,
 {
     let _guard = ClientGuard::new(Arc::clone(&stats));
-    let Ok(mut sub) = hub.subscribe().await else {
-        return;
-    };
     // A send that cannot complete within SEND_TIMEOUT means the client
     // stopped reading (its TCP window is shut): drop it and count it.
     let send = async |sink: &mut Tx, msg: Message| -> bool {
@@ -148,41 +158,96 @@ pub async fn serve<Tx, Rx, E>(
             }
         }
     };
-    if !send(&mut sink, text(&sub.snapshot)).await {
-        return;
-    }
+    let mut views: HashMap<String, View> = HashMap::new();
+    let mut streams: StreamMap<String, BroadcastStream<SharedFrame>> = StreamMap::new();
     loop {
-        tokio::select! {
+        // What to send next, if anything.
+        let reply: Option<Message> = tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
                 let _ = sink.send(Message::Close(None)).await;
                 break;
             }
-            frame = sub.deltas.recv() => match frame {
-                Ok(frame) => {
-                    if !send(&mut sink, text(&frame)).await {
-                        break;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
+            Some((key, frame)) = streams.next(), if !streams.is_empty() => match frame {
+                Ok(frame) => Some(text(&frame)),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    // Fallen behind this view's buffer: a fresh snapshot
+                    // replaces the frames it missed.
                     stats.ws_resyncs.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(missed, "ws client behind, resyncing");
-                    let Ok(fresh) = hub.subscribe().await else { break };
-                    sub = fresh;
-                    if !send(&mut sink, text(&sub.snapshot)).await {
-                        break;
+                    tracing::debug!(%key, missed, "ws client behind, resyncing");
+                    let Some(view) = views.get(&key).cloned() else { continue };
+                    match subscribe(&hub, view, &mut streams).await {
+                        Ok(msg) => Some(msg),
+                        Err(HubStopped) => break,
                     }
                 }
-                Err(RecvError::Closed) => break,
             },
             msg = incoming.next() => match msg {
-                // Clients say nothing in protocol v1 but pings, which axum
-                // answers itself; anything else is ignored.
+                Some(Ok(Message::Text(t))) => match serde_json::from_str::<ClientMsg>(&t) {
+                    Ok(ClientMsg::Subscribe { view }) => {
+                        let key = view.key();
+                        if views.len() >= MAX_SUBSCRIPTIONS && !views.contains_key(&key) {
+                            Some(error(
+                                Some(key),
+                                format!(
+                                    "a client may hold {MAX_SUBSCRIPTIONS} subscriptions; \
+                                     unsubscribe from one first"
+                                ),
+                            ))
+                        } else {
+                            views.insert(key, view.clone());
+                            match subscribe(&hub, view, &mut streams).await {
+                                Ok(msg) => Some(msg),
+                                Err(HubStopped) => break,
+                            }
+                        }
+                    }
+                    Ok(ClientMsg::Unsubscribe { sub }) => {
+                        views.remove(&sub);
+                        streams.remove(&sub);
+                        None
+                    }
+                    Err(e) => Some(error(
+                        None,
+                        format!("not a live protocol v{PROTOCOL_VERSION} message: {e}"),
+                    )),
+                },
+                // Pings are answered by axum itself; binary is not spoken.
+                Some(Ok(Message::Binary(_))) => Some(error(
+                    None,
+                    "the live protocol is JSON text; binary messages are ignored",
+                )),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => None,
             },
+        };
+        if let Some(msg) = reply
+            && !send(&mut sink, msg).await
+        {
+            break;
         }
     }
+}
+
+/// Subscribes to `view` (replacing any earlier subscription to it) and
+/// returns the snapshot to send, or an error frame saying why the view
+/// cannot be served.
+async fn subscribe(
+    hub: &HubHandle,
+    view: View,
+    streams: &mut StreamMap<String, BroadcastStream<SharedFrame>>,
+) -> Result<Message, HubStopped> {
+    let key = view.key();
+    Ok(match hub.subscribe(view).await? {
+        Ok(sub) => {
+            streams.insert(sub.key, BroadcastStream::new(sub.deltas));
+            text(&sub.snapshot)
+        }
+        Err(message) => {
+            streams.remove(&key);
+            error(Some(key), message)
+        }
+    })
 }
 
 #[cfg(test)]

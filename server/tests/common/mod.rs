@@ -2,9 +2,9 @@
 //! port (killed on drop), the app started on port 0, a WebSocket client.
 #![allow(dead_code)] // reason: each test binary uses a different subset
 
-use app::wire::{Body, Counts, Frame, PROTOCOL_VERSION};
+use app::wire::{Body, ClientMsg, Counts, Frame, PROTOCOL_VERSION, View, ViewData, ViewDelta};
 use eventscope::demo::managed_nats::{self, ManagedNats};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use std::future::Future;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -41,14 +41,29 @@ pub async fn nats_server(port: Option<u16>) -> ManagedNats {
 pub type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens `/ws` on the app at `addr`.
-pub async fn ws_connect(addr: std::net::SocketAddr) -> WsStream {
+/// Opens `/ws` on the app at `addr`, subscribed to nothing yet.
+pub async fn ws_open(addr: std::net::SocketAddr) -> WsStream {
     let (ws, _) = within(
         "websocket connect",
-        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?v={PROTOCOL_VERSION}")),
     )
     .await
     .expect("websocket upgrade");
+    ws
+}
+
+/// Sends one client message.
+pub async fn send(ws: &mut WsStream, msg: &ClientMsg) {
+    let text = serde_json::to_string(msg).expect("encode client message");
+    within("websocket send", ws.send(Message::Text(text.into())))
+        .await
+        .expect("send client message");
+}
+
+/// Opens `/ws` on the app at `addr` and subscribes to the counts view.
+pub async fn ws_connect(addr: std::net::SocketAddr) -> WsStream {
+    let mut ws = ws_open(addr).await;
+    send(&mut ws, &ClientMsg::Subscribe { view: View::Counts }).await;
     ws
 }
 
@@ -73,8 +88,8 @@ pub async fn next_frame_within(ws: &mut WsStream, limit: Duration) -> Frame {
     }
 }
 
-/// A client-side mirror of the server's state, built from frames exactly as
-/// the browser builds it.
+/// A client-side mirror of the server's counts view, built from its frames
+/// exactly as the browser builds it (frames of other views are ignored).
 #[derive(Debug, Default)]
 pub struct Mirror {
     pub state: Counts,
@@ -84,28 +99,35 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// Applies one frame; checks that sequence numbers only grow.
+    /// Applies one frame; checks that each delta follows the frame before
+    /// it with no gap.
     pub fn apply(&mut self, frame: Frame) {
-        if let Some(prev) = self.last_seq {
-            assert!(
-                frame.seq > prev || matches!(frame.body, Body::Snapshot(_)),
-                "seq went from {prev} to {}",
-                frame.seq
-            );
+        if frame.sub.as_deref() != Some("counts") {
+            if let Body::Error { message } = frame.body {
+                panic!("server sent an error frame: {message}");
+            }
+            return;
         }
-        self.last_seq = Some(frame.seq);
         match frame.body {
-            Body::Snapshot(s) => {
+            Body::Snapshot {
+                data: ViewData::Counts(s),
+            } => {
                 self.snapshots += 1;
                 self.state = s;
             }
-            Body::Delta(d) => {
+            Body::Delta {
+                data: ViewDelta::Counts(d),
+            } => {
                 assert!(self.snapshots > 0, "a delta came before any snapshot");
+                let prev = self.last_seq.expect("a frame before");
+                assert_eq!(frame.seq, prev + 1, "a gap in the counts view's frames");
                 self.deltas += 1;
                 self.state.apply_delta(d);
             }
             Body::Error { message } => panic!("server sent an error frame: {message}"),
+            other => panic!("the counts view got a frame of another view: {other:?}"),
         }
+        self.last_seq = Some(frame.seq);
     }
 
     /// Reads frames until `done(state)` holds.

@@ -1,0 +1,369 @@
+//! Live protocol v1's subscriptions over a real socket, against a real
+//! nats-server: projection, tail and timeline views reproduce the server's
+//! state exactly from a snapshot and deltas; unsubscribing stops a view; a
+//! gap makes the client resubscribe and end up exact again; views the
+//! server cannot serve get an error frame naming them.
+
+mod common;
+
+use app::api::{EventPage, ProjectionBody, ProjectionState, Window};
+use app::wire::{Applied, Body, ClientMsg, LiveViews, View, ViewState};
+use common::*;
+use eventscope::config::Config;
+use futures::SinkExt;
+use std::time::Duration;
+
+/// Reads frames into `views` (resubscribing when it asks) until `done`
+/// holds; returns what each frame did.
+async fn views_until(
+    ws: &mut WsStream,
+    views: &mut LiveViews,
+    what: &str,
+    done: impl Fn(&LiveViews) -> bool,
+) -> Vec<Applied> {
+    let mut seen = Vec::new();
+    within(what, async {
+        while !done(views) {
+            let applied = views.apply(next_frame(ws).await);
+            if let Applied::Resubscribe(msg) = &applied {
+                send(ws, msg).await;
+            }
+            if let Applied::Error(sub, message) = &applied {
+                panic!("error frame for {sub:?}: {message}");
+            }
+            seen.push(applied);
+        }
+    })
+    .await;
+    seen
+}
+
+/// Applies every frame that arrives within `quiet` of the previous one.
+async fn drain(ws: &mut WsStream, views: &mut LiveViews, quiet: Duration) {
+    while let Ok(frame) = tokio::time::timeout(quiet, next_frame(ws)).await {
+        if let Applied::Resubscribe(msg) = views.apply(frame) {
+            send(ws, &msg).await;
+        }
+    }
+}
+
+fn projection(views: &LiveViews, key: &str) -> Option<ProjectionState> {
+    views.get(key)?.state.as_ref()?.projection()
+}
+
+async fn publish_logs(client: &async_nats::Client, subject: &str, level: &str, n: u32) {
+    for i in 0..n {
+        let p = format!(r#"{{"level":"{level}","msg":"{level} number {i}","n":{i}}}"#);
+        client
+            .publish(subject.to_string(), p.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_view_reproduces_the_server_state_from_patches() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["pv.>"]), "pv.probe").await;
+    let addr = running.addr;
+    let mut views = LiveViews::new(100);
+    let view = View::Projection {
+        name: "log_levels".into(),
+        window: Window::H1,
+    };
+    let key = view.key();
+    send(&mut ws, &views.subscribe(view)).await;
+    views_until(&mut ws, &mut views, "projection snapshot", |v| {
+        projection(v, &key).is_some()
+    })
+    .await;
+
+    // Three rounds of changes, each arriving as patches.
+    let mut patches = 0;
+    for round in 1..=3u32 {
+        publish_logs(&client, "pv.logs.payments", "error", 5 * round).await;
+        publish_logs(&client, "pv.logs.orders", "info", 20).await;
+        let (errors, infos) = (
+            u64::from(5 * round * (round + 1) / 2),
+            u64::from(20 * round),
+        );
+        let seen = views_until(&mut ws, &mut views, "the round's patches", |v| {
+            projection(v, &key).is_some_and(|p| match p.body {
+                ProjectionBody::LogLevels { totals, .. } => {
+                    totals.get("error") == Some(&errors) && totals.get("info") == Some(&infos)
+                }
+                _ => false,
+            })
+        })
+        .await;
+        patches += seen.len();
+        drain(&mut ws, &mut views, Duration::from_millis(400)).await;
+    }
+    assert!(patches >= 1, "changes arrived as deltas");
+
+    // Quiet now: the client's state is the server's, field for field.
+    drain(&mut ws, &mut views, Duration::from_millis(400)).await;
+    let (status, server): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/log_levels?window=1h").await;
+    assert_eq!(status, 200);
+    let client_state = projection(&views, &key).expect("state");
+    assert_eq!(client_state.body, server.body);
+    assert_eq!(client_state.last_event_id, server.last_event_id);
+    assert_eq!(client_state.name, "log_levels");
+    let text = serde_json::to_string(&client_state.body).expect("json");
+    assert!(text.contains("error"), "{text}");
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_view_sends_only_matching_events_in_order_and_stops_when_unsubscribed() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["tv.>"]), "tv.probe").await;
+    let addr = running.addr;
+
+    // Two errors before subscribing: they are the snapshot.
+    publish_logs(&client, "tv.logs.a", "error", 2).await;
+    let (_, page): (u16, EventPage) = json(addr, "/api/v1/events?level=error").await;
+    within("the two errors are stored", async {
+        let mut page = page;
+        while page.events.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            page = json::<EventPage>(addr, "/api/v1/events?level=error")
+                .await
+                .1;
+        }
+    })
+    .await;
+
+    let mut views = LiveViews::new(1_000);
+    let view = View::Tail {
+        filter: "subject=tv.logs.>&level=error".into(),
+        limit: 50,
+    };
+    let key = view.key();
+    send(&mut ws, &views.subscribe(view)).await;
+    let tail_len = |v: &LiveViews| match v.get(&key).and_then(|s| s.state.as_ref()) {
+        Some(ViewState::Tail { events, .. }) => Some(events.len()),
+        _ => None,
+    };
+    views_until(&mut ws, &mut views, "tail snapshot", |v| {
+        tail_len(v).is_some()
+    })
+    .await;
+    assert_eq!(
+        tail_len(&views),
+        Some(2),
+        "the snapshot holds the two errors"
+    );
+
+    // Interleaved: 30 errors among 300 infos and 30 errors elsewhere.
+    for round in 0..30u32 {
+        publish_logs(&client, "tv.logs.b", "info", 10).await;
+        let p = format!(r#"{{"level":"error","msg":"boom","round":{round}}}"#);
+        client
+            .publish("tv.logs.b", p.into())
+            .await
+            .expect("publish");
+        client
+            .publish("tv.other", r#"{"level":"error"}"#.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    views_until(&mut ws, &mut views, "every matching error", |v| {
+        tail_len(v) == Some(32)
+    })
+    .await;
+    drain(&mut ws, &mut views, Duration::from_millis(400)).await;
+    let Some(ViewState::Tail { events, skipped }) = views.get(&key).and_then(|s| s.state.clone())
+    else {
+        panic!("tail state")
+    };
+    let events = Vec::from(events);
+    assert_eq!(events.len(), 32, "no more than the matching events");
+    assert_eq!(skipped, 0);
+    assert!(events.iter().all(|e| e.subject.starts_with("tv.logs.")));
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    let rounds: Vec<String> = events.iter().skip(2).map(|e| e.preview.clone()).collect();
+    for (i, p) in rounds.iter().enumerate() {
+        assert!(p.contains(&format!("\"round\":{i}")), "{i}: {p}");
+    }
+
+    // Unsubscribed: more errors arrive, no frame of this view does.
+    send(&mut ws, &views.unsubscribe(&key)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish_logs(&client, "tv.logs.c", "error", 10).await;
+    let until = tokio::time::Instant::now() + Duration::from_millis(800);
+    while let Ok(frame) = tokio::time::timeout_at(until, next_frame(&mut ws)).await {
+        assert_ne!(frame.sub.as_deref(), Some(key.as_str()), "{frame:?}");
+    }
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_makes_the_client_resubscribe_and_end_up_exact() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["gap.>"]), "gap.probe").await;
+    let addr = running.addr;
+    let mut views = LiveViews::new(100);
+    let view = View::Projection {
+        name: "rates".into(),
+        window: Window::M15,
+    };
+    let key = view.key();
+    send(&mut ws, &views.subscribe(view)).await;
+    views_until(&mut ws, &mut views, "snapshot", |v| {
+        projection(v, &key).is_some()
+    })
+    .await;
+
+    // Lose one delta on purpose, as a client that missed a frame would.
+    publish_logs(&client, "gap.logs.a", "info", 10).await;
+    let lost = within("a delta to lose", async {
+        loop {
+            let frame = next_frame(&mut ws).await;
+            if frame.sub.as_deref() == Some(key.as_str())
+                && matches!(frame.body, Body::Delta { .. })
+            {
+                return frame;
+            }
+        }
+    })
+    .await;
+    publish_logs(&client, "gap.logs.a", "info", 10).await;
+    let mut resubscribed = false;
+    within("the next delta is seen as a gap", async {
+        while !resubscribed {
+            let frame = next_frame(&mut ws).await;
+            assert_ne!(frame.seq, lost.seq, "the server repeated a frame");
+            match views.apply(frame) {
+                Applied::Resubscribe(msg) => {
+                    assert_eq!(
+                        msg,
+                        ClientMsg::Subscribe {
+                            view: views.get(&key).expect("kept").view.clone()
+                        }
+                    );
+                    send(&mut ws, &msg).await;
+                    resubscribed = true;
+                }
+                Applied::Error(_, m) => panic!("{m}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        views.get(&key).expect("kept").state.is_none(),
+        "state dropped"
+    );
+    views_until(&mut ws, &mut views, "fresh snapshot", |v| {
+        projection(v, &key).is_some()
+    })
+    .await;
+    publish_logs(&client, "gap.logs.b", "warn", 7).await;
+    drain(&mut ws, &mut views, Duration::from_millis(500)).await;
+    let (_, server): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/rates?window=15m").await;
+    let client_state = projection(&views, &key).expect("state");
+    assert_eq!(client_state.body, server.body);
+    assert_eq!(client_state.last_event_id, server.last_event_id);
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_the_server_cannot_serve_get_an_error_naming_them() {
+    let mut nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(nats.url(), &["e.>"]))
+        .await
+        .expect("app starts");
+    let mut ws = ws_open(running.addr).await;
+
+    let cases = [
+        (
+            View::Projection {
+                name: "no_such".into(),
+                window: Window::M1,
+            },
+            "no_such",
+        ),
+        (
+            View::Tail {
+                filter: "level=loud".into(),
+                limit: 10,
+            },
+            "level",
+        ),
+        (
+            View::Tail {
+                filter: String::new(),
+                limit: 0,
+            },
+            "limit",
+        ),
+        (
+            View::Tail {
+                filter: "level=error&before=3".into(),
+                limit: 5,
+            },
+            "bounds",
+        ),
+        (View::Timeline { buckets: 0 }, "buckets"),
+    ];
+    for (view, says) in cases {
+        send(&mut ws, &ClientMsg::Subscribe { view: view.clone() }).await;
+        let frame = next_frame(&mut ws).await;
+        assert_eq!(frame.sub, Some(view.key()));
+        match frame.body {
+            Body::Error { message } => assert!(message.contains(says), "{says}: {message}"),
+            other => panic!("{view:?}: expected an error, got {other:?}"),
+        }
+    }
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        "{\"op\":\"subscribe\"}".into(),
+    ))
+    .await
+    .expect("send");
+    let frame = next_frame(&mut ws).await;
+    assert_eq!(frame.sub, None);
+    assert!(matches!(frame.body, Body::Error { .. }), "{frame:?}");
+
+    // The socket is still good for views that exist.
+    let mut views = LiveViews::new(10);
+    send(&mut ws, &views.subscribe(View::Timeline { buckets: 30 })).await;
+    views_until(&mut ws, &mut views, "timeline snapshot", |v| {
+        v.get("timeline/30")
+            .and_then(|s| s.state.as_ref())
+            .and_then(ViewState::timeline)
+            .is_some()
+    })
+    .await;
+
+    running.stop().await;
+    nats.stop().await;
+}
