@@ -5,9 +5,12 @@
 
 pub mod api;
 pub mod format;
+pub mod inspector;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod overview;
+pub mod shell;
+pub mod tail;
 pub mod wire;
 
 use leptos::prelude::*;
@@ -42,12 +45,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    shell::provide_live();
     view! {
         <Stylesheet id="leptos" href="/pkg/eventscope.css"/>
         <Title text="Eventscope"/>
         <Router>
+            <shell::TopBar/>
             <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=overview::Overview/>
+                <Route path=StaticSegment("tail") view=tail::Tail/>
             </Routes>
         </Router>
     }

@@ -1,15 +1,18 @@
-//! The browser end of the live protocol (hydrate builds only): opens `/ws`,
-//! subscribes to the page's views, applies [`Frame`]s with [`LiveViews`]
-//! (which notices gaps and asks for a fresh snapshot) into the page's
-//! signals, and reconnects with capped exponential backoff when the socket
-//! closes, restoring every subscription.
+//! The browser end of the live protocol (hydrate builds only): one `/ws`
+//! per tab, shared by every page. Pages [`watch`] the views they show and
+//! [`unwatch`] them when they go; frames are applied with [`LiveViews`]
+//! (which notices gaps and asks for a fresh snapshot) and each watcher is
+//! told when its view changed. The socket reconnects with capped exponential
+//! backoff when it closes, restoring every subscription.
+//!
+//! The browser runs the page on one thread, so the connection lives in a
+//! thread-local rather than in Leptos context (whose values must be `Send`).
 
-use crate::overview::Link;
-use crate::wire::{
-    Applied, ClientMsg, Counts, Frame, LiveViews, PROTOCOL_VERSION, View, ViewState,
-};
+use crate::shell::Link;
+use crate::wire::{Applied, ClientMsg, Frame, LiveViews, PROTOCOL_VERSION, View, ViewState};
 use leptos::prelude::*;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
@@ -17,8 +20,12 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 const FIRST_RETRY_MS: u32 = 250;
 const MAX_RETRY_MS: u32 = 5_000;
-/// Tail events the page keeps per tail subscription.
-const TAIL_CAP: usize = 1_000;
+/// Tail events the connection keeps per tail view (the server's largest
+/// page); pages keep their own, longer history.
+const TAIL_CAP: usize = crate::wire::MAX_TAIL_LIMIT as usize;
+
+/// Called with a view's state each time it changes.
+type Watcher = Box<dyn Fn(&ViewState)>;
 
 /// One open socket and the callbacks it holds; dropping it detaches them.
 struct Conn {
@@ -39,25 +46,65 @@ impl Drop for Conn {
 
 struct Live {
     views: LiveViews,
-    counts: RwSignal<Counts>,
+    watchers: HashMap<String, Watcher>,
     link: RwSignal<Link>,
     failures: u32,
     conn: Option<Conn>,
+    open: bool,
 }
 
-/// Starts the live connection for the page's signals. Runs for the life of
-/// the page.
-pub fn connect(counts: RwSignal<Counts>, link: RwSignal<Link>) {
-    let mut views = LiveViews::new(TAIL_CAP);
-    views.subscribe(View::Counts);
+thread_local! {
+    static LIVE: RefCell<Option<Rc<RefCell<Live>>>> = const { RefCell::new(None) };
+}
+
+fn live() -> Option<Rc<RefCell<Live>>> {
+    LIVE.with(|l| l.borrow().clone())
+}
+
+/// Opens the tab's live connection, reporting its state in `link`. Call
+/// once; later calls do nothing.
+pub fn start(link: RwSignal<Link>) {
+    if live().is_some() {
+        return;
+    }
     let live = Rc::new(RefCell::new(Live {
-        views,
-        counts,
+        views: LiveViews::new(TAIL_CAP),
+        watchers: HashMap::new(),
         link,
         failures: 0,
         conn: None,
+        open: false,
     }));
+    LIVE.with(|l| *l.borrow_mut() = Some(Rc::clone(&live)));
     open(&live);
+}
+
+/// Subscribes to `view` and calls `on_change` with its state after every
+/// snapshot and delta, until [`unwatch`] (one watcher per view). Returns
+/// the view's key.
+pub fn watch(view: View, on_change: impl Fn(&ViewState) + 'static) -> String {
+    let key = view.key();
+    if let Some(live) = live() {
+        let mut l = live.borrow_mut();
+        l.watchers.insert(key.clone(), Box::new(on_change));
+        let msg = l.views.subscribe(view);
+        if l.open {
+            l.send(&msg);
+        }
+    }
+    key
+}
+
+/// Stops watching the view `key`.
+pub fn unwatch(key: &str) {
+    if let Some(live) = live() {
+        let mut l = live.borrow_mut();
+        l.watchers.remove(key);
+        let msg = l.views.unsubscribe(key);
+        if l.open {
+            l.send(&msg);
+        }
+    }
 }
 
 fn ws_url() -> Option<String> {
@@ -106,6 +153,7 @@ fn open(live: &Rc<RefCell<Live>>) {
         let live = Rc::clone(live);
         Closure::<dyn FnMut()>::new(move || {
             let mut l = live.borrow_mut();
+            l.open = true;
             for msg in l.views.resubscribe_all() {
                 l.send(&msg);
             }
@@ -144,11 +192,16 @@ fn on_frame(live: &Rc<RefCell<Live>>, frame: Frame) {
     }
     match l.views.apply(frame) {
         Applied::Updated(key) => {
-            if let Some(ViewState::Counts(c)) = l.views.get(&key).and_then(|s| s.state.as_ref()) {
-                let c = c.clone();
+            if l.failures > 0 || l.link.get_untracked() != Link::Live {
                 l.failures = 0;
                 l.link.set(Link::Live);
-                l.counts.set(c);
+            }
+            let l = &*l;
+            if let (Some(watcher), Some(state)) = (
+                l.watchers.get(&key),
+                l.views.get(&key).and_then(|s| s.state.as_ref()),
+            ) {
+                watcher(state);
             }
         }
         Applied::Resubscribe(msg) => l.send(&msg),
@@ -165,6 +218,7 @@ fn on_frame(live: &Rc<RefCell<Live>>, frame: Frame) {
 fn schedule_retry(live: &Rc<RefCell<Live>>) {
     let delay = {
         let mut l = live.borrow_mut();
+        l.open = false;
         // Detach the dead socket's callbacks later: we may be inside one.
         if let Some(conn) = l.conn.take() {
             leptos::task::spawn_local(async move { drop(conn) });

@@ -1,95 +1,22 @@
 //! The overview page: total events, events per second and a per-subject
-//! table, kept live by the WebSocket (see [`crate::live`]).
-//!
-//! The server renders the page's frame with a "connecting" state; once the
-//! wasm bundle hydrates it, an effect opens `/ws` and every frame updates the
-//! signals below. Rows are keyed by subject and sorted by name, so a row
+//! table, kept live by the counts view the shell watches (see
+//! [`crate::shell`]). Rows are keyed by subject and sorted by name, so a row
 //! never jumps while counts change.
 
 use crate::format;
+use crate::shell::{Link, LiveCtx};
 use crate::wire::{Counts, OVERFLOW_SUBJECT};
 use leptos::prelude::*;
-
-/// State of the browser's connection to the server's live hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
-    /// Page rendered, socket not yet open (also the server-rendered state).
-    Connecting,
-    /// Socket open and frames arriving.
-    Live,
-    /// Socket lost; the next attempt starts in `retry_in_ms`.
-    Reconnecting {
-        /// How many attempts have failed in a row.
-        attempt: u32,
-        /// Delay before the next attempt.
-        retry_in_ms: u32,
-    },
-}
-
-impl Link {
-    fn label(self) -> String {
-        match self {
-            Link::Connecting => "connecting…".into(),
-            Link::Live => "live".into(),
-            Link::Reconnecting { retry_in_ms, .. } => {
-                format!("reconnecting in {:.1} s…", f64::from(retry_in_ms) / 1000.0)
-            }
-        }
-    }
-
-    fn class(self) -> &'static str {
-        match self {
-            Link::Connecting => "pill pill-wait",
-            Link::Live => "pill pill-ok",
-            Link::Reconnecting { .. } => "pill pill-bad",
-        }
-    }
-}
 
 /// The overview page.
 #[component]
 pub fn Overview() -> impl IntoView {
-    let counts = RwSignal::new(Counts::default());
-    let link = RwSignal::new(Link::Connecting);
-
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |started: Option<()>| {
-        // Open the socket once, after hydration; the effect never re-runs
-        // because it reads no signal.
-        if started.is_none() {
-            crate::live::connect(counts, link);
-        }
-    });
-
+    let LiveCtx { counts, link } = expect_context::<LiveCtx>();
     view! {
-        <TopBar counts link/>
         <main class="page">
             <Cards counts/>
             <SubjectTable counts link/>
         </main>
-    }
-}
-
-/// Brand, connection state and NATS state.
-#[component]
-fn TopBar(counts: RwSignal<Counts>, link: RwSignal<Link>) -> impl IntoView {
-    let nats = move || {
-        if link.get() != Link::Live {
-            ("pill pill-wait", "NATS: unknown")
-        } else if counts.with(|c| c.nats_connected) {
-            ("pill pill-ok", "NATS: connected")
-        } else {
-            ("pill pill-bad", "NATS: unreachable, retrying")
-        }
-    };
-    view! {
-        <header class="topbar">
-            <h1 class="brand">"Eventscope"</h1>
-            <span class=move || link.get().class() data-testid="link-state">
-                {move || link.get().label()}
-            </span>
-            <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
-        </header>
     }
 }
 

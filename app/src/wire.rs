@@ -273,9 +273,11 @@ pub enum ViewState {
     Tail {
         /// The events.
         events: VecDeque<EventSummary>,
-        /// Matching events the server left out (too many in one tick) or the
-        /// client let go past its cap, since the snapshot.
+        /// Matching events the server left out (too many in one tick)
+        /// since the snapshot.
         skipped: u64,
+        /// Events this client let go past its cap since the snapshot.
+        trimmed: u64,
     },
 }
 
@@ -401,8 +403,12 @@ impl LiveViews {
                     ViewData::Timeline(t) => ViewState::Json(to_value(&t)),
                     ViewData::Tail { events } => {
                         let mut events: VecDeque<_> = events.into();
-                        let skipped = trim(&mut events, cap);
-                        ViewState::Tail { events, skipped }
+                        let trimmed = trim(&mut events, cap);
+                        ViewState::Tail {
+                            events,
+                            skipped: 0,
+                            trimmed,
+                        }
                     }
                 });
             }
@@ -419,14 +425,19 @@ impl LiveViews {
                             json_patch::patch(v, &ops).is_ok()
                         }
                         (
-                            Some(ViewState::Tail { events, skipped }),
+                            Some(ViewState::Tail {
+                                events,
+                                skipped,
+                                trimmed,
+                            }),
                             ViewDelta::Events {
                                 events: new,
                                 skipped: more,
                             },
                         ) => {
                             events.extend(new);
-                            *skipped += more + trim(events, cap);
+                            *skipped += more;
+                            *trimmed += trim(events, cap);
                             true
                         }
                         _ => false,
@@ -661,12 +672,16 @@ mod tests {
         let mut delta = fixture("delta_events.json");
         delta.sub = Some(view.key());
         assert_eq!(live.apply(delta), Applied::Updated(view.key()));
-        let Some(ViewState::Tail { events, skipped }) = &live.get(&view.key()).expect("sub").state
+        let Some(ViewState::Tail {
+            events,
+            skipped,
+            trimmed,
+        }) = &live.get(&view.key()).expect("sub").state
         else {
             panic!("tail expected")
         };
         assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![20]);
-        assert_eq!(*skipped, 1);
+        assert_eq!((*skipped, *trimmed), (0, 1));
     }
 
     #[test]

@@ -190,7 +190,9 @@ async fn a_tail_view_sends_only_matching_events_in_order_and_stops_when_unsubscr
     })
     .await;
     drain(&mut ws, &mut views, Duration::from_millis(400)).await;
-    let Some(ViewState::Tail { events, skipped }) = views.get(&key).and_then(|s| s.state.clone())
+    let Some(ViewState::Tail {
+        events, skipped, ..
+    }) = views.get(&key).and_then(|s| s.state.clone())
     else {
         panic!("tail state")
     };

@@ -1,0 +1,273 @@
+//! The event inspector: one stored event in full (`GET /api/v1/events/{id}`).
+//! Its payload as a collapsible JSON tree when it is JSON, as text when it
+//! is not, as base64 when it is not even UTF-8; its headers, subject, source
+//! sequence, times, size and how it was decoded. Copy the payload, or a
+//! `nats pub` command that publishes it again.
+//!
+//! Payloads are untrusted: every part of them reaches the page as text
+//! nodes (Leptos escapes text), never as HTML.
+
+use crate::api::EventDetail;
+use crate::format;
+use leptos::prelude::*;
+use serde_json::Value;
+
+/// GETs `url` and decodes its JSON; an error answer's `error` message, or
+/// what went wrong, otherwise.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen_futures::JsFuture;
+        let js = |e: wasm_bindgen::JsValue| format!("{e:?}");
+        let window = web_sys::window().ok_or("no window")?;
+        let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
+            .await
+            .map_err(js)?
+            .dyn_into()
+            .map_err(js)?;
+        let text = JsFuture::from(resp.text().map_err(js)?)
+            .await
+            .map_err(js)?
+            .as_string()
+            .unwrap_or_default();
+        if !resp.ok() {
+            return Err(serde_json::from_str::<crate::api::ApiError>(&text)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| format!("{} answered {}", url, resp.status())));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{url}: {e}"))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Err(format!("{url} is fetched in the browser"))
+    }
+}
+
+/// Quotes `s` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A `nats pub` command that publishes this event again.
+pub fn nats_pub_command(subject: &str, headers: &[(String, String)], payload: &str) -> String {
+    let mut cmd = format!("nats pub {}", shell_quote(subject));
+    for (k, v) in headers {
+        cmd.push_str(&format!(" -H {}", shell_quote(&format!("{k}:{v}"))));
+    }
+    cmd.push(' ');
+    cmd.push_str(&shell_quote(payload));
+    cmd
+}
+
+/// Copies `text` to the clipboard (in the browser).
+fn copy(text: String) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(&text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
+/// A JSON value as a tree of `<details>`: objects and arrays fold.
+fn json_tree(key: Option<String>, v: &Value, depth: usize) -> AnyView {
+    let label =
+        key.map(|k| view! { <span class="jt-key">{k}</span><span class="jt-colon">": "</span> });
+    match v {
+        Value::Object(m) => {
+            let children = m
+                .iter()
+                .map(|(k, v)| json_tree(Some(k.clone()), v, depth + 1))
+                .collect_view();
+            let n = m.len();
+            view! {
+                <details class="jt" open=depth < 3>
+                    <summary>{label}<span class="jt-brace">"{ "</span><span class="jt-count">{format!("{n} keys")}</span><span class="jt-brace">" }"</span></summary>
+                    <div class="jt-children">{children}</div>
+                </details>
+            }
+            .into_any()
+        }
+        Value::Array(a) => {
+            let children = a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| json_tree(Some(i.to_string()), v, depth + 1))
+                .collect_view();
+            let n = a.len();
+            view! {
+                <details class="jt" open=depth < 3>
+                    <summary>{label}<span class="jt-brace">"[ "</span><span class="jt-count">{format!("{n} items")}</span><span class="jt-brace">" ]"</span></summary>
+                    <div class="jt-children">{children}</div>
+                </details>
+            }
+            .into_any()
+        }
+        scalar => {
+            let class = match scalar {
+                Value::String(_) => "jt-str",
+                Value::Number(_) => "jt-num",
+                Value::Bool(_) => "jt-bool",
+                _ => "jt-null",
+            };
+            let text = scalar.to_string();
+            view! { <div class="jt-leaf">{label}<span class=class>{text}</span></div> }.into_any()
+        }
+    }
+}
+
+/// The inspector panel for event `id`.
+#[component]
+pub fn Inspector(id: Signal<u64>, on_close: Callback<()>) -> impl IntoView {
+    let detail = LocalResource::new(move || {
+        let id = id.get();
+        get_json::<EventDetail>(format!("/api/v1/events/{id}"))
+    });
+    let body = move || {
+        let Some(result) = detail.get() else {
+            return view! { <p class="empty">"Loading the event…"</p> }.into_any();
+        };
+        match result {
+            Err(message) => {
+                view! { <p class="empty error" data-testid="inspector-error">{message}</p> }
+                    .into_any()
+            }
+            Ok(e) => detail_view(e).into_any(),
+        }
+    };
+    view! {
+        <aside class="panel inspector" data-testid="inspector" aria-label="Event inspector">
+            <div class="inspector-head">
+                <h2>"Event #" {move || id.get()}</h2>
+                <span class="spacer"></span>
+                <a class="btn" href=move || format!("/api/v1/events/{}", id.get()) target="_blank" rel="noopener">"JSON"</a>
+                <button class="btn" on:click=move |_| on_close.run(()) aria-label="Close the inspector" data-testid="inspector-close">"✕"</button>
+            </div>
+            {body}
+        </aside>
+    }
+}
+
+fn detail_view(e: EventDetail) -> impl IntoView {
+    let s = &e.summary;
+    let payload_text = e.payload_text.clone();
+    let parsed: Option<Value> = payload_text
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok());
+    let decode = match s.format.as_str() {
+        "raw" => "not decoded: kept as raw bytes".to_string(),
+        f => format!("{f}, as a {}", s.kind),
+    };
+    let copy_payload = payload_text
+        .clone()
+        .or_else(|| e.payload_base64.clone())
+        .unwrap_or_default();
+    let pub_cmd = payload_text
+        .as_deref()
+        .map(|p| nats_pub_command(&s.subject, &e.headers, p));
+    let source = match (&s.stream, s.seq) {
+        (Some(stream), Some(seq)) => format!("JetStream {stream} #{seq}"),
+        _ => "core NATS".to_string(),
+    };
+    let rows: Vec<(&'static str, String, &'static str)> = vec![
+        ("Subject", s.subject.clone(), "inspector-subject"),
+        ("Source", source, "inspector-source"),
+        (
+            "Received",
+            format::datetime(s.received_ms),
+            "inspector-received",
+        ),
+        ("Event time", format::datetime(s.time_ms), "inspector-time"),
+        (
+            "Size",
+            format!("{} bytes", format::thousands(s.size as u64)),
+            "inspector-size",
+        ),
+        ("Decoded", decode, "inspector-decoded"),
+        (
+            "Level",
+            s.level.clone().unwrap_or_else(|| "-".into()),
+            "inspector-level",
+        ),
+        (
+            "Service",
+            s.service.clone().unwrap_or_else(|| "-".into()),
+            "inspector-service",
+        ),
+    ];
+    let duplicate = s.duplicate;
+    let headers = e.headers.clone();
+    let has_headers = !headers.is_empty();
+    let payload = match (parsed, payload_text, e.payload_base64.clone()) {
+        (Some(v), Some(text), _) => {
+            let pretty = serde_json::to_string_pretty(&v).unwrap_or(text);
+            view! {
+                <div class="payload-tree" data-testid="inspector-tree">{json_tree(None, &v, 0)}</div>
+                <details class="raw">
+                    <summary>"Pretty text"</summary>
+                    <pre class="payload" data-testid="inspector-payload">{pretty}</pre>
+                </details>
+            }
+            .into_any()
+        }
+        (None, Some(text), _) => {
+            view! { <pre class="payload" data-testid="inspector-payload">{text}</pre> }.into_any()
+        }
+        (_, None, Some(b64)) => view! {
+            <p class="card-note">"Not UTF-8 text: the bytes in base64."</p>
+            <pre class="payload" data-testid="inspector-payload">{b64}</pre>
+        }
+        .into_any(),
+        _ => view! { <p class="empty">"Empty payload."</p> }.into_any(),
+    };
+    view! {
+        <dl class="meta">
+            {rows
+                .into_iter()
+                .map(|(k, v, id)| view! { <dt>{k}</dt><dd data-testid=id>{v}</dd> })
+                .collect_view()}
+        </dl>
+        <Show when=move || duplicate>
+            <p class="tail-note warn">"A duplicate: its Nats-Msg-Id was seen before; kept, not counted."</p>
+        </Show>
+        <h3>"Payload"</h3>
+        <div class="inspector-actions">
+            <button class="btn" data-testid="copy-payload" on:click=move |_| copy(copy_payload.clone())>"Copy payload"</button>
+            {pub_cmd.clone().map(|cmd| {
+                let c = cmd.clone();
+                view! { <button class="btn" data-testid="copy-nats-pub" title=cmd on:click=move |_| copy(c.clone())>"Copy as nats pub"</button> }
+            })}
+        </div>
+        {payload}
+        <h3>"Headers"</h3>
+        <Show when=move || has_headers fallback=|| view! { <p class="card-note">"No headers."</p> }>
+            <table class="headers" data-testid="inspector-headers">
+                <tbody>
+                    {headers
+                        .iter()
+                        .map(|(k, v)| view! { <tr><th scope="row">{k.clone()}</th><td>{v.clone()}</td></tr> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </Show>
+        {pub_cmd.map(|cmd| view! { <h3>"Publish it again"</h3><pre class="payload cmd" data-testid="inspector-nats-pub">{cmd}</pre> })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_pub_commands_survive_the_shell() {
+        assert_eq!(
+            nats_pub_command(
+                "orders.new",
+                &[("Nats-Msg-Id".into(), "a'1".into())],
+                r#"{"q":"it's"}"#
+            ),
+            r#"nats pub 'orders.new' -H 'Nats-Msg-Id:a'\''1' '{"q":"it'\''s"}'"#
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The page chrome every page shares: the top bar (brand, navigation,
+//! connection and NATS state, ingest rate, drops and resyncs) and the live
+//! connection behind it. The shell watches the counts view for the whole
+//! tab and provides it, with the connection state, as [`LiveCtx`].
+
+use crate::format;
+use crate::wire::Counts;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// State of the browser's connection to the server's live hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Page rendered, socket not yet open (also the server-rendered state).
+    Connecting,
+    /// Socket open and frames arriving.
+    Live,
+    /// Socket lost; the next attempt starts in `retry_in_ms`.
+    Reconnecting {
+        /// How many attempts have failed in a row.
+        attempt: u32,
+        /// Delay before the next attempt.
+        retry_in_ms: u32,
+    },
+}
+
+impl Link {
+    fn label(self) -> String {
+        match self {
+            Link::Connecting => "connecting…".into(),
+            Link::Live => "live".into(),
+            Link::Reconnecting { retry_in_ms, .. } => {
+                format!("reconnecting in {:.1} s…", f64::from(retry_in_ms) / 1000.0)
+            }
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Link::Connecting => "pill pill-wait",
+            Link::Live => "pill pill-ok",
+            Link::Reconnecting { .. } => "pill pill-bad",
+        }
+    }
+}
+
+/// What every page can read of the live connection.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveCtx {
+    /// The counts view: totals, per subject, health counters.
+    pub counts: RwSignal<Counts>,
+    /// The connection's state.
+    pub link: RwSignal<Link>,
+}
+
+/// Provides [`LiveCtx`] and, once hydrated, opens the live connection and
+/// watches the counts view for as long as the tab lives.
+pub fn provide_live() -> LiveCtx {
+    let ctx = LiveCtx {
+        counts: RwSignal::new(Counts::default()),
+        link: RwSignal::new(Link::Connecting),
+    };
+    provide_context(ctx);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |started: Option<()>| {
+        // Once, after hydration; the effect reads no signal, so it never
+        // runs again.
+        if started.is_none() {
+            crate::live::start(ctx.link);
+            crate::live::watch(crate::wire::View::Counts, move |state| {
+                if let crate::wire::ViewState::Counts(c) = state {
+                    ctx.counts.set(c.clone());
+                }
+            });
+        }
+    });
+    ctx
+}
+
+/// Brand, navigation, connection and NATS state, and the numbers an
+/// operator should never have to look for: ingest rate, drops, resyncs.
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let LiveCtx { counts, link } = expect_context::<LiveCtx>();
+    let nats = move || {
+        if link.get() != Link::Live {
+            ("pill pill-wait", "NATS: unknown")
+        } else if counts.with(|c| c.nats_connected) {
+            ("pill pill-ok", "NATS: connected")
+        } else {
+            ("pill pill-bad", "NATS: unreachable, retrying")
+        }
+    };
+    let lost = move || {
+        counts.with(|c| {
+            c.health.dropped_ingest
+                + c.health.nats_slow_consumer
+                + c.health.overflow_subjects
+                + c.health.too_large
+                + c.health.seq_gaps
+        })
+    };
+    view! {
+        <header class="topbar">
+            <h1 class="brand">"Eventscope"</h1>
+            <nav class="nav" aria-label="Pages">
+                <A href="/" exact=true>"Overview"</A>
+                <A href="/tail">"Live tail"</A>
+            </nav>
+            <span class="spacer"></span>
+            <span class="topbar-stat" title="Events ingested per second, last second">
+                {move || counts.with(|c| format::rate(c.rate))}
+                " ev/s"
+            </span>
+            <span
+                class=move || { if lost() > 0 { "topbar-stat warn" } else { "topbar-stat" } }
+                title="Events lost (ingest queue full, NATS slow consumer, over caps, JetStream gaps) / times a client fell behind and was resynced"
+                data-testid="topbar-health"
+            >
+                {move || format::thousands(lost())}
+                " dropped · "
+                {move || counts.with(|c| format::thousands(c.health.resyncs))}
+                " resyncs"
+            </span>
+            <span class=move || link.get().class() data-testid="link-state">
+                {move || link.get().label()}
+            </span>
+            <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
+        </header>
+    }
+}

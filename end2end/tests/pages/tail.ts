@@ -1,0 +1,66 @@
+// Page object for the live tail and its inspector: every selector the
+// specs use lives here, by data-testid.
+import { expect, type Locator, type Page } from "@playwright/test";
+
+export class TailPage {
+  readonly rows: Locator;
+  readonly count: Locator;
+  readonly scroller: Locator;
+  readonly inspector: Locator;
+  readonly consoleErrors: string[] = [];
+
+  constructor(readonly page: Page) {
+    this.rows = page.getByTestId("tail-row");
+    this.count = page.getByTestId("tail-count");
+    this.scroller = page.getByTestId("tail-scroll");
+    this.inspector = page.getByTestId("inspector");
+    page.on("console", (msg) => {
+      if (msg.type() === "error" || msg.type() === "warning") {
+        this.consoleErrors.push(`${msg.type()}: ${msg.text()}`);
+      }
+    });
+    page.on("pageerror", (err) => this.consoleErrors.push(`pageerror: ${err.message}`));
+  }
+
+  /** Opens `/tail` with these filter parameters and waits for the live link. */
+  async open(params: Record<string, string> = {}) {
+    const q = new URLSearchParams(params).toString();
+    await this.page.goto(q ? `/tail?${q}` : "/tail");
+    await expect(this.page.getByTestId("link-state")).toHaveText("live");
+  }
+
+  /** The number of events the page says it holds. */
+  async held(): Promise<number> {
+    return Number((await this.count.innerText()).replace(/[^0-9]/g, ""));
+  }
+
+  /** Matching events the server left out, as the page reports them. */
+  async skipped(): Promise<number> {
+    const note = this.page.getByTestId("tail-skipped");
+    if ((await note.count()) === 0) return 0;
+    return Number((await note.innerText()).split(" ")[0].replace(/,/g, ""));
+  }
+
+  /** The `n` field of the first row in the DOM (the bulk test's payloads). */
+  async firstN(): Promise<number> {
+    const text = await this.rows.first().innerText();
+    const m = text.match(/"n":(\d+)/);
+    return m ? Number(m[1]) : Number.NaN;
+  }
+
+  filter(name: string): Locator {
+    return this.page.getByTestId(`filter-${name}`);
+  }
+
+  async apply() {
+    await this.page.getByTestId("filter-apply").click();
+  }
+
+  row(text: string): Locator {
+    return this.rows.filter({ hasText: text });
+  }
+
+  field(name: string): Locator {
+    return this.inspector.getByTestId(`inspector-${name}`);
+  }
+}
