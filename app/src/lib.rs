@@ -4,6 +4,7 @@
 //! page over in the browser and opens the live WebSocket.
 
 pub mod api;
+pub mod charts;
 pub mod format;
 pub mod inspector;
 #[cfg(feature = "hydrate")]

@@ -15,6 +15,7 @@ pub fn Overview() -> impl IntoView {
     view! {
         <main class="page">
             <Cards counts/>
+            <crate::charts::RateChart/>
             <SubjectTable counts link/>
         </main>
     }

@@ -8,6 +8,8 @@ export class OverviewPage {
   readonly totalEvents: Locator;
   readonly eventsPerSec: Locator;
   readonly subjectsTable: Locator;
+  readonly rateChart: Locator;
+  readonly legend: Locator;
   readonly consoleErrors: string[] = [];
 
   constructor(readonly page: Page) {
@@ -16,6 +18,8 @@ export class OverviewPage {
     this.totalEvents = page.getByTestId("total-events");
     this.eventsPerSec = page.getByTestId("events-per-sec");
     this.subjectsTable = page.getByTestId("subjects-table");
+    this.rateChart = page.getByTestId("rate-chart");
+    this.legend = page.getByTestId("rate-legend");
     page.on("console", (msg) => {
       if (msg.type() === "error" || msg.type() === "warning") {
         this.consoleErrors.push(`${msg.type()}: ${msg.text()}`);
@@ -41,5 +45,10 @@ export class OverviewPage {
   /** The total shown, as a number (thousands separators removed). */
   async total(): Promise<number> {
     return Number((await this.totalEvents.innerText()).replace(/,/g, ""));
+  }
+
+  /** Events in the rate chart's window, as the chart says. */
+  async chartTotal(): Promise<number> {
+    return Number(await this.rateChart.getAttribute("data-total"));
   }
 }

@@ -462,7 +462,7 @@ impl Hub {
 /// The patch from `last` to `new`, if it changes more than the clock;
 /// `last` becomes `new` when it does.
 fn patch(last: &mut Value, new: Value) -> Option<ViewDelta> {
-    let ops = json_patch::diff(last, &new);
+    let ops = super::patch::diff(last, &new);
     if only_clock(&ops) {
         return None;
     }

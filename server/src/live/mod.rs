@@ -5,6 +5,7 @@
 //! buffer is resynced with a fresh snapshot.
 
 pub mod hub;
+pub mod patch;
 pub mod ws;
 
 pub use hub::{Hub, HubHandle};
