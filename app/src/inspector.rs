@@ -60,6 +60,33 @@ pub fn nats_pub_command(subject: &str, headers: &[(String, String)], payload: &s
     cmd
 }
 
+/// Payload fields that tie events of one flow together, in the order
+/// they are looked for.
+pub const CORRELATION_KEYS: [&str; 8] = [
+    "correlation_id",
+    "correlationId",
+    "trace_id",
+    "traceId",
+    "saga_id",
+    "order_id",
+    "orderId",
+    "request_id",
+];
+
+/// The payload's correlation field and its value (as the field filter
+/// compares it: strings bare, other scalars as JSON), if it has one.
+pub fn correlation(payload: &Value) -> Option<(&'static str, String)> {
+    let obj = payload.as_object()?;
+    CORRELATION_KEYS.iter().find_map(|k| {
+        let v = match obj.get(*k)? {
+            Value::String(s) => s.clone(),
+            v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
+            _ => return None,
+        };
+        Some((*k, v))
+    })
+}
+
 /// Copies `text` to the clipboard (in the browser).
 fn copy(text: String) {
     #[cfg(feature = "hydrate")]
@@ -163,6 +190,16 @@ fn detail_view(e: EventDetail) -> impl IntoView {
         .clone()
         .or_else(|| e.payload_base64.clone())
         .unwrap_or_default();
+    let related = parsed.as_ref().and_then(correlation).map(|(k, v)| {
+        let href = format!("/tail?field={}", format::url_component(&format!("{k}={v}")));
+        view! {
+            <p class="related">
+                <a href=href data-testid="inspector-related">
+                    "Events with the same " {k} " (" {v} ")"
+                </a>
+            </p>
+        }
+    });
     let pub_cmd = payload_text
         .as_deref()
         .map(|p| nats_pub_command(&s.subject, &e.headers, p));
@@ -228,6 +265,7 @@ fn detail_view(e: EventDetail) -> impl IntoView {
                 .map(|(k, v, id)| view! { <dt>{k}</dt><dd data-testid=id>{v}</dd> })
                 .collect_view()}
         </dl>
+        {related}
         <Show when=move || duplicate>
             <p class="tail-note warn">"A duplicate: its Nats-Msg-Id was seen before; kept, not counted."</p>
         </Show>
@@ -258,6 +296,16 @@ fn detail_view(e: EventDetail) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_correlation_field() {
+        let v: Value =
+            serde_json::from_str(r#"{"msg":"x","order_id":42,"trace_id":"t-1"}"#).expect("json");
+        assert_eq!(correlation(&v), Some(("trace_id", "t-1".to_string())));
+        let v: Value = serde_json::from_str(r#"{"orderId":7}"#).expect("json");
+        assert_eq!(correlation(&v), Some(("orderId", "7".to_string())));
+        assert_eq!(correlation(&Value::Null), None);
+    }
 
     #[test]
     fn nats_pub_commands_survive_the_shell() {

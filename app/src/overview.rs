@@ -26,15 +26,7 @@ pub fn Overview() -> impl IntoView {
 fn Cards(counts: RwSignal<Counts>) -> impl IntoView {
     let total = move || counts.with(|c| format::thousands(c.total));
     let rate = move || counts.with(|c| format::rate(c.rate));
-    let dropped = move || {
-        counts.with(|c| {
-            c.health.dropped_ingest
-                + c.health.nats_slow_consumer
-                + c.health.overflow_subjects
-                + c.health.too_large
-                + c.health.seq_gaps
-        })
-    };
+    let dropped = move || counts.with(|c| c.health.lost());
     let stored = move || counts.with(|c| format::thousands(c.health.store_events));
     let stored_bytes = move || {
         counts.with(|c| {

@@ -91,15 +91,7 @@ pub fn TopBar() -> impl IntoView {
             ("pill pill-bad", "NATS: unreachable, retrying")
         }
     };
-    let lost = move || {
-        counts.with(|c| {
-            c.health.dropped_ingest
-                + c.health.nats_slow_consumer
-                + c.health.overflow_subjects
-                + c.health.too_large
-                + c.health.seq_gaps
-        })
-    };
+    let lost = move || counts.with(|c| c.health.lost());
     view! {
         <header class="topbar">
             <h1 class="brand">"Eventscope"</h1>

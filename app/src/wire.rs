@@ -227,6 +227,19 @@ pub struct SubjectCount {
 /// Row name under which subjects beyond the table's cap are counted.
 pub const OVERFLOW_SUBJECT: &str = "(other subjects)";
 
+impl Health {
+    /// Events lost or not counted on their own: the ingest queue full,
+    /// NATS slow-consumer notices, subjects over the table's cap, events
+    /// too large for the log, JetStream sequence gaps.
+    pub fn lost(&self) -> u64 {
+        self.dropped_ingest
+            + self.nats_slow_consumer
+            + self.overflow_subjects
+            + self.too_large
+            + self.seq_gaps
+    }
+}
+
 impl Counts {
     /// Merges a delta into this (complete) state.
     pub fn apply_delta(&mut self, delta: Counts) {

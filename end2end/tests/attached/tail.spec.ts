@@ -62,9 +62,16 @@ test("the tail filter narrows results on the server and survives a reload", asyn
 
 test("the inspector shows a published event's payload and headers exactly", async ({ page }, testInfo) => {
   const tail = new TailPage(page);
-  const subject = `e2e.${run()}.inspect`;
+  const id = run();
+  const subject = `e2e.${id}.inspect`;
   await tail.open({ subject });
-  const payload = { level: "warn", service: "checkout", msg: "slow payment", order: { id: 42, items: ["a", "b"] } };
+  const payload = {
+    level: "warn",
+    service: "checkout",
+    msg: "slow payment",
+    order_id: `o-${id}`,
+    order: { id: 42, items: ["a", "b"] },
+  };
   const h = headers();
   h.set("Trace-Id", "abc-123");
   nc.publish(subject, sc.encode(JSON.stringify(payload)), { headers: h });
@@ -91,6 +98,14 @@ test("the inspector shows a published event's payload and headers exactly", asyn
   await expect(tail.field("subject")).toHaveText(subject);
   await page.getByTestId("inspector-close").click();
   await expect(tail.inspector).toHaveCount(0);
+
+  // Another event of the same flow, elsewhere: the related link finds both.
+  nc.publish(`e2e.${id}.shipping`, sc.encode(JSON.stringify({ level: "info", msg: "shipped", order_id: `o-${id}` })));
+  await nc.flush();
+  await tail.rows.first().click();
+  await page.getByTestId("inspector-related").click();
+  await expect(page).toHaveURL(new RegExp(`field=order_id%3Do-${id}`));
+  await expect(tail.rows).toHaveCount(2);
   expect(tail.consoleErrors).toEqual([]);
 });
 

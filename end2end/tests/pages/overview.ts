@@ -1,6 +1,7 @@
 // Page object for the overview page: every selector the specs use lives
 // here, by data-testid.
 import { expect, type Locator, type Page } from "@playwright/test";
+import { consoleProblems } from "./console";
 
 export class OverviewPage {
   readonly linkState: Locator;
@@ -10,7 +11,7 @@ export class OverviewPage {
   readonly subjectsTable: Locator;
   readonly rateChart: Locator;
   readonly legend: Locator;
-  readonly consoleErrors: string[] = [];
+  readonly consoleErrors: string[];
 
   constructor(readonly page: Page) {
     this.linkState = page.getByTestId("link-state");
@@ -20,12 +21,7 @@ export class OverviewPage {
     this.subjectsTable = page.getByTestId("subjects-table");
     this.rateChart = page.getByTestId("rate-chart");
     this.legend = page.getByTestId("rate-legend");
-    page.on("console", (msg) => {
-      if (msg.type() === "error" || msg.type() === "warning") {
-        this.consoleErrors.push(`${msg.type()}: ${msg.text()}`);
-      }
-    });
-    page.on("pageerror", (err) => this.consoleErrors.push(`pageerror: ${err.message}`));
+    this.consoleErrors = consoleProblems(page);
   }
 
   async open() {

@@ -1,25 +1,21 @@
 // Page object for the live tail and its inspector: every selector the
 // specs use lives here, by data-testid.
 import { expect, type Locator, type Page } from "@playwright/test";
+import { consoleProblems } from "./console";
 
 export class TailPage {
   readonly rows: Locator;
   readonly count: Locator;
   readonly scroller: Locator;
   readonly inspector: Locator;
-  readonly consoleErrors: string[] = [];
+  readonly consoleErrors: string[];
 
   constructor(readonly page: Page) {
     this.rows = page.getByTestId("tail-row");
     this.count = page.getByTestId("tail-count");
     this.scroller = page.getByTestId("tail-scroll");
     this.inspector = page.getByTestId("inspector");
-    page.on("console", (msg) => {
-      if (msg.type() === "error" || msg.type() === "warning") {
-        this.consoleErrors.push(`${msg.type()}: ${msg.text()}`);
-      }
-    });
-    page.on("pageerror", (err) => this.consoleErrors.push(`pageerror: ${err.message}`));
+    this.consoleErrors = consoleProblems(page);
   }
 
   /** Opens `/tail` with these filter parameters and waits for the live link. */
