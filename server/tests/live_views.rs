@@ -355,6 +355,16 @@ async fn views_the_server_cannot_serve_get_an_error_naming_them() {
     assert_eq!(frame.sub, None);
     assert!(matches!(frame.body, Body::Error { .. }), "{frame:?}");
 
+    // Views refused do not count against the client's subscriptions.
+    for i in 0..70 {
+        let view = View::Projection {
+            name: format!("missing_{i}"),
+            window: Window::M1,
+        };
+        send(&mut ws, &ClientMsg::Subscribe { view }).await;
+        assert!(matches!(next_frame(&mut ws).await.body, Body::Error { .. }));
+    }
+
     // The socket is still good for views that exist.
     let mut views = LiveViews::new(10);
     send(&mut ws, &views.subscribe(View::Timeline { buckets: 30 })).await;

@@ -195,9 +195,15 @@ pub async fn serve<Tx, Rx, E>(
                                 ),
                             ))
                         } else {
-                            views.insert(key, view.clone());
+                            views.insert(key.clone(), view.clone());
                             match subscribe(&hub, view, &mut streams).await {
-                                Ok(msg) => Some(msg),
+                                Ok(msg) => {
+                                    // A view the server cannot serve is not held.
+                                    if !streams.contains_key(&key) {
+                                        views.remove(&key);
+                                    }
+                                    Some(msg)
+                                }
                                 Err(HubStopped) => break,
                             }
                         }
