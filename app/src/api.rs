@@ -314,3 +314,229 @@ pub struct Timeline {
     /// The earliest moment `at=` can rebuild (Unix ms), if any.
     pub earliest_at_ms: Option<i64>,
 }
+
+/// One band of a chart's legend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChartBand {
+    /// Its name (a level, or `no level`).
+    pub name: String,
+    /// Its colour, `#rrggbb`.
+    pub color: String,
+    /// Events in the window.
+    pub count: u64,
+}
+
+/// A chart drawn by the server (`GET /api/v1/charts/{name}`, and the live
+/// `chart` view).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    /// Which chart (`levels`).
+    pub name: String,
+    /// The window drawn, ending at `at_ms`.
+    pub window: Window,
+    /// The moment the chart ends at (Unix ms).
+    pub at_ms: i64,
+    /// Whether this is the live state (no `at=` given).
+    pub live: bool,
+    /// The drawing, SVG. Made by the server from numbers and times only (no
+    /// event content), so it is safe to insert as markup.
+    pub svg: String,
+    /// The legend, bottom band first; names are event content: text only.
+    pub bands: Vec<ChartBand>,
+    /// Events in the window.
+    pub total: u64,
+}
+
+/// Percentiles a metric chart can draw.
+pub const PERCENTILES: [u8; 3] = [50, 90, 99];
+
+/// Which metric series a metric chart or table takes: a metric's name and
+/// tags each series must carry; and which percentiles to draw. Written as
+/// a query string: `metric=http.latency&tags=region=eu,code=200&p=50,99`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricFilter {
+    /// The metric's name (the series key before `{`).
+    pub metric: String,
+    /// Tags every series taken must have, `(key, value)`.
+    pub tags: Vec<(String, String)>,
+    /// Percentiles to draw (of [`PERCENTILES`]); empty for all of them.
+    pub percentiles: Vec<u8>,
+}
+
+/// A series key (`name` or `name{k=v,…}`) as its name and tags.
+pub fn split_series(series: &str) -> (&str, Vec<(&str, &str)>) {
+    match series.split_once('{') {
+        Some((name, rest)) => {
+            let tags = rest
+                .trim_end_matches('}')
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            (name, tags)
+        }
+        None => (series, Vec::new()),
+    }
+}
+
+impl MetricFilter {
+    /// Reads the filter from `(key, value)` pairs (`metric`, `tags`, `p`);
+    /// an unknown key or a bad value is an error that says which.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut f = MetricFilter::default();
+        for (k, v) in pairs {
+            match k {
+                "metric" => f.metric = v.trim().to_string(),
+                "tags" => f.tags = parse_tags(v)?,
+                "p" => {
+                    for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                        let p = p
+                            .trim_start_matches('p')
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|p| PERCENTILES.contains(p))
+                            .ok_or_else(|| {
+                                format!("p={p:?} is not a percentile; use 50, 90 or 99")
+                            })?;
+                        if !f.percentiles.contains(&p) {
+                            f.percentiles.push(p);
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown metric filter key {other:?}; known: metric, tags, p"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// The filter as a query string (empty parts left out).
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.metric.is_empty() {
+            parts.push(format!(
+                "metric={}",
+                crate::format::url_component(&self.metric)
+            ));
+        }
+        if !self.tags.is_empty() {
+            parts.push(format!(
+                "tags={}",
+                crate::format::url_component(&self.tags_text())
+            ));
+        }
+        if !self.percentiles.is_empty() {
+            let ps: Vec<String> = self.percentiles.iter().map(u8::to_string).collect();
+            parts.push(format!("p={}", ps.join("%2C")));
+        }
+        parts.join("&")
+    }
+
+    /// The tags as typed: `k=v,k2=v2`.
+    pub fn tags_text(&self) -> String {
+        self.tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Whether series `series` (a key such as `name{k=v}`) is taken.
+    pub fn matches(&self, series: &str) -> bool {
+        let (name, tags) = split_series(series);
+        name == self.metric
+            && self
+                .tags
+                .iter()
+                .all(|(k, v)| tags.iter().any(|(tk, tv)| tk == k && tv == v))
+    }
+
+    /// The percentiles to draw: those chosen, else all.
+    pub fn shown(&self) -> Vec<u8> {
+        if self.percentiles.is_empty() {
+            PERCENTILES.to_vec()
+        } else {
+            PERCENTILES
+                .into_iter()
+                .filter(|p| self.percentiles.contains(p))
+                .collect()
+        }
+    }
+}
+
+/// `k=v,k2=v2` as pairs; an item without `=` is an error naming it.
+pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("tag {t:?} is not key=value"))
+        })
+        .collect()
+}
+
+/// One bucket of a metric's history: its samples' percentiles.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// Start of the bucket (Unix ms).
+    pub t_ms: i64,
+    /// Samples in the bucket.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+#[cfg(test)]
+mod metric_filter_tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_takes_the_metric_with_all_its_tags_and_round_trips() {
+        let f = MetricFilter::from_pairs([
+            ("metric", "http.latency"),
+            ("tags", "region=eu, code=200"),
+            ("p", "99,p50"),
+        ])
+        .expect("filter");
+        assert!(f.matches("http.latency{code=200,region=eu,route=/a}"));
+        assert!(!f.matches("http.latency{region=eu}"), "code missing");
+        assert!(!f.matches("http.latency.count{code=200,region=eu}"));
+        assert_eq!(f.shown(), vec![50, 99]);
+        assert_eq!(
+            f.to_query(),
+            "metric=http.latency&tags=region%3Deu%2Ccode%3D200&p=99%2C50"
+        );
+        let all = MetricFilter::from_pairs([("metric", "q")]).expect("filter");
+        assert!(all.matches("q") && all.matches("q{a=b}"));
+        assert_eq!(all.shown(), vec![50, 90, 99]);
+        assert!(
+            MetricFilter::from_pairs([("p", "75")])
+                .unwrap_err()
+                .contains("75")
+        );
+        assert!(
+            MetricFilter::from_pairs([("tags", "eu")])
+                .unwrap_err()
+                .contains("eu")
+        );
+        assert!(
+            MetricFilter::from_pairs([("x", "1")])
+                .unwrap_err()
+                .contains("x")
+        );
+        assert_eq!(
+            split_series("m{a=1,b=2}"),
+            ("m", vec![("a", "1"), ("b", "2")])
+        );
+    }
+}

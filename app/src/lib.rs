@@ -3,15 +3,21 @@
 //! the first paint, and with `hydrate` into the wasm bundle, which takes the
 //! page over in the browser and opens the live WebSocket.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod charts;
+pub mod explore;
+pub mod fetch;
 pub mod format;
 pub mod inspector;
+pub mod keys;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod overview;
 pub mod shell;
 pub mod tail;
+pub mod travel;
 pub mod wire;
 
 use leptos::prelude::*;
@@ -30,6 +36,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark light"/>
+                <script inner_html=keys::THEME_SCRIPT></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
@@ -52,9 +59,11 @@ pub fn App() -> impl IntoView {
         <Title text="Eventscope"/>
         <Router>
             <shell::TopBar/>
+            <travel::TimeBar/>
             <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=overview::Overview/>
                 <Route path=StaticSegment("tail") view=tail::Tail/>
+                <Route path=StaticSegment("explore") view=explore::Explore/>
             </Routes>
         </Router>
     }

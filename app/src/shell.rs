@@ -92,12 +92,14 @@ pub fn TopBar() -> impl IntoView {
         }
     };
     let lost = move || counts.with(|c| c.health.lost());
+    let theme = RwSignal::new("dark".to_string());
     view! {
         <header class="topbar">
             <h1 class="brand">"Eventscope"</h1>
             <nav class="nav" aria-label="Pages">
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/tail">"Live tail"</A>
+                <A href="/explore">"Metrics"</A>
             </nav>
             <span class="spacer"></span>
             <span class="topbar-stat" title="Events ingested per second, last second">
@@ -118,6 +120,8 @@ pub fn TopBar() -> impl IntoView {
                 {move || link.get().label()}
             </span>
             <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
+            <crate::keys::ThemeToggle theme/>
+            <crate::keys::Shortcuts theme/>
         </header>
     }
 }

@@ -139,6 +139,19 @@ impl TailBuffer {
         self.held.len()
     }
 
+    /// The event after (`down`) or before the one with id `from`, with its
+    /// position; from nothing, the newest.
+    pub fn neighbour(&self, from: Option<u64>, down: bool) -> Option<(usize, u64)> {
+        let last = self.events.len().checked_sub(1)?;
+        let pos = match from.map(|id| self.events.binary_search_by_key(&id, |e| e.id)) {
+            Some(Ok(i)) if down => (i + 1).min(last),
+            Some(Ok(i)) => i.saturating_sub(1),
+            // Gone (let go past the cap) or never selected: the newest.
+            _ => last,
+        };
+        Some((pos, self.events[pos].id))
+    }
+
     /// Up to `n` shown events from position `first`, with their positions.
     pub fn slice(&self, first: usize, n: usize) -> Vec<(usize, EventSummary)> {
         self.events
@@ -155,7 +168,10 @@ impl TailBuffer {
 #[component]
 pub fn Tail() -> impl IntoView {
     let LiveCtx { link, .. } = expect_context::<LiveCtx>();
+    let travel = crate::travel::use_travel();
     let query = use_query_map();
+    // Why the past could not be shown, if it could not.
+    let past_error = RwSignal::new(None::<String>);
     let filter = Memo::new(move |_| query.with(filter_of));
     let selected =
         Memo::new(move |_| query.with(|q| q.get("event").and_then(|v| v.parse::<u64>().ok())));
@@ -172,6 +188,7 @@ pub fn Tail() -> impl IntoView {
     let scroll_top = RwSignal::new(0.0f64);
     let viewport = RwSignal::new(560.0f64);
     let scroller = NodeRef::<leptos::html::Div>::new();
+    let filter_q = NodeRef::<leptos::html::Input>::new();
 
     let refresh = move |dropped_front: usize| {
         buffer.with_value(|b| {
@@ -195,17 +212,45 @@ pub fn Tail() -> impl IntoView {
         // The tail view for the current filter: resubscribed when the
         // filter (the URL) changes, dropped when the page goes.
         let current: StoredValue<Option<String>> = StoredValue::new(None);
+        let generation = StoredValue::new(0u64);
         Effect::new(move |_| {
             let filter = filter.get();
+            let at = travel.at.get();
             if let Some(old) = current.get_value() {
                 crate::live::unwatch(&old);
+                current.set_value(None);
             }
             buffer.update_value(|b| *b = TailBuffer::new(HISTORY));
-            if paused.get_untracked() {
+            if paused.get_untracked() && at.is_none() {
                 buffer.update_value(TailBuffer::pause);
             }
             subscribed.set(false);
+            past_error.set(None);
             refresh(0);
+            generation.update_value(|g| *g += 1);
+            if let Some(at) = at {
+                // The past: the newest matching events before the moment.
+                let mine = generation.get_value();
+                let url = past_url(&filter, at);
+                leptos::task::spawn_local(async move {
+                    let got = crate::fetch::get_json::<crate::api::EventPage>(url).await;
+                    if generation.try_get_value() != Some(mine) {
+                        return;
+                    }
+                    match got {
+                        Ok(page) => {
+                            buffer.update_value(|b| {
+                                b.offer(page.events.iter().rev(), 0);
+                            });
+                            subscribed.set(true);
+                            follow.set(true);
+                            refresh(0);
+                        }
+                        Err(e) => past_error.set(Some(e)),
+                    }
+                });
+                return;
+            }
             let key = crate::live::watch(
                 crate::wire::View::Tail {
                     filter,
@@ -269,6 +314,7 @@ pub fn Tail() -> impl IntoView {
             let mut params: Vec<(String, String)> = query.with_untracked(|q| {
                 FILTER_KEYS
                     .iter()
+                    .chain(&[crate::travel::AT, crate::travel::CMP])
                     .filter_map(|k| q.get(k).map(|v| (k.to_string(), v)))
                     .collect()
             });
@@ -278,7 +324,7 @@ pub fn Tail() -> impl IntoView {
             navigate(&tail_url(&params), NavigateOptions::default());
         })
     };
-    let on_pause = move |_| {
+    let toggle_pause = move || {
         if paused.get_untracked() {
             let dropped = buffer.try_update_value(TailBuffer::resume).unwrap_or(0);
             paused.set(false);
@@ -290,19 +336,81 @@ pub fn Tail() -> impl IntoView {
         }
     };
 
+    let on_pause = move |_| toggle_pause();
+    // The inspector's event: the selected one, kept while the panel closes
+    // (so closing it fetches nothing).
+    let inspected = Signal::from(Memo::new(move |prev: Option<&u64>| {
+        selected.get().unwrap_or_else(|| prev.copied().unwrap_or(0))
+    }));
+    let follow_newest = move || {
+        follow.set(true);
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+
+    // The tail's keys (see crate::keys::SHORTCUTS).
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            if crate::keys::in_field(&ev) || crate::keys::modified(&ev) {
+                return;
+            }
+            match ev.key().as_str() {
+                key @ ("j" | "k") => {
+                    let from = selected.get_untracked();
+                    let Some((pos, id)) = buffer.with_value(|b| b.neighbour(from, key == "j"))
+                    else {
+                        return;
+                    };
+                    select.run(Some(id));
+                    // Keep the selected row in sight.
+                    if let Some(el) = scroller.get_untracked() {
+                        let (top, height) =
+                            (f64::from(el.scroll_top()), f64::from(el.client_height()));
+                        let y = pos as f64 * ROW_PX;
+                        if y < top || y + ROW_PX > top + height {
+                            follow.set(false);
+                            el.set_scroll_top((y - height / 2.0).max(0.0) as i32);
+                        }
+                    }
+                }
+                "p" => toggle_pause(),
+                "f" => follow_newest(),
+                "/" => {
+                    if let Some(input) = filter_q.get_untracked() {
+                        let _ = input.focus();
+                    }
+                }
+                "Escape" if selected.get_untracked().is_some() => select.run(None),
+                _ => return,
+            }
+            ev.prevent_default();
+        });
+        on_cleanup(move || handle.remove());
+    }
+
     let empty = move || {
-        if link.get() != Link::Live || !subscribed.get() {
-            "Waiting for the live connection…"
+        if let Some(e) = past_error.get() {
+            format!("Cannot show this moment: {e}")
+        } else if travel.at.get().is_some() {
+            if subscribed.get() {
+                "No matching event before this moment.".to_string()
+            } else {
+                "Reading the log…".to_string()
+            }
+        } else if link.get() != Link::Live || !subscribed.get() {
+            "Waiting for the live connection…".to_string()
         } else if filter.with(String::is_empty) {
-            "No events yet. They appear here as they are published."
+            "No events yet. They appear here as they are published.".to_string()
         } else {
-            "No event matches this filter yet. New matches appear here as they arrive."
+            "No event matches this filter yet. New matches appear here as they arrive.".to_string()
         }
     };
 
     view! {
         <main class="page tail-page">
-            <FilterForm query navigate/>
+            <FilterForm query navigate filter_q/>
             <div class="tail-bar">
                 <span class="tail-count" data-testid="tail-count">
                     {move || format::thousands(shown.get() as u64)}
@@ -312,6 +420,13 @@ pub fn Tail() -> impl IntoView {
                     <span class="tail-note warn" data-testid="tail-skipped">
                         {move || format::thousands(skipped.get())}
                         " more matched than the server sends per tick (showing the newest)"
+                    </span>
+                </Show>
+                <Show when=move || travel.at.get().is_some()>
+                    <span class="tail-note" data-testid="tail-past">
+                        "the newest "
+                        {format::thousands(PAST_PAGE as u64)}
+                        " at most before the moment viewed"
                     </span>
                 </Show>
                 <span class="spacer"></span>
@@ -327,12 +442,7 @@ pub fn Tail() -> impl IntoView {
                 <button
                     class=move || if follow.get() { "btn btn-on" } else { "btn" }
                     data-testid="tail-follow"
-                    on:click=move |_| {
-                        follow.set(true);
-                        if let Some(el) = scroller.get_untracked() {
-                            el.set_scroll_top(el.scroll_height());
-                        }
-                    }
+                    on:click=move |_| follow_newest()
                 >
                     "Follow"
                 </button>
@@ -364,11 +474,23 @@ pub fn Tail() -> impl IntoView {
                     </div>
                 </section>
                 <Show when=move || selected.get().is_some()>
-                    <Inspector id=Signal::derive(move || selected.get().unwrap_or(0)) on_close=Callback::new(move |_: ()| select.run(None))/>
+                    <Inspector id=inspected on_close=Callback::new(move |_: ()| select.run(None))/>
                 </Show>
             </div>
         </main>
     }
+}
+
+/// Events the tail shows of the past (the API's largest page).
+pub const PAST_PAGE: u32 = 1_000;
+
+/// `GET /api/v1/events` for the newest events matching `filter` before `at`.
+pub fn past_url(filter: &str, at: i64) -> String {
+    let sep = if filter.is_empty() { "" } else { "&" };
+    format!(
+        "/api/v1/events?{filter}{sep}before={}&limit={PAST_PAGE}",
+        crate::travel::at_param(at)
+    )
 }
 
 /// `/tail` with these query parameters.
@@ -439,6 +561,7 @@ fn TailRow(
 #[component]
 fn FilterForm(
     query: Memo<ParamsMap>,
+    filter_q: NodeRef<leptos::html::Input>,
     navigate: impl Fn(&str, NavigateOptions) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let value = move |k: &'static str| move || query.with(|q| q.get(k).unwrap_or_default());
@@ -474,7 +597,7 @@ fn FilterForm(
             </label>
             <label class="grow">
                 "Text"
-                <input name="q" type="search" placeholder="declined" prop:value=value("q") data-testid="filter-q"/>
+                <input name="q" type="search" placeholder="declined" prop:value=value("q") node_ref=filter_q data-testid="filter-q"/>
             </label>
             <label>
                 "Field"
@@ -550,6 +673,35 @@ mod tests {
     }
 
     #[test]
+    fn neighbours_step_through_the_list_and_stop_at_its_ends() {
+        let mut b = TailBuffer::new(10);
+        assert_eq!(b.neighbour(None, true), None, "empty");
+        b.offer([ev(3), ev(5), ev(8)].iter(), 0);
+        assert_eq!(
+            b.neighbour(None, true),
+            Some((2, 8)),
+            "nothing selected: the newest"
+        );
+        assert_eq!(b.neighbour(Some(5), true), Some((2, 8)));
+        assert_eq!(b.neighbour(Some(5), false), Some((0, 3)));
+        assert_eq!(
+            b.neighbour(Some(3), false),
+            Some((0, 3)),
+            "stops at the oldest"
+        );
+        assert_eq!(
+            b.neighbour(Some(8), true),
+            Some((2, 8)),
+            "stops at the newest"
+        );
+        assert_eq!(
+            b.neighbour(Some(4), false),
+            Some((2, 8)),
+            "gone: the newest"
+        );
+    }
+
+    #[test]
     fn pausing_holds_new_events_until_resumed() {
         let mut b = TailBuffer::new(100);
         b.offer([ev(1)].iter(), 0);
@@ -579,6 +731,10 @@ mod tests {
                 ("event".into(), "9".into())
             ]),
             "/tail?level=error%2Cwarn&event=9"
+        );
+        assert_eq!(
+            past_url("level=error", 0),
+            "/api/v1/events?level=error&before=1970-01-01T00%3A00%3A00.000Z&limit=1000"
         );
     }
 }

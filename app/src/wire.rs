@@ -19,7 +19,7 @@
 //! - a client that falls behind the server's per-subscription buffer is sent
 //!   a fresh snapshot (a resync) instead of the frames it missed.
 
-use crate::api::{EventSummary, ProjectionState, Timeline, Window};
+use crate::api::{Chart, EventSummary, ProjectionState, Timeline, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -74,6 +74,18 @@ pub enum View {
         /// Number of buckets.
         buckets: u32,
     },
+    /// A chart drawn by the server (as `GET /api/v1/charts/{name}`),
+    /// redrawn about once a second.
+    Chart {
+        /// The chart's name (`levels`, `metrics`).
+        name: String,
+        /// The window it shows.
+        window: Window,
+        /// What the chart takes, as a query string: for `metrics` a
+        /// [`crate::api::MetricFilter`]; empty for `levels`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        filter: String,
+    },
 }
 
 impl View {
@@ -84,6 +96,16 @@ impl View {
             View::Projection { name, window } => format!("projection/{name}/{}", window.as_str()),
             View::Tail { filter, limit } => format!("tail/{limit}/{filter}"),
             View::Timeline { buckets } => format!("timeline/{buckets}"),
+            View::Chart {
+                name,
+                window,
+                filter,
+            } if filter.is_empty() => format!("chart/{name}/{}", window.as_str()),
+            View::Chart {
+                name,
+                window,
+                filter,
+            } => format!("chart/{name}/{}/{filter}", window.as_str()),
         }
     }
 }
@@ -142,6 +164,8 @@ pub enum ViewData {
     },
     /// For [`View::Timeline`].
     Timeline(Timeline),
+    /// For [`View::Chart`].
+    Chart(Chart),
 }
 
 /// A change to a subscription's state.
@@ -150,7 +174,7 @@ pub enum ViewData {
 pub enum ViewDelta {
     /// For [`View::Counts`]: changed subjects only; see [`Counts`].
     Counts(Counts),
-    /// For projections and the timeline: a JSON Patch (RFC 6902) to apply
+    /// For projections, the timeline and charts: a JSON Patch (RFC 6902) to apply
     /// to the JSON of the state (the snapshot's `data` without `kind`).
     Patch {
         /// The operations, in order.
@@ -279,8 +303,9 @@ impl Frame {
 pub enum ViewState {
     /// Counts, merged from deltas.
     Counts(Counts),
-    /// A projection or the timeline, as JSON (patches apply to it); read it
-    /// with [`ViewState::projection`] or [`ViewState::timeline`].
+    /// A projection, the timeline or a chart, as JSON (patches apply to
+    /// it); read it with [`ViewState::projection`], [`ViewState::timeline`]
+    /// or [`ViewState::chart`].
     Json(serde_json::Value),
     /// The tail: newest last, at most the client's cap.
     Tail {
@@ -305,6 +330,14 @@ impl ViewState {
 
     /// The state as a timeline, if it is one.
     pub fn timeline(&self) -> Option<Timeline> {
+        match self {
+            ViewState::Json(v) => serde_json::from_value(v.clone()).ok(),
+            _ => None,
+        }
+    }
+
+    /// The state as a chart, if it is one.
+    pub fn chart(&self) -> Option<Chart> {
         match self {
             ViewState::Json(v) => serde_json::from_value(v.clone()).ok(),
             _ => None,
@@ -414,6 +447,7 @@ impl LiveViews {
                     ViewData::Counts(c) => ViewState::Counts(c),
                     ViewData::Projection(p) => ViewState::Json(to_value(&p)),
                     ViewData::Timeline(t) => ViewState::Json(to_value(&t)),
+                    ViewData::Chart(c) => ViewState::Json(to_value(&c)),
                     ViewData::Tail { events } => {
                         let mut events: VecDeque<_> = events.into();
                         let trimmed = trim(&mut events, cap);
@@ -551,11 +585,13 @@ mod tests {
             "subscribe projection",
             "subscribe tail",
             "subscribe timeline",
+            "subscribe chart",
             "unsubscribe",
             "snapshot counts",
             "snapshot projection",
             "snapshot tail",
             "snapshot timeline",
+            "snapshot chart",
             "delta counts",
             "delta patch",
             "delta events",
@@ -573,6 +609,7 @@ mod tests {
             View::Projection { .. } => "projection",
             View::Tail { .. } => "tail",
             View::Timeline { .. } => "timeline",
+            View::Chart { .. } => "chart",
         }
     }
 
@@ -582,6 +619,7 @@ mod tests {
             ViewData::Projection(_) => "projection",
             ViewData::Tail { .. } => "tail",
             ViewData::Timeline(_) => "timeline",
+            ViewData::Chart(_) => "chart",
         }
     }
 

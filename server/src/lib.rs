@@ -4,7 +4,10 @@
 //! nats-server and the built-in producer. `main.rs` only wires [`start`]
 //! to the command line and to signals.
 
+#![recursion_limit = "256"]
+
 pub mod api;
+pub mod charts;
 pub mod config;
 pub mod demo;
 pub mod event;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use app::api::{EventPage, ProjectionBody, ProjectionState, Window};
+use app::api::{Chart, EventPage, ProjectionBody, ProjectionState, Window};
 use app::wire::{Applied, Body, ClientMsg, LiveViews, View, ViewState};
 use common::*;
 use eventscope::config::Config;
@@ -298,6 +298,145 @@ async fn a_gap_makes_the_client_resubscribe_and_end_up_exact() {
     nats.stop().await;
 }
 
+fn band(chart: &Chart, name: &str) -> u64 {
+    chart
+        .bands
+        .iter()
+        .find(|b| b.name == name)
+        .map_or(0, |b| b.count)
+}
+
+/// A chart view is drawn by the server: its legend counts what was
+/// published, by level, once the second they arrived in is over; the HTTP
+/// chart (JSON, bare SVG, and as of a moment before) agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_view_is_redrawn_as_events_arrive_and_agrees_with_the_api() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["cv.>"]), "cv.probe").await;
+    let addr = running.addr;
+    let mut views = LiveViews::new(10);
+    let view = View::Chart {
+        name: "levels".into(),
+        window: Window::M15,
+        filter: String::new(),
+    };
+    let key = view.key();
+    let chart = |v: &LiveViews| v.get(&key)?.state.as_ref()?.chart();
+    send(&mut ws, &views.subscribe(view.clone())).await;
+    views_until(&mut ws, &mut views, "chart snapshot", |v| {
+        chart(v).is_some()
+    })
+    .await;
+    let first = chart(&views).expect("chart");
+    assert_eq!((band(&first, "error"), band(&first, "warn")), (0, 0));
+    assert!(first.svg.starts_with("<svg"), "{:.60}", first.svg);
+    let before = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    publish_logs(&client, "cv.logs.payments", "error", 7).await;
+    publish_logs(&client, "cv.logs.orders", "warn", 3).await;
+    views_until(&mut ws, &mut views, "the chart redrawn with them", |v| {
+        chart(v).is_some_and(|c| band(&c, "error") == 7 && band(&c, "warn") == 3)
+    })
+    .await;
+    let live = chart(&views).expect("chart");
+    assert!(!live.svg.contains("cv.logs"), "no event content in the SVG");
+    // Everything else on `cv.>` is a probe, with no level.
+    assert_eq!(live.total, 10 + band(&live, "no level"));
+
+    let (status, api): (u16, Chart) = json(addr, "/api/v1/charts/levels?window=15m").await;
+    assert_eq!(status, 200);
+    assert_eq!((band(&api, "error"), band(&api, "warn")), (7, 3));
+    let (status, svg) = get(addr, "/api/v1/charts/levels.svg?window=1m").await;
+    assert_eq!(status, 200);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let at = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (status, past): (u16, Chart) =
+        json(addr, &format!("/api/v1/charts/levels?window=15m&at={at}")).await;
+    assert_eq!(status, 200);
+    assert!(!past.live);
+    assert_eq!((band(&past, "error"), band(&past, "warn")), (0, 0));
+    let (status, body) = get(addr, "/api/v1/charts/pie").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("levels"), "{body}");
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+/// The metrics chart takes the series of one metric with the given tags:
+/// its samples are counted exactly, live and over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_chart_takes_the_chosen_series_only() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["mv.>"]), "mv.probe").await;
+    let addr = running.addr;
+    for (route, n, scale) in [("/a", 100u32, 1.0), ("/b", 7, 1_000.0)] {
+        for i in 1..=n {
+            let p = format!(
+                r#"{{"name":"lat","value":{},"tags":{{"route":"{route}"}}}}"#,
+                f64::from(i) * scale
+            );
+            client
+                .publish("mv.metrics", p.into())
+                .await
+                .expect("publish");
+        }
+    }
+    within("flush", client.flush()).await.expect("flush");
+
+    let mut views = LiveViews::new(10);
+    let view = View::Chart {
+        name: "metrics".into(),
+        window: Window::M1,
+        filter: "metric=lat&tags=route%3D%2Fa&p=99".into(),
+    };
+    let key = view.key();
+    send(&mut ws, &views.subscribe(view)).await;
+    views_until(&mut ws, &mut views, "the chart of /a", |v| {
+        v.get(&key)
+            .and_then(|s| s.state.as_ref())
+            .and_then(ViewState::chart)
+            .is_some_and(|c| c.total == 100)
+    })
+    .await;
+    let c = views
+        .get(&key)
+        .and_then(|s| s.state.as_ref())
+        .and_then(ViewState::chart);
+    let c = c.expect("chart");
+    assert_eq!(
+        c.bands.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+        vec!["p99"]
+    );
+
+    let (status, all): (u16, Chart) =
+        json(addr, "/api/v1/charts/metrics?metric=lat&window=1m").await;
+    assert_eq!(status, 200);
+    assert_eq!(all.total, 107, "both routes without a tag filter");
+    let (status, body) = get(addr, "/api/v1/charts/metrics?window=1m").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("choose a metric"), "{body}");
+    let (status, body) = get(addr, "/api/v1/charts/metrics?metric=lat&tags=route").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("route"), "{body}");
+
+    running.stop().await;
+    nats.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_the_server_cannot_serve_get_an_error_naming_them() {
     let mut nats = nats_server(None).await;
@@ -336,6 +475,22 @@ async fn views_the_server_cannot_serve_get_an_error_naming_them() {
             "bounds",
         ),
         (View::Timeline { buckets: 0 }, "buckets"),
+        (
+            View::Chart {
+                name: "pie".into(),
+                window: Window::M1,
+                filter: String::new(),
+            },
+            "levels",
+        ),
+        (
+            View::Chart {
+                name: "metrics".into(),
+                window: Window::M1,
+                filter: "metric=x&p=75".into(),
+            },
+            "75",
+        ),
     ];
     for (view, says) in cases {
         send(&mut ws, &ClientMsg::Subscribe { view: view.clone() }).await;

@@ -28,6 +28,8 @@ test("the rate chart counts published events by level", async ({ page }, testInf
   await expect.poll(() => overview.chartTotal()).toBeGreaterThanOrEqual(before + 100);
   await expect(overview.legend).toContainText("error");
   await expect(overview.legend).toContainText("info");
+  await expect(page.getByTestId("top_subjects")).toContainText(subject);
+  await expect(page.getByTestId("top_errors")).toContainText("boom");
 
   const svgBefore = await overview.rateChart.innerHTML();
   await page.getByTestId("chart-window-1m").click();

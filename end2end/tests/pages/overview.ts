@@ -1,32 +1,26 @@
 // Page object for the overview page: every selector the specs use lives
 // here, by data-testid.
 import { expect, type Locator, type Page } from "@playwright/test";
-import { consoleProblems } from "./console";
+import { BasePage } from "./base";
 
-export class OverviewPage {
-  readonly linkState: Locator;
-  readonly natsState: Locator;
+export class OverviewPage extends BasePage {
   readonly totalEvents: Locator;
   readonly eventsPerSec: Locator;
   readonly subjectsTable: Locator;
   readonly rateChart: Locator;
   readonly legend: Locator;
-  readonly consoleErrors: string[];
 
-  constructor(readonly page: Page) {
-    this.linkState = page.getByTestId("link-state");
-    this.natsState = page.getByTestId("nats-state");
+  constructor(page: Page) {
+    super(page);
     this.totalEvents = page.getByTestId("total-events");
     this.eventsPerSec = page.getByTestId("events-per-sec");
     this.subjectsTable = page.getByTestId("subjects-table");
     this.rateChart = page.getByTestId("rate-chart");
     this.legend = page.getByTestId("rate-legend");
-    this.consoleErrors = consoleProblems(page);
   }
 
-  async open() {
-    await this.page.goto("/");
-    await expect(this.linkState).toHaveText("live");
+  async open(query = "") {
+    await this.goto(`/${query}`);
     await expect(this.natsState).toHaveText("NATS: connected");
   }
 

@@ -1,28 +1,26 @@
 // Page object for the live tail and its inspector: every selector the
 // specs use lives here, by data-testid.
-import { expect, type Locator, type Page } from "@playwright/test";
-import { consoleProblems } from "./console";
+import type { Locator, Page } from "@playwright/test";
+import { BasePage } from "./base";
 
-export class TailPage {
+export class TailPage extends BasePage {
   readonly rows: Locator;
   readonly count: Locator;
   readonly scroller: Locator;
   readonly inspector: Locator;
-  readonly consoleErrors: string[];
 
-  constructor(readonly page: Page) {
+  constructor(page: Page) {
+    super(page);
     this.rows = page.getByTestId("tail-row");
     this.count = page.getByTestId("tail-count");
     this.scroller = page.getByTestId("tail-scroll");
     this.inspector = page.getByTestId("inspector");
-    this.consoleErrors = consoleProblems(page);
   }
 
   /** Opens `/tail` with these filter parameters and waits for the live link. */
   async open(params: Record<string, string> = {}) {
     const q = new URLSearchParams(params).toString();
-    await this.page.goto(q ? `/tail?${q}` : "/tail");
-    await expect(this.page.getByTestId("link-state")).toHaveText("live");
+    await this.goto(q ? `/tail?${q}` : "/tail");
   }
 
   /** The number of events the page says it holds. */

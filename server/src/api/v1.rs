@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/events/{id}", get(get_event))
         .route("/projections", get(list_projections))
         .route("/projections/{name}", get(get_projection))
+        .route("/charts/{name}", get(get_chart))
         .route("/timeline", get(get_timeline))
 }
 
@@ -287,38 +288,76 @@ async fn get_projection(
             names.join(", ")
         )));
     }
-    let mut window = state
+    let window = state
         .projection_defs
         .iter()
         .find(|d| d.name == name)
         .map_or(Window::M1, |d| d.default_window());
+    let (window, at) = window_and_at(raw.as_deref(), window)?;
+    projection_state(&state, name, window, at).await.map(Json)
+}
+
+fn parse_window(value: &str) -> Result<Window, AppError> {
+    Window::parse(value).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "window={value:?} is not a window; use 1s, 10s, 1m, 15m or 1h"
+        ))
+    })
+}
+
+/// The `window` and `at` parameters (the only ones accepted).
+fn window_and_at(raw: Option<&str>, default: Window) -> Result<(Window, Option<Bound>), AppError> {
+    let mut window = default;
     let mut at: Option<Bound> = None;
-    for (key, value) in pairs(raw.as_deref())? {
+    for (key, value) in pairs(raw)? {
         match key.as_str() {
-            "window" => {
-                window = Window::parse(&value).ok_or_else(|| {
-                    AppError::BadRequest(format!(
-                        "window={value:?} is not a window; use 1s, 10s, 1m, 15m or 1h"
-                    ))
-                })?;
-            }
+            "window" => window = parse_window(&value)?,
             "at" => at = Some(parse_bound("at", &value)?),
             other => return Err(unknown_param(other, "window, at")),
         }
     }
+    Ok((window, at))
+}
+
+/// Projection `name`'s state over `window`: live, or as of `at`.
+async fn projection_state(
+    state: &AppState,
+    name: String,
+    window: Window,
+    at: Option<Bound>,
+) -> Result<ProjectionState, AppError> {
     let Some(at) = at else {
         let live = state
             .hub
             .projection(&name, window)
             .await
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        return live
-            .map(Json)
-            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")));
+        return live.ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")));
     };
+    at_moment(state, at, move |rebuilt, store, now| {
+        let body = rebuilt
+            .snapshot(store, &name, window, now)
+            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")))?;
+        Ok(ProjectionState {
+            window: (name != "rate_history").then_some(window),
+            name,
+            at_ms: now,
+            last_event_id: rebuilt.last_id(),
+            live: false,
+            body,
+        })
+    })
+    .await
+}
 
-    // Time travel: fold forward from a checkpoint on a blocking thread, so
-    // a long fold never stalls the async workers.
+/// Runs `f` on the projections as they were at `at` (rebuilt by folding the
+/// log forward from the nearest checkpoint), with the log and the moment.
+/// On a blocking thread, so a long fold never stalls the async workers.
+async fn at_moment<T: Send + 'static>(
+    state: &AppState,
+    at: Bound,
+    f: impl FnOnce(&builtin::Projections, &Store, i64) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
     let (store, checkpoints) = (state.store.clone(), state.checkpoints.clone());
     tokio::task::spawn_blocking(move || {
         let store = store.read();
@@ -354,20 +393,68 @@ async fn get_projection(
         };
         drop(cps);
         let rebuilt = timetravel::fold_from(&store, &base, target).map_err(|_| gone(too_old))?;
-        let body = rebuilt
-            .snapshot(&store, &name, window, now)
-            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")))?;
-        Ok(Json(ProjectionState {
-            window: (name != "rate_history").then_some(window),
-            name,
-            at_ms: now,
-            last_event_id: rebuilt.last_id(),
-            live: false,
-            body,
-        }))
+        f(&rebuilt, &store, now)
     })
     .await
     .map_err(|e| AppError::Unavailable(format!("time travel failed: {e}")))?
+}
+
+/// `GET /api/v1/charts/{name}`: the chart as JSON (SVG, legend, total), or
+/// with a `.svg` suffix the bare SVG, for export. `window` and `at` as for
+/// projections; the `metrics` chart also takes `metric`, `tags` and `p`.
+async fn get_chart(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let (name, svg) = match name.strip_suffix(".svg") {
+        Some(n) => (n.to_string(), true),
+        None => (name, false),
+    };
+    if !crate::charts::CHARTS.iter().any(|c| c.0 == name) {
+        let names: Vec<&str> = crate::charts::CHARTS.iter().map(|c| c.0).collect();
+        return Err(AppError::NotFound(format!(
+            "no chart named {name:?}; there are: {}",
+            names.join(", ")
+        )));
+    }
+    let mut window = Window::M15;
+    let mut at = None;
+    let mut filter: Vec<(String, String)> = Vec::new();
+    for (key, value) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "window" => window = parse_window(&value)?,
+            "at" => at = Some(parse_bound("at", &value)?),
+            "metric" | "tags" | "p" => filter.push((key, value)),
+            other => return Err(unknown_param(other, "window, at, metric, tags, p")),
+        }
+    }
+    let filter = serde_urlencoded::to_string(&filter).unwrap_or_default();
+    let chart = match at {
+        None => state
+            .hub
+            .chart(&name, window, filter)
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?
+            .map_err(AppError::BadRequest)?,
+        Some(at) => {
+            at_moment(&state, at, move |rebuilt, store, now| {
+                crate::charts::draw(rebuilt, store, &name, &filter, window, now, false)
+                    .map_err(AppError::BadRequest)
+            })
+            .await?
+        }
+    };
+    Ok(if svg {
+        (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+            chart.svg,
+        )
+            .into_response()
+    } else {
+        Json(chart).into_response()
+    })
 }
 
 /// Buckets of the timeline by default, and at most.

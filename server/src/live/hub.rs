@@ -34,8 +34,9 @@ pub const MAX_SUBJECTS: usize = 10_000;
 pub const MAX_TOPICS: usize = 1_024;
 /// Events folded per turn of the loop before the tick gets a chance to run.
 const FOLD_BATCH: usize = 1_024;
-/// The timeline is recomputed every this many ticks (about once a second).
-const TIMELINE_EVERY_TICKS: u64 = 10;
+/// Views that change at most once a second (the timeline, the per-second
+/// history, charts) are recomputed every this many ticks.
+const SLOW_EVERY_TICKS: u64 = 10;
 
 /// A new subscriber's starting point: a snapshot, and a receiver that yields
 /// every frame of the same view after it.
@@ -59,6 +60,12 @@ enum Command {
         name: String,
         window: Window,
         reply: oneshot::Sender<Option<ProjectionState>>,
+    },
+    Chart {
+        name: String,
+        window: Window,
+        filter: String,
+        reply: oneshot::Sender<Result<app::api::Chart, String>>,
     },
 }
 
@@ -103,6 +110,27 @@ impl HubHandle {
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
     }
+
+    /// The live chart `name` over `window` (`filter` as for the chart
+    /// view); the inner error says what is wrong with the name or filter.
+    pub async fn chart(
+        &self,
+        name: &str,
+        window: Window,
+        filter: String,
+    ) -> Result<Result<app::api::Chart, String>, HubStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Chart {
+                name: name.to_string(),
+                window,
+                filter,
+                reply,
+            })
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
 }
 
 /// One watched view: its frame number, its subscribers, and what the last
@@ -123,6 +151,13 @@ enum TopicState {
     },
     Timeline {
         buckets: usize,
+        last: Value,
+    },
+    /// A chart; `last` is the JSON of the chart clients hold.
+    Chart {
+        name: String,
+        window: Window,
+        filter: String,
         last: Value,
     },
     /// The tail; `last_id` is the newest event id clients have been sent
@@ -246,6 +281,18 @@ impl Hub {
         })
     }
 
+    /// The live chart `name` over `window`.
+    fn chart(
+        &self,
+        store: &Store,
+        name: &str,
+        window: Window,
+        filter: &str,
+    ) -> Result<app::api::Chart, String> {
+        let now = crate::event::now_ms().max(self.projections.last_ms());
+        crate::charts::draw(&self.projections, store, name, filter, window, now, true)
+    }
+
     fn timeline(&self, store: &Store, buckets: usize) -> app::api::Timeline {
         let earliest_id = self.checkpoints.lock().earliest_id(store.first_id());
         timeline(store, earliest_id, buckets)
@@ -314,6 +361,9 @@ impl Hub {
             TopicState::Timeline { last, .. } => {
                 ViewData::Timeline(serde_json::from_value(last.clone()).map_err(|e| e.to_string())?)
             }
+            TopicState::Chart { last, .. } => {
+                ViewData::Chart(serde_json::from_value(last.clone()).map_err(|e| e.to_string())?)
+            }
             TopicState::Tail {
                 query,
                 limit,
@@ -356,6 +406,19 @@ impl Hub {
                     last: to_value(&self.timeline(&store, buckets)),
                 }
             }
+            View::Chart {
+                name,
+                window,
+                filter,
+            } => {
+                let chart = self.chart(&store, name, *window, filter)?;
+                TopicState::Chart {
+                    name: name.clone(),
+                    window: *window,
+                    filter: filter.clone(),
+                    last: to_value(&chart),
+                }
+            }
             View::Tail { filter, limit } => {
                 if !(1..=MAX_TAIL_LIMIT).contains(limit) {
                     return Err(format!(
@@ -385,21 +448,32 @@ impl Hub {
         }
         self.topics.retain(|_, t| t.tx.receiver_count() > 0);
         let mut topics = std::mem::take(&mut self.topics);
+        let slow_turn = self.ticks.is_multiple_of(SLOW_EVERY_TICKS);
         {
             let store = self.store.read();
             for (key, topic) in &mut topics {
                 let delta = match &mut topic.state {
                     TopicState::Counts => counts.clone().map(ViewDelta::Counts),
+                    // The per-second history moves once a second: its 3,600
+                    // buckets are not rebuilt and diffed at every tick.
+                    TopicState::Projection { name, .. } if name == "rate_history" && !slow_turn => {
+                        None
+                    }
                     TopicState::Projection { name, window, last } => self
                         .projection(&store, name, *window)
                         .and_then(|state| patch(last, to_value(&state))),
-                    TopicState::Timeline { buckets, last } => {
-                        if self.ticks.is_multiple_of(TIMELINE_EVERY_TICKS) {
-                            patch(last, to_value(&self.timeline(&store, *buckets)))
-                        } else {
-                            None
-                        }
-                    }
+                    TopicState::Timeline { buckets, last } => slow_turn
+                        .then(|| patch(last, to_value(&self.timeline(&store, *buckets))))
+                        .flatten(),
+                    TopicState::Chart {
+                        name,
+                        window,
+                        filter,
+                        last,
+                    } => slow_turn
+                        .then(|| self.chart(&store, name, *window, filter).ok())
+                        .flatten()
+                        .and_then(|chart| patch(last, to_value(&chart))),
                     TopicState::Tail {
                         query,
                         limit,
@@ -445,6 +519,10 @@ impl Hub {
                     Command::Projection { name, window, reply } => {
                         let store = self.store.read();
                         let _ = reply.send(self.projection(&store, &name, window));
+                    }
+                    Command::Chart { name, window, filter, reply } => {
+                        let store = self.store.read();
+                        let _ = reply.send(self.chart(&store, &name, window, &filter));
                     }
                 },
                 n = self.events.recv_many(&mut batch, FOLD_BATCH) => {

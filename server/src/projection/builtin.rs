@@ -182,11 +182,17 @@ impl Series {
         }
     }
 
-    pub(crate) fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
-        let ring = match window {
+    /// The ring that covers `window`: by the second up to a minute, by the
+    /// minute past it.
+    fn ring(&self, window: Window) -> &Ring<Option<Box<Agg>>> {
+        match window {
             Window::S1 | Window::S10 | Window::M1 => &self.fine,
             Window::M15 | Window::H1 => &self.coarse,
-        };
+        }
+    }
+
+    pub(crate) fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
+        let ring = self.ring(window);
         let mut out: Option<Agg> = None;
         for (_, slot) in ring.window(now_ms, window.ms()) {
             if let Some(agg) = slot {
@@ -345,6 +351,48 @@ impl Projections {
     /// Events folded so far.
     pub fn folded(&self) -> u64 {
         self.folded
+    }
+
+    /// The samples of every metric series `filter` takes, merged per
+    /// bucket over `window` as of `now_ms` (buckets of a second up to a
+    /// minute, of a minute past it): the bucket width and the buckets with
+    /// samples, oldest first.
+    pub fn metric_history(
+        &self,
+        store: &Store,
+        filter: &app::api::MetricFilter,
+        window: Window,
+        now_ms: i64,
+    ) -> (i64, Vec<app::api::MetricPoint>) {
+        let step = if window.ms() <= 60_000 { 1_000 } else { 60_000 };
+        let mut merged: BTreeMap<i64, Agg> = BTreeMap::new();
+        for (id, series) in &self.metrics {
+            if !store.series().name(*id).is_some_and(|n| filter.matches(n)) {
+                continue;
+            }
+            for (start, slot) in series.ring(window).window(now_ms, window.ms()) {
+                if let Some(agg) = slot {
+                    match merged.get_mut(&start) {
+                        Some(m) => m.merge(agg),
+                        None => {
+                            merged.insert(start, (**agg).clone());
+                        }
+                    }
+                }
+            }
+        }
+        let points = merged
+            .into_iter()
+            .filter(|(_, a)| a.count > 0)
+            .map(|(t_ms, a)| app::api::MetricPoint {
+                t_ms,
+                count: a.count,
+                p50: a.quantile(0.5),
+                p90: a.quantile(0.9),
+                p99: a.quantile(0.99),
+            })
+            .collect();
+        (step, points)
     }
 
     /// Id of the last event folded.

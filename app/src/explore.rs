@@ -1,0 +1,349 @@
+//! The metric explorer (`/explore`): pick a metric, narrow it by tags,
+//! choose the window and the percentiles; a chart of those percentiles over
+//! time (drawn by the server, the `metrics` chart) and a table of every
+//! series it takes, with count, min, mean, p50, p90, p99 and max over the
+//! window. Everything chosen is in the URL; in the past (`at=`) both show
+//! the state as of then.
+
+use crate::api::{MetricFilter, MetricStats, PERCENTILES, Window, split_series};
+use crate::format;
+use crate::travel::url_with;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+/// The windows the explorer offers.
+const WINDOWS: [(Window, &str); 3] = [
+    (Window::M1, "1 min"),
+    (Window::M15, "15 min"),
+    (Window::H1, "1 h"),
+];
+
+/// The distinct metric names of `series`, sorted.
+pub fn metric_names(series: &[MetricStats]) -> Vec<String> {
+    let mut names: Vec<String> = series
+        .iter()
+        .map(|s| split_series(&s.series).0.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A metric value for the table: up to four significant digits.
+pub fn value(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1_000.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 || a == 0.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// The metric explorer page.
+#[component]
+pub fn Explore() -> impl IntoView {
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let filter = Memo::new(move |_| {
+        query.with(|q| {
+            MetricFilter::from_pairs(
+                ["metric", "tags", "p"]
+                    .into_iter()
+                    .filter_map(|k| q.get_str(k).map(|v| (k, v))),
+            )
+            .unwrap_or_default()
+        })
+    });
+    let window = Memo::new(move |_| {
+        query.with(|q| {
+            q.get_str("window")
+                .and_then(Window::parse)
+                .unwrap_or(Window::M1)
+        })
+    });
+    let stats = RwSignal::new(None::<Result<Vec<MetricStats>, String>>);
+    let chart = RwSignal::new(None::<Result<crate::api::Chart, String>>);
+
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::api::ProjectionBody;
+        let series_of = |p: crate::api::ProjectionState| match p.body {
+            ProjectionBody::Metrics { series } => Some(series),
+            _ => None,
+        };
+        crate::travel::follow(
+            move || {
+                Some(crate::wire::View::Projection {
+                    name: "metrics".into(),
+                    window: window.get(),
+                })
+            },
+            |state| match state.projection()?.body {
+                ProjectionBody::Metrics { series } => Some(series),
+                _ => None,
+            },
+            move |at| {
+                let url = format!(
+                    "/api/v1/projections/metrics?window={}&at={}",
+                    window.get().as_str(),
+                    crate::travel::at_param(at)
+                );
+                Some(async move {
+                    let p = crate::fetch::get_json::<crate::api::ProjectionState>(url).await?;
+                    series_of(p).ok_or_else(|| "the server sent no metrics".to_string())
+                })
+            },
+            move |s| stats.set(Some(s)),
+        );
+        crate::travel::follow(
+            move || {
+                let f = filter.get();
+                (!f.metric.is_empty()).then(|| crate::wire::View::Chart {
+                    name: "metrics".into(),
+                    window: window.get(),
+                    filter: f.to_query(),
+                })
+            },
+            crate::wire::ViewState::chart,
+            move |at| {
+                let f = filter.get();
+                (!f.metric.is_empty()).then(|| {
+                    crate::fetch::get_json::<crate::api::Chart>(format!(
+                        "/api/v1/charts/metrics?{}&window={}&at={}",
+                        f.to_query(),
+                        window.get().as_str(),
+                        crate::travel::at_param(at)
+                    ))
+                })
+            },
+            move |c| chart.set(Some(c)),
+        );
+    }
+
+    // Navigates to the explorer with `changes` to its parameters.
+    let go = Callback::new(move |changes: Vec<(&'static str, Option<String>)>| {
+        let url = query.with_untracked(|q| {
+            let pairs = q.into_iter().map(|(k, v)| (k.as_ref(), v));
+            url_with("/explore", pairs, &changes)
+        });
+        navigate(&url, NavigateOptions::default());
+    });
+
+    let all = move || {
+        stats.with(|s| {
+            s.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .cloned()
+                .unwrap_or_default()
+        })
+    };
+    let names = move || metric_names(&all());
+    let rows = move || {
+        let f = filter.get();
+        all()
+            .into_iter()
+            .filter(|s| f.matches(&s.series))
+            .collect::<Vec<_>>()
+    };
+    let tags_input = NodeRef::<leptos::html::Input>::new();
+    let on_tags = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = tags_input
+            .get_untracked()
+            .map(|i| i.value())
+            .unwrap_or_default();
+        go.run(vec![("tags", Some(text))]);
+    };
+    let chart_svg = move || {
+        chart.with(|c| match c {
+            Some(Ok(c)) => c.svg.clone(),
+            _ => String::new(),
+        })
+    };
+    let chart_note = move || {
+        if filter.with(|f| f.metric.is_empty()) {
+            return Some("Choose a metric to chart its percentiles over time.".to_string());
+        }
+        chart.with(|c| match c {
+            None => Some("Drawing…".to_string()),
+            Some(Err(e)) => Some(format!("Cannot draw it: {e}")),
+            Some(Ok(c)) if c.total == 0 => Some("No samples of it in this window.".to_string()),
+            Some(Ok(_)) => None,
+        })
+    };
+    let empty = move || {
+        stats.with(|s| match s {
+            None => "Waiting for the metrics…".to_string(),
+            Some(Err(e)) => format!("Cannot read the metrics: {e}"),
+            Some(Ok(v)) if v.is_empty() => "No metric events in this window. Publish JSON such as \
+                 {\"name\":\"http.latency\",\"value\":12.5,\"tags\":{\"route\":\"/pay\"}} \
+                 to a watched subject."
+                .to_string(),
+            Some(Ok(_)) => "No series of this metric carries these tags.".to_string(),
+        })
+    };
+    let shown = move || filter.with(MetricFilter::shown);
+
+    view! {
+        <main class="page">
+            <section class="panel explore-controls">
+                <label>
+                    "Metric"
+                    <select
+                        data-testid="explore-metric"
+                        prop:value=move || filter.with(|f| f.metric.clone())
+                        on:change=move |ev| go.run(vec![("metric", Some(event_target_value(&ev))), ("tags", None)])
+                    >
+                        <option value="">"choose…"</option>
+                        <For each=names key=|n| n.clone() let:name>
+                            <option value=name.clone()>{name.clone()}</option>
+                        </For>
+                    </select>
+                </label>
+                <form class="inline-form" on:submit=on_tags>
+                    <label>
+                        "Tags"
+                        <input
+                            node_ref=tags_input
+                            placeholder="region=eu,route=/pay"
+                            prop:value=move || filter.with(MetricFilter::tags_text)
+                            data-testid="explore-tags"
+                        />
+                    </label>
+                    <button class="btn" type="submit" data-testid="explore-apply">"Apply"</button>
+                </form>
+                <div class="seg" role="group" aria-label="Window">
+                    {WINDOWS
+                        .into_iter()
+                        .map(|(w, label)| {
+                            view! {
+                                <button
+                                    class=move || if window.get() == w { "seg-btn on" } else { "seg-btn" }
+                                    aria-pressed=move || (window.get() == w).to_string()
+                                    data-testid=format!("explore-window-{}", w.as_str())
+                                    on:click=move |_| go.run(vec![("window", Some(w.as_str().to_string()))])
+                                >
+                                    {label}
+                                </button>
+                            }
+                        })
+                        .collect_view()}
+                </div>
+                <div class="seg" role="group" aria-label="Percentiles">
+                    {PERCENTILES
+                        .into_iter()
+                        .map(|p| {
+                            let on = move || shown().contains(&p);
+                            view! {
+                                <button
+                                    class=move || if on() { "seg-btn on" } else { "seg-btn" }
+                                    aria-pressed=move || on().to_string()
+                                    data-testid=format!("explore-p{p}")
+                                    on:click=move |_| {
+                                        let mut now = shown();
+                                        if now.contains(&p) {
+                                            now.retain(|x| *x != p);
+                                        } else {
+                                            now.push(p);
+                                        }
+                                        let text: Vec<String> = now.iter().map(u8::to_string).collect();
+                                        go.run(vec![("p", Some(text.join(",")))]);
+                                    }
+                                >
+                                    {format!("p{p}")}
+                                </button>
+                            }
+                        })
+                        .collect_view()}
+                </div>
+            </section>
+            <section class="panel chart-panel">
+                <div class="chart-head">
+                    <h2>{move || filter.with(|f| if f.metric.is_empty() { "Percentiles over time".to_string() } else { format!("{} over time", f.metric) })}</h2>
+                </div>
+                <Show
+                    when=move || chart_note().is_none()
+                    fallback=move || view! { <div class="chart chart-empty" data-testid="explore-chart-empty">{chart_note}</div> }
+                >
+                    <div
+                        class="chart"
+                        data-testid="explore-chart"
+                        data-total=move || chart.with(|c| c.as_ref().and_then(|c| c.as_ref().ok()).map_or(0, |c| c.total).to_string())
+                        role="img"
+                        aria-label="Percentiles of the chosen metric over time"
+                        inner_html=chart_svg
+                    ></div>
+                </Show>
+                <crate::charts::Legend
+                    bands=Signal::derive(move || chart.with(|c| c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.bands.clone()).unwrap_or_default()))
+                    testid="explore-legend"
+                />
+            </section>
+            <section class="panel">
+                <h2>"Series"</h2>
+                <Show when=move || !rows().is_empty() fallback=move || view! { <p class="empty" data-testid="explore-empty">{empty}</p> }>
+                    <table class="subjects" data-testid="explore-table">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Series"</th>
+                                <th scope="col" class="num">"Samples"</th>
+                                <th scope="col" class="num">"Min"</th>
+                                <th scope="col" class="num">"Mean"</th>
+                                <th scope="col" class="num">"p50"</th>
+                                <th scope="col" class="num">"p90"</th>
+                                <th scope="col" class="num">"p99"</th>
+                                <th scope="col" class="num">"Max"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            <For each=rows key=|s| (s.series.clone(), s.count, s.sum.to_bits()) let:s>
+                                <tr data-testid="explore-row" data-series=s.series.clone()>
+                                    <td class="subject">{s.series.clone()}</td>
+                                    <td class="num" data-testid="explore-count">{format::thousands(s.count)}</td>
+                                    <td class="num">{value(s.min)}</td>
+                                    <td class="num">{value(s.mean)}</td>
+                                    <td class="num" data-testid="explore-p50">{value(s.p50)}</td>
+                                    <td class="num">{value(s.p90)}</td>
+                                    <td class="num" data-testid="explore-p99">{value(s.p99)}</td>
+                                    <td class="num">{value(s.max)}</td>
+                                </tr>
+                            </For>
+                        </tbody>
+                    </table>
+                </Show>
+            </section>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(series: &str) -> MetricStats {
+        MetricStats {
+            series: series.into(),
+            count: 1,
+            sum: 1.0,
+            min: 1.0,
+            max: 1.0,
+            mean: 1.0,
+            p50: 1.0,
+            p90: 1.0,
+            p99: 1.0,
+        }
+    }
+
+    #[test]
+    fn names_are_the_distinct_metrics() {
+        let s = [stats("b{x=1}"), stats("a"), stats("b{x=2}")];
+        assert_eq!(metric_names(&s), vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            (value(1234.4), value(12.5), value(0.01234)),
+            ("1234".into(), "12.50".into(), "0.0123".into())
+        );
+    }
+}

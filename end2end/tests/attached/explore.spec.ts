@@ -1,0 +1,48 @@
+// The metric explorer: choosing a metric and tags charts its percentiles
+// and lists exactly the series taken, with their numbers.
+import { expect, test } from "@playwright/test";
+import { connect, StringCodec } from "nats";
+import { BasePage } from "../pages/base";
+
+test("choosing a metric and tags charts it and lists its series", async ({ page }, testInfo) => {
+  const metric = `e2e_lat_${Math.random().toString(36).slice(2, 7)}`;
+  const nc = await connect({ servers: process.env.E2E_NATS_URL });
+  const sc = StringCodec();
+  try {
+    for (let i = 1; i <= 50; i++) {
+      nc.publish("e2e.metrics", sc.encode(JSON.stringify({ name: metric, value: i, tags: { route: "/pay" } })));
+      nc.publish("e2e.metrics", sc.encode(JSON.stringify({ name: metric, value: i * 100, tags: { route: "/ship" } })));
+    }
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+
+  const explore = new BasePage(page);
+  await explore.goto("/explore");
+  const select = page.getByTestId("explore-metric");
+  await expect(select.locator(`option[value="${metric}"]`)).toHaveCount(1);
+  await select.selectOption(metric);
+  await expect.poll(() => new URL(page.url()).searchParams.get("metric")).toBe(metric);
+  const rows = page.getByTestId("explore-row");
+  await expect(rows).toHaveCount(2);
+  const chart = page.getByTestId("explore-chart");
+  await expect(chart).toHaveAttribute("data-total", "100");
+
+  await page.getByTestId("explore-tags").fill("route=/pay");
+  await page.getByTestId("explore-apply").click();
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toHaveAttribute("data-series", `${metric}{route=/pay}`);
+  await expect(rows.first().getByTestId("explore-count")).toHaveText("50");
+  // DDSketch: at most 1% relative error.
+  const p50 = Number(await rows.first().getByTestId("explore-p50").innerText());
+  expect(p50).toBeGreaterThan(24.5 * 0.99);
+  expect(p50).toBeLessThan(25.5 * 1.01);
+  await expect(chart).toHaveAttribute("data-total", "50");
+
+  await page.getByTestId("explore-p90").click();
+  await expect(page.getByTestId("explore-legend")).not.toContainText("p90");
+  await expect(page.getByTestId("explore-legend")).toContainText("p99");
+  await page.screenshot({ path: testInfo.outputPath("explore.png"), fullPage: true });
+  expect(explore.consoleErrors).toEqual([]);
+});
