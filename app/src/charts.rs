@@ -53,11 +53,6 @@ pub fn RateChart() -> impl IntoView {
             _ => "Waiting for the live connection…".to_string(),
         })
     };
-    let choices = [
-        (Window::M1, "1 min"),
-        (Window::M15, "15 min"),
-        (Window::H1, "1 h"),
-    ];
 
     view! {
         <section class="panel chart-panel">
@@ -79,23 +74,7 @@ pub fn RateChart() -> impl IntoView {
                 >
                     "SVG"
                 </a>
-                <div class="seg" role="group" aria-label="Window">
-                    {choices
-                        .into_iter()
-                        .map(|(w, label)| {
-                            view! {
-                                <button
-                                    class=move || if window.get() == w { "seg-btn on" } else { "seg-btn" }
-                                    aria-pressed=move || (window.get() == w).to_string()
-                                    data-testid=format!("chart-window-{}", w.as_str())
-                                    on:click=move |_| window.set(w)
-                                >
-                                    {label}
-                                </button>
-                            }
-                        })
-                        .collect_view()}
-                </div>
+                <WindowPicker current=Signal::derive(move || window.get()) pick=Callback::new(move |w| window.set(w)) testid="chart-window"/>
             </div>
             <Show
                 when=move || ok.with(Option::is_some)
@@ -130,5 +109,41 @@ pub fn Legend(bands: Signal<Vec<ChartBand>>, testid: &'static str) -> impl IntoV
                 </li>
             </For>
         </ul>
+    }
+}
+
+/// The windows a chart offers.
+pub const WINDOW_CHOICES: [(Window, &str); 3] = [
+    (Window::M1, "1 min"),
+    (Window::M15, "15 min"),
+    (Window::H1, "1 h"),
+];
+
+/// A chart's window choices: `current` shown pressed, `pick` told of a
+/// click; each button's test id is `{testid}-{window}`.
+#[component]
+pub fn WindowPicker(
+    current: Signal<Window>,
+    pick: Callback<Window>,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="seg" role="group" aria-label="Window">
+            {WINDOW_CHOICES
+                .into_iter()
+                .map(|(w, label)| {
+                    view! {
+                        <button
+                            class=move || if current.get() == w { "seg-btn on" } else { "seg-btn" }
+                            aria-pressed=move || (current.get() == w).to_string()
+                            data-testid=format!("{testid}-{}", w.as_str())
+                            on:click=move |_| pick.run(w)
+                        >
+                            {label}
+                        </button>
+                    }
+                })
+                .collect_view()}
+        </div>
     }
 }

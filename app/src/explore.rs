@@ -12,13 +12,6 @@ use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-/// The windows the explorer offers.
-const WINDOWS: [(Window, &str); 3] = [
-    (Window::M1, "1 min"),
-    (Window::M15, "15 min"),
-    (Window::H1, "1 h"),
-];
-
 /// The distinct metric names of `series`, sorted.
 pub fn metric_names(series: &[MetricStats]) -> Vec<String> {
     let mut names: Vec<String> = series
@@ -69,32 +62,12 @@ pub fn Explore() -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     {
-        use crate::api::ProjectionBody;
-        let series_of = |p: crate::api::ProjectionState| match p.body {
-            ProjectionBody::Metrics { series } => Some(series),
-            _ => None,
-        };
-        crate::travel::follow(
-            move || {
-                Some(crate::wire::View::Projection {
-                    name: "metrics".into(),
-                    window: window.get(),
-                })
-            },
-            |state| match state.projection()?.body {
-                ProjectionBody::Metrics { series } => Some(series),
+        crate::travel::follow_projection(
+            "metrics",
+            move || window.get(),
+            |body| match body {
+                crate::api::ProjectionBody::Metrics { series } => Some(series),
                 _ => None,
-            },
-            move |at| {
-                let url = format!(
-                    "/api/v1/projections/metrics?window={}&at={}",
-                    window.get().as_str(),
-                    crate::travel::at_param(at)
-                );
-                Some(async move {
-                    let p = crate::fetch::get_json::<crate::api::ProjectionState>(url).await?;
-                    series_of(p).ok_or_else(|| "the server sent no metrics".to_string())
-                })
             },
             move |s| stats.set(Some(s)),
         );
@@ -215,23 +188,11 @@ pub fn Explore() -> impl IntoView {
                     </label>
                     <button class="btn" type="submit" data-testid="explore-apply">"Apply"</button>
                 </form>
-                <div class="seg" role="group" aria-label="Window">
-                    {WINDOWS
-                        .into_iter()
-                        .map(|(w, label)| {
-                            view! {
-                                <button
-                                    class=move || if window.get() == w { "seg-btn on" } else { "seg-btn" }
-                                    aria-pressed=move || (window.get() == w).to_string()
-                                    data-testid=format!("explore-window-{}", w.as_str())
-                                    on:click=move |_| go.run(vec![("window", Some(w.as_str().to_string()))])
-                                >
-                                    {label}
-                                </button>
-                            }
-                        })
-                        .collect_view()}
-                </div>
+                <crate::charts::WindowPicker
+                    current=Signal::derive(move || window.get())
+                    pick=Callback::new(move |w: Window| go.run(vec![("window", Some(w.as_str().to_string()))]))
+                    testid="explore-window"
+                />
                 <div class="seg" role="group" aria-label="Percentiles">
                     {PERCENTILES
                         .into_iter()

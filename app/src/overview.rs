@@ -73,35 +73,15 @@ pub fn Overview() -> impl IntoView {
 fn TopList(name: &'static str, title: &'static str) -> impl IntoView {
     let items = RwSignal::new(None::<Result<Vec<crate::api::TopItem>, String>>);
     #[cfg(feature = "hydrate")]
-    {
-        let top = |body: ProjectionBody| match body {
+    crate::travel::follow_projection(
+        name,
+        || crate::api::Window::M15,
+        |body| match body {
             ProjectionBody::TopK { items } => Some(items),
             _ => None,
-        };
-        crate::travel::follow(
-            move || {
-                Some(crate::wire::View::Projection {
-                    name: name.into(),
-                    window: crate::api::Window::M15,
-                })
-            },
-            |state| match state.projection()?.body {
-                ProjectionBody::TopK { items } => Some(items),
-                _ => None,
-            },
-            move |at| {
-                let url = format!(
-                    "/api/v1/projections/{name}?window=15m&at={}",
-                    crate::travel::at_param(at)
-                );
-                Some(async move {
-                    let p = crate::fetch::get_json::<ProjectionState>(url).await?;
-                    top(p.body).ok_or_else(|| format!("{name} is not a top-k list"))
-                })
-            },
-            move |r| items.set(Some(r)),
-        );
-    }
+        },
+        move |r| items.set(Some(r)),
+    );
     let list = move || {
         items.with(|i| match i {
             Some(Ok(v)) => v.clone(),

@@ -53,11 +53,35 @@ pub struct LiveCtx {
     pub link: RwSignal<Link>,
 }
 
+/// The counts as the server has them when it renders a page: the server
+/// puts them in the request's extensions, so the first paint shows real
+/// numbers (and the browser hydrates with the same ones).
+#[derive(Clone, Debug, Default)]
+pub struct FirstCounts(pub Counts);
+
+/// The counts to render first: on the server, those of the request (see
+/// [`FirstCounts`]); in the browser, the same, read from the page.
+fn first_counts() -> Counts {
+    leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<FirstCounts>().map(|f| f.0.clone()))
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            Counts::default()
+        }
+    })
+    .into_inner()
+}
+
 /// Provides [`LiveCtx`] and, once hydrated, opens the live connection and
 /// watches the counts view for as long as the tab lives.
 pub fn provide_live() -> LiveCtx {
     let ctx = LiveCtx {
-        counts: RwSignal::new(Counts::default()),
+        counts: RwSignal::new(first_counts()),
         link: RwSignal::new(Link::Connecting),
     };
     provide_context(ctx);

@@ -377,7 +377,7 @@ pub fn TimeBar() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 pub fn follow<T, F>(
     live: impl Fn() -> Option<crate::wire::View> + Send + Sync + 'static,
-    read: fn(&crate::wire::ViewState) -> Option<T>,
+    read: impl Fn(&crate::wire::ViewState) -> Option<T> + Clone + 'static,
     past: impl Fn(i64) -> Option<F> + Send + Sync + 'static,
     set: impl Fn(Result<T, String>) + Clone + 'static,
 ) where
@@ -408,7 +408,7 @@ pub fn follow<T, F>(
             }
             None => {
                 if let Some(view) = live() {
-                    let set = set.clone();
+                    let (set, read) = (set.clone(), read.clone());
                     key.set_value(Some(crate::live::watch(view, move |state| {
                         if let Some(v) = read(state) {
                             set(Ok(v));
@@ -423,6 +423,39 @@ pub fn follow<T, F>(
             crate::live::unwatch(&k);
         }
     });
+}
+
+/// [`follow`] for a built-in projection over the window `window()`
+/// returns: `pick` takes the part of its body wanted.
+#[cfg(feature = "hydrate")]
+pub fn follow_projection<T: 'static>(
+    name: &'static str,
+    window: impl Fn() -> crate::api::Window + Copy + Send + Sync + 'static,
+    pick: fn(crate::api::ProjectionBody) -> Option<T>,
+    set: impl Fn(Result<T, String>) + Clone + 'static,
+) {
+    use crate::api::ProjectionState;
+    follow(
+        move || {
+            Some(crate::wire::View::Projection {
+                name: name.into(),
+                window: window(),
+            })
+        },
+        move |state| pick(state.projection()?.body),
+        move |at| {
+            let url = format!(
+                "/api/v1/projections/{name}?window={}&at={}",
+                window().as_str(),
+                at_param(at)
+            );
+            Some(async move {
+                let p = crate::fetch::get_json::<ProjectionState>(url).await?;
+                pick(p.body).ok_or_else(|| format!("{name} sent an unexpected body"))
+            })
+        },
+        set,
+    );
 }
 
 #[cfg(test)]

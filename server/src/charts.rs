@@ -14,6 +14,7 @@ use crate::store::Store;
 use app::api::{
     Chart, ChartBand, MetricFilter, MetricPoint, ProjectionBody, ProjectionState, Window,
 };
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
@@ -116,53 +117,33 @@ fn metrics_chart(
         .flat_map(|p| shown.iter().map(|w| percentile(p, *w)))
         .fold(0.0, f64::max);
     let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
-    let mut svg = String::new();
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    let drawn = (|| -> Result<(), String> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        let grey = RGBColor(139, 149, 165);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(26)
-            .y_label_area_size(64)
-            .build_cartesian_2d(start as f64..now_ms as f64, 0f64..ymax)
-            .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .bold_line_style(grey.mix(0.18))
-            .light_line_style(grey.mix(0.0))
-            .axis_style(grey.mix(0.5))
-            .label_style(("sans-serif", 13).into_font().color(&grey))
-            .x_labels(7)
-            .y_labels(5)
-            .x_label_formatter(&|x| app::format::clock(*x as i64)[..8].to_string())
-            .y_label_formatter(&|y| value_label(*y))
-            .draw()
-            .map_err(|x| e(&x))?;
-        for (which, (r, g, b)) in PERCENTILE_COLORS {
-            if !shown.contains(&which) {
-                continue;
+    let x_label = |x: &f64| app::format::clock(*x as i64)[..8].to_string();
+    let svg = draw_svg(
+        start as f64..now_ms as f64,
+        0f64..ymax,
+        &x_label,
+        &|y| value_label(*y),
+        |chart| {
+            for (which, (r, g, b)) in PERCENTILE_COLORS {
+                if !shown.contains(&which) {
+                    continue;
+                }
+                let color = RGBColor(r, g, b);
+                // The middle of each bucket, so a bucket's point sits over it.
+                let xy: Vec<(f64, f64)> = points
+                    .iter()
+                    .map(|p| ((p.t_ms + step / 2) as f64, percentile(p, which)))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
+                    .map_err(|x| x.to_string())?;
+                chart
+                    .draw_series(xy.into_iter().map(|c| Circle::new(c, 3, color.filled())))
+                    .map_err(|x| x.to_string())?;
             }
-            let color = RGBColor(r, g, b);
-            // The middle of each bucket, so a bucket's point sits over it.
-            let xy: Vec<(f64, f64)> = points
-                .iter()
-                .map(|p| ((p.t_ms + step / 2) as f64, percentile(p, which)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
-                .map_err(|x| e(&x))?;
-            chart
-                .draw_series(xy.into_iter().map(|c| Circle::new(c, 3, color.filled())))
-                .map_err(|x| e(&x))?;
-        }
-        root.present().map_err(|x| e(&x))?;
-        Ok(())
-    })();
-    if drawn.is_err() {
-        svg.clear();
-    }
+            Ok(())
+        },
+    );
     let samples: u64 = points.iter().map(|p| p.count).sum();
     let bands = PERCENTILE_COLORS
         .iter()
@@ -174,6 +155,52 @@ fn metrics_chart(
         })
         .collect();
     (svg, bands, samples)
+}
+
+/// A chart of the house style into SVG: `x` × `y`, a faint horizontal
+/// grid, grey labels made by `x_label` and `y_label`, then what `series`
+/// draws. Empty if plotters fails.
+fn draw_svg(
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_label: &dyn Fn(&f64) -> String,
+    y_label: &dyn Fn(&f64) -> String,
+    series: impl FnOnce(
+        &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    ) -> Result<(), String>,
+) -> String {
+    let mut svg = String::new();
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let drawn = (|| -> Result<(), String> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let grey = RGBColor(139, 149, 165);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(26)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .bold_line_style(grey.mix(0.18))
+            .light_line_style(grey.mix(0.0))
+            .axis_style(grey.mix(0.5))
+            .label_style(("sans-serif", 13).into_font().color(&grey))
+            .x_labels(7)
+            .y_labels(5)
+            .x_label_formatter(x_label)
+            .y_label_formatter(y_label)
+            .draw()
+            .map_err(|x| e(&x))?;
+        series(&mut chart)?;
+        root.present().map_err(|x| e(&x))?;
+        Ok(())
+    })();
+    if drawn.is_err() {
+        svg.clear();
+    }
+    svg
 }
 
 /// A y-axis label for metric values: up to three significant digits.
@@ -317,50 +344,30 @@ fn levels_chart(
     let start = start_ms + from as i64 * step - (want - (n - from)) as i64 * step;
     let x_ms = move |x: f64| start + (x * per as f64) as i64 * step;
 
-    let mut svg = String::new();
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    let drawn = (|| -> Result<(), String> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        let grey = RGBColor(139, 149, 165);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(26)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..points.max(2) as f64 - 1.0, 0f64..ymax)
-            .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .bold_line_style(grey.mix(0.18))
-            .light_line_style(grey.mix(0.0))
-            .axis_style(grey.mix(0.5))
-            .label_style(("sans-serif", 13).into_font().color(&grey))
-            .x_labels(7)
-            .y_labels(5)
-            .x_label_formatter(&|x| app::format::clock(x_ms(*x))[..8].to_string())
-            .y_label_formatter(&|y| axis(*y))
-            .draw()
-            .map_err(|x| e(&x))?;
-        // Top band first: each lower band is drawn over the one above it.
-        for ((_, (r, g, b), _), cum) in bands.iter().zip(&cumulative).rev() {
-            let color = RGBColor(*r, *g, *b);
-            chart
-                .draw_series(
-                    AreaSeries::new(
-                        cum.iter().enumerate().map(|(i, y)| (i as f64, *y)),
-                        0.0,
-                        color.mix(0.55),
+    let x_label = |x: &f64| app::format::clock(x_ms(*x))[..8].to_string();
+    let svg = draw_svg(
+        0f64..points.max(2) as f64 - 1.0,
+        0f64..ymax,
+        &x_label,
+        &|y| axis(*y),
+        |chart| {
+            // Top band first: each lower band is drawn over the one above it.
+            for ((_, (r, g, b), _), cum) in bands.iter().zip(&cumulative).rev() {
+                let color = RGBColor(*r, *g, *b);
+                chart
+                    .draw_series(
+                        AreaSeries::new(
+                            cum.iter().enumerate().map(|(i, y)| (i as f64, *y)),
+                            0.0,
+                            color.mix(0.55),
+                        )
+                        .border_style(color.stroke_width(2)),
                     )
-                    .border_style(color.stroke_width(2)),
-                )
-                .map_err(|x| e(&x))?;
-        }
-        root.present().map_err(|x| e(&x))?;
-        Ok(())
-    })();
-    if drawn.is_err() {
-        svg.clear();
-    }
+                    .map_err(|x| x.to_string())?;
+            }
+            Ok(())
+        },
+    );
     let legend = bands
         .into_iter()
         .map(|(name, color, v)| ChartBand {

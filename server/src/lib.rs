@@ -79,15 +79,38 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
+    // Pages are rendered with the counts of the moment, so the first paint
+    // shows real numbers before the live connection opens.
+    let pages = Router::new()
+        .leptos_routes(&state, routes, move || shell(leptos.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            with_first_counts,
+        ));
     Router::new()
         .route("/ws", get(live::ws::handler))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .route("/metrics", get(api::metrics::handler))
         .nest("/api/v1", api::v1::routes())
-        .leptos_routes(&state, routes, move || shell(leptos.clone()))
+        .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+}
+
+/// Puts the hub's counts in a page request's extensions, where the app
+/// reads them for its first paint ([`app::shell::FirstCounts`]).
+async fn with_first_counts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Ok(counts) = state.hub.counts().await {
+        request
+            .extensions_mut()
+            .insert(app::shell::FirstCounts(counts));
+    }
+    next.run(request).await
 }
 
 /// Why the server could not start.

@@ -67,6 +67,9 @@ enum Command {
         filter: String,
         reply: oneshot::Sender<Result<app::api::Chart, String>>,
     },
+    Counts {
+        reply: oneshot::Sender<app::wire::Counts>,
+    },
 }
 
 /// A cloneable handle to the hub, for WebSocket handlers.
@@ -106,6 +109,16 @@ impl HubHandle {
                 window,
                 reply,
             })
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
+
+    /// The counts view's current state (a full snapshot).
+    pub async fn counts(&self) -> Result<app::wire::Counts, HubStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Counts { reply })
             .await
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
@@ -519,6 +532,10 @@ impl Hub {
                     Command::Projection { name, window, reply } => {
                         let store = self.store.read();
                         let _ = reply.send(self.projection(&store, &name, window));
+                    }
+                    Command::Counts { reply } => {
+                        self.refresh_status();
+                        let _ = reply.send(self.counts.snapshot());
                     }
                     Command::Chart { name, window, filter, reply } => {
                         let store = self.store.read();

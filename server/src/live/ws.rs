@@ -177,7 +177,7 @@ pub async fn serve<Tx, Rx, E>(
                     tracing::debug!(%key, missed, "ws client behind, resyncing");
                     let Some(view) = views.get(&key).cloned() else { continue };
                     match subscribe(&hub, view, &mut streams).await {
-                        Ok(msg) => Some(msg),
+                        Ok((msg, _)) => Some(msg),
                         Err(HubStopped) => break,
                     }
                 }
@@ -197,9 +197,9 @@ pub async fn serve<Tx, Rx, E>(
                         } else {
                             views.insert(key.clone(), view.clone());
                             match subscribe(&hub, view, &mut streams).await {
-                                Ok(msg) => {
+                                Ok((msg, held)) => {
                                     // A view the server cannot serve is not held.
-                                    if !streams.contains_key(&key) {
+                                    if !held {
                                         views.remove(&key);
                                     }
                                     Some(msg)
@@ -236,22 +236,22 @@ pub async fn serve<Tx, Rx, E>(
 }
 
 /// Subscribes to `view` (replacing any earlier subscription to it) and
-/// returns the snapshot to send, or an error frame saying why the view
-/// cannot be served.
+/// returns the snapshot to send and `true`, or an error frame saying why
+/// the view cannot be served and `false`.
 async fn subscribe(
     hub: &HubHandle,
     view: View,
     streams: &mut StreamMap<String, BroadcastStream<SharedFrame>>,
-) -> Result<Message, HubStopped> {
+) -> Result<(Message, bool), HubStopped> {
     let key = view.key();
     Ok(match hub.subscribe(view).await? {
         Ok(sub) => {
             streams.insert(sub.key, BroadcastStream::new(sub.deltas));
-            text(&sub.snapshot)
+            (text(&sub.snapshot), true)
         }
         Err(message) => {
             streams.remove(&key);
-            error(Some(key), message)
+            (error(Some(key), message), false)
         }
     })
 }

@@ -1,0 +1,33 @@
+// The server renders pages with the counts it has, so the first paint (and
+// a browser without the wasm bundle) shows real numbers; the page then
+// hydrates over the same numbers without a warning.
+import { expect, test } from "@playwright/test";
+import { connect, StringCodec } from "nats";
+import { OverviewPage } from "../pages/overview";
+
+test("the server-rendered overview already holds the counts", async ({ page, request }) => {
+  const subject = `e2e.fp${Math.random().toString(36).slice(2, 7)}`;
+  const nc = await connect({ servers: process.env.E2E_NATS_URL });
+  const sc = StringCodec();
+  try {
+    for (let i = 0; i < 5; i++) nc.publish(subject, sc.encode(JSON.stringify({ msg: `first ${i}` })));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  await expect
+    .poll(async () => (await (await request.get(`/api/v1/events?subject=${subject}`)).json()).events.length)
+    .toBe(5);
+
+  // The HTML as the server sends it, before any script runs.
+  const html = await (await request.get("/")).text();
+  const row = html.match(new RegExp(`data-subject="${subject.replace(/\./g, "\\.")}"[^]*?data-testid="subject-count"[^>]*>([^<]*)<`));
+  expect(row, "the subject's row is in the server-rendered HTML").not.toBeNull();
+  expect(row![1]).toBe("5");
+
+  // And the hydrated page agrees, without hydration warnings.
+  const overview = new OverviewPage(page);
+  await overview.open();
+  await expect(overview.rowCount(subject)).toHaveText("5");
+  expect(overview.consoleErrors).toEqual([]);
+});
