@@ -9,7 +9,7 @@
 //! thread-local rather than in Leptos context (whose values must be `Send`).
 
 use crate::shell::Link;
-use crate::wire::{Applied, ClientMsg, Frame, LiveViews, PROTOCOL_VERSION, View, ViewState};
+use crate::wire::{Applied, ClientMsg, LiveViews, PROTOCOL_VERSION, View, ViewState};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -136,11 +136,7 @@ fn open(live: &Rc<RefCell<Live>>) {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
-                web_sys::console::warn_1(&"eventscope: undecodable frame".into());
-                return;
-            };
-            on_frame(&live, frame);
+            on_frame(&live, &text);
         })
     };
     let on_close = {
@@ -178,19 +174,16 @@ impl Live {
     }
 }
 
-fn on_frame(live: &Rc<RefCell<Live>>, frame: Frame) {
+fn on_frame(live: &Rc<RefCell<Live>>, text: &str) {
     let mut l = live.borrow_mut();
-    if frame.v != PROTOCOL_VERSION {
-        web_sys::console::error_1(
-            &format!(
-                "eventscope: server speaks protocol v{}, this page v{PROTOCOL_VERSION}; reload the page",
-                frame.v
-            )
-            .into(),
-        );
-        return;
-    }
-    match l.views.apply(frame) {
+    let applied = match l.views.apply_text(text) {
+        Ok(applied) => applied,
+        Err(e) => {
+            web_sys::console::error_1(&format!("eventscope: unreadable frame: {e}").into());
+            return;
+        }
+    };
+    match applied {
         Applied::Updated(key) => {
             if l.failures > 0 || l.link.get_untracked() != Link::Live {
                 l.failures = 0;

@@ -429,9 +429,85 @@ impl LiveViews {
 
     /// Applies one frame from the server.
     pub fn apply(&mut self, frame: Frame) -> Applied {
-        let Some(key) = frame.sub else {
-            return match frame.body {
-                Body::Error { message } => Applied::Error(None, message),
+        let incoming = match frame.body {
+            Body::Error { message } => Incoming::Error(message),
+            Body::Snapshot { data } => Incoming::Snapshot(match data {
+                ViewData::Counts(c) => SnapshotIn::Counts(c),
+                ViewData::Projection(p) => SnapshotIn::Json(to_value(&p)),
+                ViewData::Timeline(t) => SnapshotIn::Json(to_value(&t)),
+                ViewData::Chart(c) => SnapshotIn::Json(to_value(&c)),
+                ViewData::Tail { events } => SnapshotIn::Tail(events),
+            }),
+            Body::Delta { data } => Incoming::Delta(data),
+        };
+        self.apply_parts(frame.sub, frame.seq, incoming)
+    }
+
+    /// Applies one frame from the server as received, text. The same as
+    /// [`LiveViews::apply`] on the parsed [`Frame`], but the states kept as
+    /// JSON (projections, the timeline, charts) are never decoded into their
+    /// types: the browser reads a frame through `serde_json::Value` only,
+    /// which keeps the typed decoders of every view state out of the wasm
+    /// bundle. The error says why the text is not a frame.
+    pub fn apply_text(&mut self, text: &str) -> Result<Applied, String> {
+        use serde_json::{Value, from_value};
+        let mut frame: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let obj = frame.as_object_mut().ok_or("a frame is a JSON object")?;
+        let v = obj.get("v").and_then(Value::as_u64).unwrap_or(0);
+        if v != u64::from(PROTOCOL_VERSION) {
+            return Err(format!(
+                "the server speaks protocol v{v}, this page v{PROTOCOL_VERSION}; reload the page"
+            ));
+        }
+        let sub = obj.get("sub").and_then(Value::as_str).map(str::to_string);
+        let seq = obj.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let ty = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let err = |e: serde_json::Error| e.to_string();
+        let incoming = if ty == "error" {
+            let message = obj.get("message").and_then(Value::as_str);
+            Incoming::Error(message.unwrap_or_default().to_string())
+        } else {
+            let mut data = obj.remove("data").ok_or("a frame without data")?;
+            let kind = data
+                .as_object_mut()
+                .and_then(|d| d.remove("kind"))
+                .and_then(|k| k.as_str().map(str::to_string))
+                .ok_or("data without a kind")?;
+            let mut take = |k: &str| data.get_mut(k).map(Value::take).unwrap_or(Value::Null);
+            match (ty.as_str(), kind.as_str()) {
+                ("snapshot", "counts") => {
+                    Incoming::Snapshot(SnapshotIn::Counts(from_value(data).map_err(err)?))
+                }
+                ("snapshot", "projection" | "timeline" | "chart") => {
+                    Incoming::Snapshot(SnapshotIn::Json(data))
+                }
+                ("snapshot", "tail") => {
+                    Incoming::Snapshot(SnapshotIn::Tail(from_value(take("events")).map_err(err)?))
+                }
+                ("delta", "counts") => {
+                    Incoming::Delta(ViewDelta::Counts(from_value(data).map_err(err)?))
+                }
+                ("delta", "patch") => Incoming::Delta(ViewDelta::Patch {
+                    ops: from_value(take("ops")).map_err(err)?,
+                }),
+                ("delta", "events") => Incoming::Delta(ViewDelta::Events {
+                    events: from_value(take("events")).map_err(err)?,
+                    skipped: take("skipped").as_u64().unwrap_or(0),
+                }),
+                (ty, kind) => return Err(format!("unknown frame: type {ty:?}, kind {kind:?}")),
+            }
+        };
+        Ok(self.apply_parts(sub, seq, incoming))
+    }
+
+    fn apply_parts(&mut self, sub: Option<String>, seq: u64, incoming: Incoming) -> Applied {
+        let Some(key) = sub else {
+            return match incoming {
+                Incoming::Error(message) => Applied::Error(None, message),
                 _ => Applied::Ignored,
             };
         };
@@ -439,16 +515,14 @@ impl LiveViews {
         let Some(sub) = self.subs.get_mut(&key) else {
             return Applied::Ignored;
         };
-        match frame.body {
-            Body::Error { message } => return Applied::Error(Some(key), message),
-            Body::Snapshot { data } => {
-                sub.seq = frame.seq;
+        match incoming {
+            Incoming::Error(message) => return Applied::Error(Some(key), message),
+            Incoming::Snapshot(data) => {
+                sub.seq = seq;
                 sub.state = Some(match data {
-                    ViewData::Counts(c) => ViewState::Counts(c),
-                    ViewData::Projection(p) => ViewState::Json(to_value(&p)),
-                    ViewData::Timeline(t) => ViewState::Json(to_value(&t)),
-                    ViewData::Chart(c) => ViewState::Json(to_value(&c)),
-                    ViewData::Tail { events } => {
+                    SnapshotIn::Counts(c) => ViewState::Counts(c),
+                    SnapshotIn::Json(v) => ViewState::Json(v),
+                    SnapshotIn::Tail(events) => {
                         let mut events: VecDeque<_> = events.into();
                         let trimmed = trim(&mut events, cap);
                         ViewState::Tail {
@@ -459,8 +533,8 @@ impl LiveViews {
                     }
                 });
             }
-            Body::Delta { data } => {
-                let in_order = frame.seq == sub.seq + 1;
+            Incoming::Delta(data) => {
+                let in_order = seq == sub.seq + 1;
                 let applied = in_order
                     && match (&mut sub.state, data) {
                         (Some(ViewState::Counts(c)), ViewDelta::Counts(d)) => {
@@ -495,11 +569,25 @@ impl LiveViews {
                         view: sub.view.clone(),
                     });
                 }
-                sub.seq = frame.seq;
+                sub.seq = seq;
             }
         }
         Applied::Updated(key)
     }
+}
+
+/// A frame's content, however it was read.
+enum Incoming {
+    Snapshot(SnapshotIn),
+    Delta(ViewDelta),
+    Error(String),
+}
+
+/// A snapshot's state as the client keeps it.
+enum SnapshotIn {
+    Counts(Counts),
+    Json(serde_json::Value),
+    Tail(Vec<EventSummary>),
 }
 
 fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
@@ -638,6 +726,63 @@ mod tests {
             .expect("fixture")
             .1;
         serde_json::from_str(&text).expect("parses")
+    }
+
+    /// Reading a frame as text (the browser's way) leaves every view in
+    /// exactly the state the typed frame does, for every fixture, in order.
+    #[test]
+    fn frames_read_as_text_apply_like_typed_frames() {
+        let views = [
+            View::Counts,
+            View::Projection {
+                name: "log_levels".into(),
+                window: Window::M1,
+            },
+            View::Tail {
+                filter: "level=error".into(),
+                limit: 200,
+            },
+            View::Timeline { buckets: 120 },
+            View::Chart {
+                name: "levels".into(),
+                window: Window::M15,
+                filter: String::new(),
+            },
+        ];
+        let (mut typed, mut text) = (LiveViews::new(10), LiveViews::new(10));
+        for v in &views {
+            typed.subscribe(v.clone());
+            text.subscribe(v.clone());
+        }
+        let mut applied = 0;
+        for (name, raw) in fixtures() {
+            if name.starts_with("client_") {
+                continue;
+            }
+            let frame: Frame = serde_json::from_str(&raw).expect("parses");
+            let a = typed.apply(frame);
+            let b = text
+                .apply_text(&raw)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(a, b, "{name}");
+            applied += usize::from(matches!(a, Applied::Updated(_)));
+            for v in &views {
+                let state = |l: &LiveViews| l.get(&v.key()).and_then(|s| s.state.clone());
+                assert_eq!(state(&typed), state(&text), "{name}: {}", v.key());
+            }
+        }
+        assert!(applied >= 5, "most fixtures changed a view ({applied})");
+        assert!(text.apply_text("[1]").is_err());
+        assert!(
+            text.apply_text(r#"{"v":2,"seq":1,"type":"error","message":"x"}"#)
+                .unwrap_err()
+                .contains("v2")
+        );
+        assert!(
+            text.apply_text(r#"{"v":1,"seq":1,"type":"snapshot","data":{"kind":"pie"}}"#)
+                .unwrap_err()
+                .contains("pie")
+        );
     }
 
     #[test]

@@ -1,22 +1,15 @@
 // The metric explorer: choosing a metric and tags charts its percentiles
 // and lists exactly the series taken, with their numbers.
 import { expect, test } from "@playwright/test";
-import { connect, StringCodec } from "nats";
 import { BasePage } from "../pages/base";
+import { publishAll, times } from "../pages/nats";
 
 test("choosing a metric and tags charts it and lists its series", async ({ page }, testInfo) => {
   const metric = `e2e_lat_${Math.random().toString(36).slice(2, 7)}`;
-  const nc = await connect({ servers: process.env.E2E_NATS_URL });
-  const sc = StringCodec();
-  try {
-    for (let i = 1; i <= 50; i++) {
-      nc.publish("e2e.metrics", sc.encode(JSON.stringify({ name: metric, value: i, tags: { route: "/pay" } })));
-      nc.publish("e2e.metrics", sc.encode(JSON.stringify({ name: metric, value: i * 100, tags: { route: "/ship" } })));
-    }
-    await nc.flush();
-  } finally {
-    await nc.close();
-  }
+  await publishAll([
+    ...times("e2e.metrics", 50, (i) => ({ name: metric, value: i + 1, tags: { route: "/pay" } })),
+    ...times("e2e.metrics", 50, (i) => ({ name: metric, value: (i + 1) * 100, tags: { route: "/ship" } })),
+  ]);
 
   const explore = new BasePage(page);
   await explore.goto("/explore");

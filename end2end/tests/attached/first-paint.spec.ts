@@ -2,19 +2,12 @@
 // a browser without the wasm bundle) shows real numbers; the page then
 // hydrates over the same numbers without a warning.
 import { expect, test } from "@playwright/test";
-import { connect, StringCodec } from "nats";
+import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
 
 test("the server-rendered overview already holds the counts", async ({ page, request }) => {
   const subject = `e2e.fp${Math.random().toString(36).slice(2, 7)}`;
-  const nc = await connect({ servers: process.env.E2E_NATS_URL });
-  const sc = StringCodec();
-  try {
-    for (let i = 0; i < 5; i++) nc.publish(subject, sc.encode(JSON.stringify({ msg: `first ${i}` })));
-    await nc.flush();
-  } finally {
-    await nc.close();
-  }
+  await publishAll(times(subject, 5, (i) => ({ msg: `first ${i}` })));
   await expect
     .poll(async () => (await (await request.get(`/api/v1/events?subject=${subject}`)).json()).events.length)
     .toBe(5);

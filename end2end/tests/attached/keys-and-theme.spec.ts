@@ -1,7 +1,7 @@
 // Keyboard shortcuts (listed on the `?` overlay) and the theme switch,
 // which survives a reload.
 import { expect, test } from "@playwright/test";
-import { connect, StringCodec } from "nats";
+import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
 import { TailPage } from "../pages/tail";
 
@@ -40,14 +40,7 @@ test("j and k walk the tail's events into the inspector; Esc closes it", async (
   const subject = `e2e.k${Math.random().toString(36).slice(2, 7)}`;
   const tail = new TailPage(page);
   await tail.open({ subject });
-  const nc = await connect({ servers: process.env.E2E_NATS_URL });
-  const sc = StringCodec();
-  try {
-    for (let i = 0; i < 3; i++) nc.publish(subject, sc.encode(JSON.stringify({ msg: `key ${i}` })));
-    await nc.flush();
-  } finally {
-    await nc.close();
-  }
+  await publishAll(times(subject, 3, (i) => ({ msg: `key ${i}` })));
   await expect(tail.rows).toHaveCount(3);
   const ids = await tail.rows.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")));
   const event = () => new URL(page.url()).searchParams.get("event");

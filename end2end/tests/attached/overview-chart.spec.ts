@@ -1,7 +1,7 @@
 // The overview's events-per-second chart redraws as events are published,
 // its legend names the levels seen, and its window can be changed.
 import { expect, test } from "@playwright/test";
-import { connect, StringCodec } from "nats";
+import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
 
 test("the rate chart counts published events by level", async ({ page }, testInfo) => {
@@ -11,20 +11,11 @@ test("the rate chart counts published events by level", async ({ page }, testInf
   await expect(overview.rateChart.locator("svg")).toHaveCount(1);
   const before = await overview.chartTotal();
 
-  const nc = await connect({ servers: process.env.E2E_NATS_URL });
-  const sc = StringCodec();
   const subject = `e2e.${Math.random().toString(36).slice(2, 8)}.chart`;
-  try {
-    for (let i = 0; i < 40; i++) {
-      nc.publish(subject, sc.encode(JSON.stringify({ level: "error", msg: `boom ${i}` })));
-    }
-    for (let i = 0; i < 60; i++) {
-      nc.publish(subject, sc.encode(JSON.stringify({ level: "info", msg: `ok ${i}` })));
-    }
-    await nc.flush();
-  } finally {
-    await nc.close();
-  }
+  await publishAll([
+    ...times(subject, 40, (i) => ({ level: "error", msg: `boom ${i}` })),
+    ...times(subject, 60, (i) => ({ level: "info", msg: `ok ${i}` })),
+  ]);
   await expect.poll(() => overview.chartTotal()).toBeGreaterThanOrEqual(before + 100);
   await expect(overview.legend).toContainText("error");
   await expect(overview.legend).toContainText("info");

@@ -2,22 +2,12 @@
 // counts, the tail and the chart as of then, marked as the past; two
 // moments compare side by side; "Back to live" resumes the live views.
 import { expect, test } from "@playwright/test";
-import { connect, StringCodec } from "nats";
+import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
 import { TailPage } from "../pages/tail";
 
-async function publish(subject: string, n: number) {
-  const nc = await connect({ servers: process.env.E2E_NATS_URL });
-  const sc = StringCodec();
-  try {
-    for (let i = 0; i < n; i++) {
-      nc.publish(subject, sc.encode(JSON.stringify({ level: "info", msg: `${subject} #${i}` })));
-    }
-    await nc.flush();
-  } finally {
-    await nc.close();
-  }
-}
+const publish = (subject: string, n: number) =>
+  publishAll(times(subject, n, (i) => ({ level: "info", msg: `${subject} #${i}` })));
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
