@@ -40,16 +40,19 @@ pub fn value(v: f64) -> String {
 pub fn Explore() -> impl IntoView {
     let query = use_query_map();
     let navigate = use_navigate();
-    let filter = Memo::new(move |_| {
+    // The filter in the URL; a bad one is shown, and the page carries on
+    // without it.
+    let parsed = Memo::new(move |_| {
         query.with(|q| {
             MetricFilter::from_pairs(
                 ["metric", "tags", "p"]
                     .into_iter()
                     .filter_map(|k| q.get_str(k).map(|v| (k, v))),
             )
-            .unwrap_or_default()
         })
     });
+    let filter = Memo::new(move |_| parsed.get().unwrap_or_default());
+    let filter_error = move || parsed.get().err();
     let window = Memo::new(move |_| {
         query.with(|q| {
             q.get_str("window")
@@ -162,6 +165,12 @@ pub fn Explore() -> impl IntoView {
 
     view! {
         <main class="page">
+            <Show when=move || filter_error().is_some()>
+                <p class="error-banner" role="alert" data-testid="explore-error">
+                    "The filter in this link is not valid: "
+                    {filter_error}
+                </p>
+            </Show>
             <section class="panel explore-controls">
                 <label>
                     "Metric"

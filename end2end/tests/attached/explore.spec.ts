@@ -37,5 +37,9 @@ test("choosing a metric and tags charts it and lists its series", async ({ page 
   await expect(page.getByTestId("explore-legend")).not.toContainText("p90");
   await expect(page.getByTestId("explore-legend")).toContainText("p99");
   await page.screenshot({ path: testInfo.outputPath("explore.png"), fullPage: true });
+
+  // A hand-edited link with a bad percentile says what is wrong.
+  await explore.goto(`/explore?metric=${metric}&p=75`);
+  await expect(page.getByTestId("explore-error")).toContainText("75");
   expect(explore.consoleErrors).toEqual([]);
 });
