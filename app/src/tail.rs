@@ -493,18 +493,10 @@ pub fn past_url(filter: &str, at: i64) -> String {
     )
 }
 
-/// `/tail` with these query parameters.
+/// `/tail` with these query parameters (empty ones left out).
 fn tail_url(params: &[(String, String)]) -> String {
-    let q: Vec<String> = params
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", format::url_component(v.trim())))
-        .collect();
-    if q.is_empty() {
-        "/tail".to_string()
-    } else {
-        format!("/tail?{}", q.join("&"))
-    }
+    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    crate::travel::url_with("/tail", pairs, &[])
 }
 
 /// One row, absolutely placed at its position in the list.

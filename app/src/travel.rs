@@ -331,20 +331,22 @@ pub fn TimeBar() -> impl IntoView {
                     <span class="past-ago">{move || at.get().map(|t| ago(t, now_ms())).unwrap_or_default()}</span>
                     <div class="seg" role="group" aria-label="Playback">
                         <button class="seg-btn" title="One second back" data-testid="step-back" on:click=move |_| step(-1_000)>"−1 s"</button>
-                        <button
-                            class=move || if playing.get() == Some(1) { "seg-btn on" } else { "seg-btn" }
-                            aria-pressed=move || (playing.get() == Some(1)).to_string()
-                            title="Play at the original pacing"
-                            data-testid="play-1x"
-                            on:click=move |_| playing.set(Some(1))
-                        >"▶ 1×"</button>
-                        <button
-                            class=move || if playing.get() == Some(10) { "seg-btn on" } else { "seg-btn" }
-                            aria-pressed=move || (playing.get() == Some(10)).to_string()
-                            title="Play ten times faster"
-                            data-testid="play-10x"
-                            on:click=move |_| playing.set(Some(10))
-                        >"▶ 10×"</button>
+                        {[(1, "Play at the original pacing"), (10, "Play ten times faster")]
+                            .into_iter()
+                            .map(|(speed, title)| {
+                                view! {
+                                    <button
+                                        class=move || if playing.get() == Some(speed) { "seg-btn on" } else { "seg-btn" }
+                                        aria-pressed=move || (playing.get() == Some(speed)).to_string()
+                                        title=title
+                                        data-testid=format!("play-{speed}x")
+                                        on:click=move |_| playing.set(Some(speed))
+                                    >
+                                        {format!("▶ {speed}×")}
+                                    </button>
+                                }
+                            })
+                            .collect_view()}
                         <button class="seg-btn" title="Pause" data-testid="pause" on:click=move |_| playing.set(None)>"❚❚"</button>
                         <button class="seg-btn" title="One second on" data-testid="step-on" on:click=move |_| step(1_000)>"+1 s"</button>
                     </div>
