@@ -279,6 +279,122 @@ pub enum ProjectionBody {
         /// Per level name, per bucket (only levels seen).
         levels: std::collections::BTreeMap<String, Vec<u64>>,
     },
+    /// Flows grouped by correlation id: counts and the most recent.
+    Flows {
+        /// Counts over the window.
+        counts: FlowCounts,
+        /// The stall timeout in force (ms).
+        stall_ms: i64,
+        /// Flows active in the window, most recent first (at most 200).
+        flows: Vec<FlowSummary>,
+    },
+}
+
+/// Where a flow (events sharing a correlation id) stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Steps are still arriving.
+    Running,
+    /// A completion step arrived (and no compensation).
+    Completed,
+    /// A compensation step arrived: the flow was undone.
+    Compensated,
+    /// No step for longer than the stall timeout, and not finished.
+    Stalled,
+}
+
+impl FlowStatus {
+    /// Every status, in the order the UI shows them.
+    pub const ALL: [FlowStatus; 4] = [
+        FlowStatus::Running,
+        FlowStatus::Completed,
+        FlowStatus::Compensated,
+        FlowStatus::Stalled,
+    ];
+
+    /// The name used on the wire and in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Running => "running",
+            FlowStatus::Completed => "completed",
+            FlowStatus::Compensated => "compensated",
+            FlowStatus::Stalled => "stalled",
+        }
+    }
+}
+
+/// Flow counts over a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowCounts {
+    /// Flows whose first step is in the window.
+    pub started: u64,
+    /// Flows that completed in the window.
+    pub completed: u64,
+    /// Flows that were compensated in the window.
+    pub compensated: u64,
+    /// Flows that passed the stall timeout in the window and are still stalled.
+    pub stalled: u64,
+    /// Flows running now (not finished, not stalled).
+    pub running: u64,
+}
+
+/// One flow, in a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowSummary {
+    /// The correlation id.
+    pub id: String,
+    /// Where it stands.
+    pub status: FlowStatus,
+    /// First step (Unix ms, received time).
+    pub started_ms: i64,
+    /// Last step (Unix ms).
+    pub last_ms: i64,
+    /// Steps seen.
+    pub steps: u32,
+    /// Steps logged at error level or worse.
+    pub errors: u32,
+    /// Subject of the first step.
+    pub first_subject: String,
+    /// Subject of the last step.
+    pub last_subject: String,
+    /// For a compensated flow the step before the first compensation, for
+    /// a stalled one its last step: where it stopped.
+    pub stopped_at: Option<String>,
+    /// Services taking part, in order of first appearance.
+    pub services: Vec<String>,
+}
+
+/// One step of a flow (`GET /api/v1/flows/{id}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowStep {
+    /// The event's id in the log (it may have been evicted since).
+    pub event_id: u64,
+    /// Received time (Unix ms).
+    pub t_ms: i64,
+    /// Milliseconds since the previous step (0 for the first).
+    pub gap_ms: i64,
+    /// Subject.
+    pub subject: String,
+    /// Service, if known.
+    pub service: Option<String>,
+    /// Log level, if a log event.
+    pub level: Option<String>,
+    /// `step`, `completion` or `compensation`.
+    pub role: String,
+}
+
+/// A flow with its steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowDetail {
+    /// The flow.
+    pub flow: FlowSummary,
+    /// Its steps, oldest first (the first 64 kept; see `steps_dropped`).
+    pub steps: Vec<FlowStep>,
+    /// Steps past the kept ones, counted but not listed.
+    pub steps_dropped: u32,
+    /// The stall timeout in force (ms).
+    pub stall_ms: i64,
 }
 
 /// A projection's state (`GET /api/v1/projections/{name}`).

@@ -7,6 +7,7 @@
 
 use crate::ingest::decode::Mapping;
 use crate::projection::custom::ProjectionDef;
+use crate::projection::flows::FlowRules;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
@@ -118,6 +119,23 @@ pub struct Config {
     /// User-defined projections (config file only).
     #[arg(skip)]
     pub projection: Vec<ProjectionDef>,
+
+    /// Header giving an event's correlation id (the first one present
+    /// wins; then the payload's `correlation_id`-like fields). Repeatable.
+    /// Default: Nats-Correlation-Id, X-Correlation-Id, Correlation-Id,
+    /// traceparent (its trace id).
+    #[arg(
+        long = "correlation-header",
+        env = "EVENTSCOPE_CORRELATION_HEADERS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub correlation_headers: Vec<String>,
+
+    /// How flows are read: completion and compensation words or subject
+    /// patterns and the stall timeout (`[flows]` in the config file).
+    #[arg(skip)]
+    pub flows: FlowRules,
 }
 
 /// A secret given on the command line, in a variable or in the file: never
@@ -253,6 +271,8 @@ struct FileConfig {
     decode: Vec<Mapping>,
     #[serde(default)]
     projection: Vec<ProjectionDef>,
+    correlation_headers: Option<Vec<String>>,
+    flows: Option<FlowRules>,
 }
 
 impl Config {
@@ -393,6 +413,18 @@ impl Config {
                 })?;
         }
         self.projection = file.projection;
+        if let Some(v) = file
+            .correlation_headers
+            .filter(|_| unset("correlation_headers"))
+        {
+            self.correlation_headers = v;
+        }
+        if let Some(rules) = file.flows {
+            if rules.stall_after.is_zero() {
+                return Err(bad("flows.stall_after", "must be more than 0".to_string()));
+            }
+            self.flows = rules;
+        }
         Ok(())
     }
 
@@ -442,7 +474,25 @@ impl Config {
             config: None,
             decode: Vec::new(),
             projection: Vec::new(),
+            correlation_headers: Vec::new(),
+            flows: FlowRules::default(),
         }
+    }
+
+    /// The decoders this configuration asks for.
+    pub fn decoders(&self) -> crate::ingest::decode::Decoders {
+        let d = crate::ingest::decode::Decoders::new(self.decode.clone());
+        if self.correlation_headers.is_empty() {
+            d
+        } else {
+            d.with_correlation_headers(self.correlation_headers.clone())
+        }
+    }
+
+    /// Empty projections as this configuration defines them.
+    pub fn projections(&self) -> crate::projection::builtin::Projections {
+        crate::projection::builtin::Projections::with_custom(&self.projection)
+            .with_flow_rules(self.flows.clone())
     }
 }
 
@@ -565,6 +615,30 @@ level = "sev"
             .expect_err("refused")
             .to_string();
         assert!(msg.contains("/nonexistent/e.toml"), "{msg}");
+    }
+
+    #[test]
+    fn flows_and_correlation_headers_come_from_the_file() {
+        let f = write(
+            "correlation_headers = [\"X-Saga\"]\n[flows]\ncomplete = [\"shipping.*.done\"]\nstall_after = \"2m\"\n",
+        );
+        let path = f.path().to_str().expect("utf-8 path");
+        let c = Config::load_from(["eventscope", "--config", path]).expect("valid");
+        assert_eq!(c.correlation_headers, ["X-Saga"]);
+        assert_eq!(c.flows.complete, ["shipping.*.done"]);
+        assert_eq!(c.flows.stall_after, Duration::from_secs(120));
+        // Unset keys keep their defaults.
+        assert!(c.flows.compensate.iter().any(|w| w == "refunded"));
+
+        let f = write("[flows]\nstall_after = \"soon\"\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let msg = Config::load_from(["eventscope", "--config", path])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains(path) && msg.contains("soon") && msg.contains("duration"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -183,19 +183,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     )));
     let checkpoints = Arc::new(parking_lot::Mutex::new(
         projection::timetravel::Checkpoints::starting_from(
-            projection::builtin::Projections::with_custom(&config.projection),
+            config.projections(),
             CHECKPOINT_EVENTS,
             CHECKPOINT_MS,
             MAX_CHECKPOINTS,
         ),
     ));
-    let decoders = Arc::new(ingest::decode::Decoders::new(config.decode.clone()));
+    let decoders = Arc::new(config.decoders());
     let (hub, hub_handle) = Hub::new(
         rx,
         Arc::clone(&stats),
         Arc::clone(&store),
         Arc::clone(&checkpoints),
-        projection::builtin::Projections::with_custom(&config.projection),
+        config.projections(),
         Arc::clone(&decoders),
         config.tick(),
     );

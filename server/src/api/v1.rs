@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projections/{name}", get(get_projection))
         .route("/charts/{name}", get(get_chart))
         .route("/timeline", get(get_timeline))
+        .route("/flows/{id}", get(get_flow))
 }
 
 /// Key/value pairs of a query string.
@@ -455,6 +456,41 @@ async fn get_chart(
     } else {
         Json(chart).into_response()
     })
+}
+
+/// `GET /api/v1/flows/{id}`: one flow (events sharing correlation id
+/// `id`) with its steps, live or as of `at`.
+async fn get_flow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<app::api::FlowDetail>, AppError> {
+    let (_, at) = window_and_at(raw.as_deref(), Window::M1)?;
+    let missing = |id: &str| {
+        AppError::NotFound(format!(
+            "no flow with correlation id {id:?} is tracked (the newest {} are; \
+             see the `flows` projection for the list)",
+            crate::projection::flows::MAX_FLOWS
+        ))
+    };
+    let detail = match at {
+        None => {
+            let key = id.clone();
+            state
+                .hub
+                .query(move |p, store, now| p.flows().detail(store, &key, now))
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?
+        }
+        Some(at) => {
+            let key = id.clone();
+            at_moment(&state, at, move |rebuilt, store, now| {
+                Ok(rebuilt.flows().detail(store, &key, now))
+            })
+            .await?
+        }
+    };
+    detail.map(Json).ok_or_else(|| missing(&id))
 }
 
 /// Buckets of the timeline by default, and at most.

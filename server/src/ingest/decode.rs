@@ -73,12 +73,48 @@ pub struct Mapping {
 #[derive(Clone, Debug, Default)]
 pub struct Decoders {
     mappings: Vec<Mapping>,
+    correlation_headers: Vec<String>,
 }
 
+/// Headers that carry a correlation id, tried in this order before the
+/// payload's fields. `traceparent` (W3C) gives its trace id.
+pub const CORRELATION_HEADERS: [&str; 4] = [
+    "Nats-Correlation-Id",
+    "X-Correlation-Id",
+    "Correlation-Id",
+    "traceparent",
+];
+
 impl Decoders {
-    /// A decoder with these overrides.
+    /// A decoder with these overrides and the default correlation headers.
     pub fn new(mappings: Vec<Mapping>) -> Self {
-        Decoders { mappings }
+        Decoders {
+            mappings,
+            correlation_headers: CORRELATION_HEADERS.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    /// Reads correlation ids from these headers (in order) instead of the
+    /// default ones; an empty list reads payload fields only.
+    pub fn with_correlation_headers(mut self, headers: Vec<String>) -> Self {
+        self.correlation_headers = headers;
+        self
+    }
+
+    /// Decodes a message: its payload as [`Self::decode`] does, with the
+    /// correlation id taken from the first correlation header present, else
+    /// from the payload.
+    pub fn decode_message(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+    ) -> Decoded {
+        let mut d = self.decode(subject, payload);
+        if let Some(id) = correlation_from_headers(&self.correlation_headers, headers) {
+            d.correlation_id = Some(id);
+        }
+        d
     }
 
     /// Decodes `payload` published on `subject`. Never fails.
@@ -89,6 +125,25 @@ impl Decoders {
             .find(|m| crate::event::subject_matches(&m.subject, subject));
         decode_with(subject, payload, mapping)
     }
+}
+
+/// The value of the first of `names` among `headers` (names compared
+/// without case); for `traceparent`, its trace id.
+pub fn correlation_from_headers(names: &[String], headers: &[(String, String)]) -> Option<String> {
+    if headers.is_empty() {
+        return None;
+    }
+    names.iter().find_map(|name| {
+        let (_, v) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        let v = v.trim();
+        let v = if name.eq_ignore_ascii_case("traceparent") {
+            // version-traceid-parentid-flags
+            v.split('-').nth(1).unwrap_or(v)
+        } else {
+            v
+        };
+        (!v.is_empty()).then(|| v.to_string())
+    })
 }
 
 /// Severity of a log event, ordered from least to most severe.
@@ -944,6 +999,40 @@ fn logfmt_pairs(line: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn correlation_headers_win_over_payload_fields_in_order() {
+        let d = Decoders::new(Vec::new());
+        let body = br#"{"msg":"x","correlation_id":"from-payload"}"#;
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let corr =
+            |headers: &[(String, String)]| d.decode_message("a.b", body, headers).correlation_id;
+        assert_eq!(corr(&[]).as_deref(), Some("from-payload"));
+        assert_eq!(
+            corr(&h(&[
+                ("nats-correlation-id", "o-1"),
+                ("traceparent", "00-t-s-01")
+            ]))
+            .as_deref(),
+            Some("o-1")
+        );
+        assert_eq!(
+            corr(&h(&[(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            )]))
+            .as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        let payload_only = Decoders::new(Vec::new()).with_correlation_headers(Vec::new());
+        let d2 = payload_only.decode_message("a.b", body, &h(&[("Nats-Correlation-Id", "o-1")]));
+        assert_eq!(d2.correlation_id.as_deref(), Some("from-payload"));
+    }
 
     fn d(subject: &str, payload: &str) -> Decoded {
         decode(subject, payload.as_bytes())

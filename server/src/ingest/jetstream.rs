@@ -231,11 +231,13 @@ pub async fn run(
             last_seq = Some(seq);
             stats.ingested_jetstream.fetch_add(1, Ordering::Relaxed);
             let (message, acker) = msg.split();
-            let mut decoded = decoders.decode(message.subject.as_str(), &message.payload);
+            let headers = flatten_headers(message.headers.as_ref());
+            let mut decoded =
+                decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
             decoded.time_ms = decoded.time_ms.or(Some(published_ms));
             let event = NewEvent {
                 received_ms: now_ms(),
-                headers: flatten_headers(message.headers.as_ref()),
+                headers,
                 subject: message.subject.to_string(),
                 payload: message.payload,
                 source: Source::JetStream {

@@ -216,10 +216,11 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
 /// Turns a core NATS message into an event: decoded, headers flattened
 /// (sorted by name, repeated values kept in order).
 pub fn from_core_message(msg: async_nats::Message, decoders: &decode::Decoders) -> NewEvent {
-    let decoded = decoders.decode(msg.subject.as_str(), &msg.payload);
+    let headers = flatten_headers(msg.headers.as_ref());
+    let decoded = decoders.decode_message(msg.subject.as_str(), &msg.payload, &headers);
     NewEvent {
         received_ms: now_ms(),
-        headers: flatten_headers(msg.headers.as_ref()),
+        headers,
         subject: msg.subject.to_string(),
         payload: msg.payload,
         source: Source::Core,

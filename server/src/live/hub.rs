@@ -70,7 +70,12 @@ enum Command {
     Counts {
         reply: oneshot::Sender<app::wire::Counts>,
     },
+    Query(LiveQuery),
 }
+
+/// A question about the live projections, answered on the hub's task with
+/// the projections, the log and the moment "now".
+type LiveQuery = Box<dyn FnOnce(&Projections, &Store, i64) + Send>;
 
 /// A cloneable handle to the hub, for WebSocket handlers.
 #[derive(Clone, Debug)]
@@ -109,6 +114,24 @@ impl HubHandle {
                 window,
                 reply,
             })
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
+
+    /// Runs `f` on the live projections (with the log and "now") on the
+    /// hub's task and returns what it returns. Keep `f` short: ingest
+    /// waits while it runs.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Projections, &Store, i64) -> T + Send + 'static,
+    ) -> Result<T, HubStopped> {
+        let (reply, rx) = oneshot::channel();
+        let query: LiveQuery = Box::new(move |p, s, now| {
+            let _ = reply.send(f(p, s, now));
+        });
+        self.commands
+            .send(Command::Query(query))
             .await
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
@@ -540,6 +563,11 @@ impl Hub {
                     Command::Chart { name, window, filter, reply } => {
                         let store = self.store.read();
                         let _ = reply.send(self.chart(&store, &name, window, &filter));
+                    }
+                    Command::Query(query) => {
+                        let store = self.store.read();
+                        let now = crate::event::now_ms().max(self.projections.last_ms());
+                        query(&self.projections, &store, now);
                     }
                 },
                 n = self.events.recv_many(&mut batch, FOLD_BATCH) => {

@@ -11,6 +11,7 @@
 //! of.
 
 use super::custom::{Custom, ProjectionDef};
+use super::flows::{FlowRules, Flows};
 use super::window::{MultiRes, Ring};
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
@@ -43,6 +44,7 @@ pub fn builtin_catalogue() -> Vec<ProjectionInfo> {
         ("top_subjects", "the busiest subjects, over a window"),
         ("top_services", "the busiest services, over a window"),
         ("rate_history", "events per second, one bucket a second for the last hour, in all and per level"),
+        ("flows", "events grouped by correlation id: started, completed, compensated, stalled and running flows, and the most recent, over a window"),
     ]
     .into_iter()
     .map(|(name, description)| ProjectionInfo {
@@ -223,6 +225,7 @@ pub struct Projections {
     metrics: HashMap<u32, Series>,
     series_overflow: u64,
     custom: Vec<Custom>,
+    flows: Flows,
 }
 
 impl Default for Projections {
@@ -242,6 +245,7 @@ impl Default for Projections {
             metrics: HashMap::new(),
             series_overflow: 0,
             custom: Vec::new(),
+            flows: Flows::default(),
         }
     }
 }
@@ -306,11 +310,23 @@ impl Projections {
         }
     }
 
+    /// The same, with flows read by `rules`.
+    pub fn with_flow_rules(mut self, rules: FlowRules) -> Self {
+        self.flows = Flows::new(rules);
+        self
+    }
+
+    /// The flows (events grouped by correlation id).
+    pub fn flows(&self) -> &Flows {
+        &self.flows
+    }
+
     /// Folds one stored event in. Events must come in id order.
     pub fn apply(&mut self, e: &EventRef<'_>) {
         for c in &mut self.custom {
             c.apply(e);
         }
+        self.flows.apply(e);
         let t = e.received_ms();
         self.folded += 1;
         self.last_id = Some(e.id);
@@ -524,6 +540,7 @@ impl Projections {
                     levels,
                 }
             }
+            "flows" => self.flows.snapshot(store, window, now_ms),
             other => {
                 return self
                     .custom

@@ -7,5 +7,6 @@
 pub mod builtin;
 pub mod counts;
 pub mod custom;
+pub mod flows;
 pub mod timetravel;
 pub mod window;

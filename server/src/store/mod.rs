@@ -31,7 +31,8 @@ const MAX_SUBJECTS: usize = 10_000;
 const MAX_SERVICES: usize = 1_000;
 const MAX_SERIES: usize = 10_000;
 const MAX_MESSAGES: usize = 10_000;
-const MAX_STREAMS: usize = 256;
+/// Fewer than 255, so every id fits the entry's `u8` and 255 means none.
+const MAX_STREAMS: usize = 200;
 /// Recent `Nats-Msg-Id`s remembered for de-duplication.
 const DEDUP_WINDOW: usize = 100_000;
 /// Bytes of one encoded metric sample (series id + value).
@@ -41,8 +42,9 @@ const LEVEL_NONE: u8 = u8::MAX;
 /// Entry flag: same `Nats-Msg-Id` as an earlier event.
 pub const FLAG_DUPLICATE: u8 = 1;
 
-/// One event in the index. Fixed size; the variable parts live in a chunk
-/// at `offset`: payload, then encoded headers, then metric samples.
+/// One event in the index. Fixed size (56 bytes); the variable parts live
+/// in a chunk at `offset`: payload, encoded headers, metric samples, then
+/// the correlation id.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     received_ms: i64,
@@ -54,8 +56,10 @@ struct Entry {
     subject: u32,
     service: u32,
     message: u32,
-    stream: u16,
     samples: u16,
+    stream: u8,
+    /// Bytes of the correlation id, stored after the samples (0: none).
+    corr_len: u8,
     kind: u8,
     format: u8,
     level: u8,
@@ -191,6 +195,18 @@ impl<'a> EventRef<'a> {
         let start = self.entry.offset as usize + self.entry.payload_len as usize;
         decode_headers(&self.chunk.data[start..start + self.entry.headers_len as usize])
     }
+    /// The correlation id (from a header or a payload field, see
+    /// `ingest::correlation`), if the event had one.
+    pub fn correlation(&self) -> Option<&'a str> {
+        if self.entry.corr_len == 0 {
+            return None;
+        }
+        let start = self.entry.offset as usize
+            + self.entry.payload_len as usize
+            + self.entry.headers_len as usize
+            + self.entry.samples as usize * SAMPLE_BYTES;
+        std::str::from_utf8(&self.chunk.data[start..start + self.entry.corr_len as usize]).ok()
+    }
     /// Metric samples.
     pub fn samples(&self) -> impl Iterator<Item = SampleRef<'a>> + 'a {
         let start = self.entry.offset as usize
@@ -251,6 +267,19 @@ fn decode_headers(mut bytes: &[u8]) -> Vec<(String, String)> {
         out.push((k, v));
     }
     out
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// `name` or `name{k=v,k2=v2}`.
@@ -355,6 +384,11 @@ impl Store {
             var.extend_from_slice(&id.to_le_bytes());
             var.extend_from_slice(&m.value.to_le_bytes());
         }
+        let corr = d
+            .correlation_id
+            .as_deref()
+            .map_or("", |c| truncate(c, u8::MAX as usize));
+        var.extend_from_slice(corr.as_bytes());
         // A chunk that can hold it must fit under the cap on its own.
         let data_cap = self.chunk_bytes.max(var.len());
         let entries_cap = (data_cap / 256).max(16);
@@ -424,8 +458,9 @@ impl Store {
             subject,
             service,
             message,
-            stream: stream.min(u32::from(u16::MAX)) as u16,
             samples: samples as u16,
+            stream: stream.min(u32::from(u8::MAX)) as u8,
+            corr_len: corr.len() as u8,
             kind: match d.kind {
                 Kind::Log => 0,
                 Kind::Metric => 1,

@@ -7,6 +7,29 @@ fn ev(subject: &str, payload: &str, received_ms: i64) -> NewEvent {
 }
 
 #[test]
+fn correlation_ids_are_kept_after_the_samples() {
+    // The entry stays at 56 bytes with the correlation length in it.
+    assert_eq!(std::mem::size_of::<Entry>(), 56);
+    let mut s = Store::new(64 << 20);
+    let mut with = ev("metrics.a", r#"{"name":"m","value":2,"tags":{"k":"v"}}"#, 1);
+    with.decoded.correlation_id = Some("order-7".into());
+    let mut long = ev("a", "{}", 2);
+    long.decoded.correlation_id = Some("é".repeat(200));
+    let ids = [
+        s.append(&with).expect("stored"),
+        s.append(&ev("a", "{}", 3)).expect("stored"),
+        s.append(&long).expect("stored"),
+    ];
+    let e = s.get(ids[0]).expect("stored");
+    assert_eq!(e.correlation(), Some("order-7"));
+    assert_eq!(e.samples().map(|x| x.value).collect::<Vec<_>>(), [2.0]);
+    assert_eq!(s.get(ids[1]).expect("stored").correlation(), None);
+    // Cut to at most 255 bytes, on a character boundary.
+    let cut = s.get(ids[2]).expect("stored").correlation().expect("stored").to_string();
+    assert_eq!(cut, "é".repeat(127));
+}
+
+#[test]
 fn append_and_read_back_everything() {
     let mut s = Store::new(64 << 20);
     let mut e = ev(

@@ -1,0 +1,480 @@
+//! Flows (PRODUCT.md F8): events that share a correlation id, followed as
+//! one saga or request across subjects and services. A pure fold like the
+//! other projections, so time travel rebuilds it too.
+//!
+//! What a step means comes from its subject, by rules a user can set
+//! (`[flows]` in the config file): a subject with a *completion* word
+//! (`orders.completed`) finishes the flow, one with a *compensation* word
+//! (`payments.refunded`, `orders.cancelled`) marks it compensated, and a
+//! flow with no step for longer than the stall timeout, unfinished, is
+//! stalled. A rule with a `.`, `*` or `>` is a subject pattern instead of a
+//! word. Nothing here knows the demo's subjects.
+//!
+//! Bounded: the newest [`MAX_FLOWS`] flows are tracked (older ones are
+//! forgotten and counted), each with its first [`MAX_STEPS`] steps.
+
+use super::window::MultiRes;
+use crate::event::subject_matches;
+use crate::store::intern::NONE;
+use crate::store::{EventRef, Store};
+use app::api::{FlowCounts, FlowDetail, FlowStatus, FlowStep, FlowSummary, ProjectionBody, Window};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Flows tracked at once.
+pub const MAX_FLOWS: usize = 5_000;
+/// Steps kept per flow (more are counted).
+pub const MAX_STEPS: usize = 64;
+/// Flows listed in the projection.
+const LISTED: usize = 200;
+
+/// Words that finish a flow, by default.
+pub const COMPLETE_WORDS: [&str; 6] = [
+    "completed",
+    "complete",
+    "done",
+    "succeeded",
+    "fulfilled",
+    "finished",
+];
+/// Words that mark a compensation, by default.
+pub const COMPENSATE_WORDS: [&str; 9] = [
+    "compensated",
+    "compensation",
+    "refunded",
+    "cancelled",
+    "canceled",
+    "released",
+    "reverted",
+    "rolled_back",
+    "rolledback",
+];
+/// Default stall timeout.
+pub const STALL_MS: i64 = 30_000;
+
+/// How steps are read (the `[flows]` config section).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowRules {
+    /// Words (or subject patterns) of steps that complete a flow.
+    pub complete: Vec<String>,
+    /// Words (or subject patterns) of compensation steps.
+    pub compensate: Vec<String>,
+    /// A flow with no step for this long, unfinished, is stalled
+    /// (`30s`, `2m`, `500ms`).
+    #[serde(deserialize_with = "duration")]
+    pub stall_after: std::time::Duration,
+}
+
+impl Default for FlowRules {
+    fn default() -> Self {
+        FlowRules {
+            complete: COMPLETE_WORDS.iter().map(|w| w.to_string()).collect(),
+            compensate: COMPENSATE_WORDS.iter().map(|w| w.to_string()).collect(),
+            stall_after: std::time::Duration::from_millis(STALL_MS as u64),
+        }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration such as 30s or 2m ({e})"
+        ))
+    })
+}
+
+fn rule_matches(rule: &str, subject: &str) -> bool {
+    if rule.contains(['.', '*', '>']) {
+        subject_matches(rule, subject)
+    } else {
+        subject
+            .split('.')
+            .any(|token| token.eq_ignore_ascii_case(rule))
+    }
+}
+
+impl FlowRules {
+    /// What a step on `subject` means.
+    pub fn role(&self, subject: &str) -> Role {
+        if self.compensate.iter().any(|r| rule_matches(r, subject)) {
+            Role::Compensation
+        } else if self.complete.iter().any(|r| rule_matches(r, subject)) {
+            Role::Completion
+        } else {
+            Role::Step
+        }
+    }
+
+    fn stall_ms(&self) -> i64 {
+        i64::try_from(self.stall_after.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// What a step does to its flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An ordinary step.
+    Step,
+    /// It completes the flow.
+    Completion,
+    /// It undoes part of the flow.
+    Compensation,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Step => "step",
+            Role::Completion => "completion",
+            Role::Compensation => "compensation",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    id: u64,
+    t_ms: i64,
+    subject: u32,
+    service: u32,
+    level: Option<crate::ingest::decode::Level>,
+    role: Role,
+}
+
+#[derive(Clone, Debug)]
+struct Flow {
+    started_ms: i64,
+    last_ms: i64,
+    steps: Vec<Step>,
+    dropped: u32,
+    errors: u32,
+    completed_ms: Option<i64>,
+    compensated_ms: Option<i64>,
+}
+
+impl Flow {
+    fn status(&self, now_ms: i64, stall_ms: i64) -> FlowStatus {
+        if self.compensated_ms.is_some() {
+            FlowStatus::Compensated
+        } else if self.completed_ms.is_some() {
+            FlowStatus::Completed
+        } else if now_ms - self.last_ms >= stall_ms {
+            FlowStatus::Stalled
+        } else {
+            FlowStatus::Running
+        }
+    }
+
+    fn summary(&self, id: &str, store: &Store, now_ms: i64, stall_ms: i64) -> FlowSummary {
+        let subject = |s: &Step| store.subjects().name(s.subject).unwrap_or("").to_string();
+        let status = self.status(now_ms, stall_ms);
+        let stopped_at = match status {
+            FlowStatus::Compensated => {
+                let first_comp = self
+                    .steps
+                    .iter()
+                    .position(|s| s.role == Role::Compensation)
+                    .unwrap_or(self.steps.len());
+                self.steps[..first_comp].last().map(subject)
+            }
+            FlowStatus::Stalled => self.steps.last().map(subject),
+            _ => None,
+        };
+        let mut services: Vec<String> = Vec::new();
+        for s in &self.steps {
+            if let Some(name) = store.services().name(s.service)
+                && !services.iter().any(|x| x == name)
+            {
+                services.push(name.to_string());
+            }
+        }
+        FlowSummary {
+            id: id.to_string(),
+            status,
+            started_ms: self.started_ms,
+            last_ms: self.last_ms,
+            steps: self.steps.len() as u32 + self.dropped,
+            errors: self.errors,
+            first_subject: self.steps.first().map(subject).unwrap_or_default(),
+            last_subject: self.steps.last().map(subject).unwrap_or_default(),
+            stopped_at,
+            services,
+        }
+    }
+}
+
+/// The flows projection's state.
+#[derive(Clone, Debug)]
+pub struct Flows {
+    rules: Arc<FlowRules>,
+    flows: HashMap<Arc<str>, Flow>,
+    /// Flow ids, oldest first seen first: what is forgotten past the cap.
+    order: VecDeque<Arc<str>>,
+    /// Role of each subject id, worked out once.
+    roles: HashMap<u32, Role>,
+    started: MultiRes<u32>,
+    completed: MultiRes<u32>,
+    compensated: MultiRes<u32>,
+    forgotten: u64,
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Flows::new(FlowRules::default())
+    }
+}
+
+impl Flows {
+    /// No flows yet, reading steps by `rules`.
+    pub fn new(rules: FlowRules) -> Self {
+        Flows {
+            rules: Arc::new(rules),
+            flows: HashMap::new(),
+            order: VecDeque::new(),
+            roles: HashMap::new(),
+            started: MultiRes::default(),
+            completed: MultiRes::default(),
+            compensated: MultiRes::default(),
+            forgotten: 0,
+        }
+    }
+
+    /// Folds one event in (events without a correlation id are skipped).
+    pub fn apply(&mut self, e: &EventRef<'_>) {
+        let Some(corr) = e.correlation() else { return };
+        let t = e.received_ms();
+        let role = *self
+            .roles
+            .entry(e.subject_id())
+            .or_insert_with(|| self.rules.role(e.subject()));
+        let step = Step {
+            id: e.id,
+            t_ms: t,
+            subject: e.subject_id(),
+            service: e.service_id(),
+            level: e.level(),
+            role,
+        };
+        let flow = match self.flows.get_mut(corr) {
+            Some(f) => f,
+            None => {
+                if self.flows.len() >= MAX_FLOWS
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.flows.remove(&old);
+                    self.forgotten += 1;
+                }
+                let key: Arc<str> = Arc::from(corr);
+                self.order.push_back(Arc::clone(&key));
+                self.started.incr(t);
+                self.flows.entry(key).or_insert(Flow {
+                    started_ms: t,
+                    last_ms: t,
+                    steps: Vec::new(),
+                    dropped: 0,
+                    errors: 0,
+                    completed_ms: None,
+                    compensated_ms: None,
+                })
+            }
+        };
+        flow.last_ms = t;
+        if step
+            .level
+            .is_some_and(|l| l >= crate::ingest::decode::Level::Error)
+        {
+            flow.errors += 1;
+        }
+        match role {
+            Role::Completion if flow.completed_ms.is_none() => {
+                flow.completed_ms = Some(t);
+                if flow.compensated_ms.is_none() {
+                    self.completed.incr(t);
+                }
+            }
+            Role::Compensation if flow.compensated_ms.is_none() => {
+                flow.compensated_ms = Some(t);
+                self.compensated.incr(t);
+            }
+            _ => {}
+        }
+        if flow.steps.len() < MAX_STEPS {
+            flow.steps.push(step);
+        } else {
+            flow.dropped += 1;
+        }
+    }
+
+    /// Flows forgotten because more than [`MAX_FLOWS`] were tracked.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// The projection over `window` as of `now_ms`.
+    pub fn snapshot(&self, store: &Store, window: Window, now_ms: i64) -> ProjectionBody {
+        let stall_ms = self.rules.stall_ms();
+        let since = now_ms - window.ms();
+        let mut counts = FlowCounts {
+            started: self.started.sum(now_ms, window),
+            completed: self.completed.sum(now_ms, window),
+            compensated: self.compensated.sum(now_ms, window),
+            ..FlowCounts::default()
+        };
+        let mut recent: Vec<(&Arc<str>, &Flow)> = Vec::new();
+        for (id, f) in &self.flows {
+            match f.status(now_ms, stall_ms) {
+                FlowStatus::Running => counts.running += 1,
+                FlowStatus::Stalled => {
+                    let stalled_at = f.last_ms.saturating_add(stall_ms);
+                    if stalled_at > since && stalled_at <= now_ms {
+                        counts.stalled += 1;
+                    }
+                }
+                _ => {}
+            }
+            if f.last_ms > since {
+                recent.push((id, f));
+            }
+        }
+        recent.sort_by(|a, b| b.1.last_ms.cmp(&a.1.last_ms).then_with(|| a.0.cmp(b.0)));
+        ProjectionBody::Flows {
+            counts,
+            stall_ms,
+            flows: recent
+                .into_iter()
+                .take(LISTED)
+                .map(|(id, f)| f.summary(id, store, now_ms, stall_ms))
+                .collect(),
+        }
+    }
+
+    /// Flow `id` with its steps, as of `now_ms`.
+    pub fn detail(&self, store: &Store, id: &str, now_ms: i64) -> Option<FlowDetail> {
+        let f = self.flows.get(id)?;
+        let stall_ms = self.rules.stall_ms();
+        let mut prev = f.started_ms;
+        let steps = f
+            .steps
+            .iter()
+            .map(|s| {
+                let gap_ms = s.t_ms - prev;
+                prev = s.t_ms;
+                FlowStep {
+                    event_id: s.id,
+                    t_ms: s.t_ms,
+                    gap_ms,
+                    subject: store.subjects().name(s.subject).unwrap_or("").to_string(),
+                    service: (s.service != NONE)
+                        .then(|| store.services().name(s.service).map(str::to_string))
+                        .flatten(),
+                    level: s.level.map(|l| l.as_str().to_string()),
+                    role: s.role.as_str().to_string(),
+                }
+            })
+            .collect();
+        Some(FlowDetail {
+            flow: f.summary(id, store, now_ms, stall_ms),
+            steps,
+            steps_dropped: f.dropped,
+            stall_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+
+    fn event(subject: &str, corr: Option<&str>, t: i64) -> NewEvent {
+        let mut e = NewEvent::core(subject, r#"{"level":"info","msg":"x"}"#, t);
+        e.decoded.correlation_id = corr.map(str::to_string);
+        e
+    }
+
+    fn fold(events: &[NewEvent]) -> (Store, Flows) {
+        let mut store = Store::new(64 << 20);
+        let mut flows = Flows::default();
+        for e in events {
+            let id = store.append(e).expect("fits");
+            flows.apply(&store.get(id).expect("stored"));
+        }
+        (store, flows)
+    }
+
+    fn counts(body: ProjectionBody) -> (FlowCounts, Vec<FlowSummary>) {
+        match body {
+            ProjectionBody::Flows { counts, flows, .. } => (counts, flows),
+            other => panic!("not flows: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_read_words_and_patterns() {
+        let r = FlowRules::default();
+        assert_eq!(r.role("orders.completed"), Role::Completion);
+        assert_eq!(r.role("payments.Refunded"), Role::Compensation);
+        assert_eq!(r.role("orders.placed"), Role::Step);
+        // A word must be a whole token.
+        assert_eq!(r.role("orders.incomplete"), Role::Step);
+        let r = FlowRules {
+            complete: vec!["shipping.*.scheduled".into()],
+            ..FlowRules::default()
+        };
+        assert_eq!(r.role("shipping.eu.scheduled"), Role::Completion);
+        assert_eq!(r.role("orders.completed"), Role::Step);
+    }
+
+    #[test]
+    fn statuses_follow_the_steps_and_the_clock() {
+        let t0 = 1_000_000;
+        let (store, flows) = fold(&[
+            event("orders.placed", Some("a"), t0),
+            event("orders.placed", Some("b"), t0),
+            event("orders.placed", Some("c"), t0),
+            event("payments.authorised", Some("a"), t0 + 10),
+            event("payments.declined", Some("b"), t0 + 20),
+            event("orders.completed", Some("a"), t0 + 30),
+            event("orders.cancelled", Some("b"), t0 + 40),
+            event("logs.noise", None, t0 + 50),
+        ]);
+        let (c, list) = counts(flows.snapshot(&store, Window::M1, t0 + 1_000));
+        assert_eq!(
+            (c.started, c.completed, c.compensated, c.stalled, c.running),
+            (3, 1, 1, 0, 1)
+        );
+        let b = list.iter().find(|f| f.id == "b").expect("b listed");
+        assert_eq!(b.status, FlowStatus::Compensated);
+        assert_eq!(b.stopped_at.as_deref(), Some("payments.declined"));
+        // 30 s after its only step, "c" is stalled, and says where.
+        let (c2, list) = counts(flows.snapshot(&store, Window::M1, t0 + STALL_MS));
+        assert_eq!((c2.stalled, c2.running), (1, 0));
+        let stalled = list.iter().find(|f| f.id == "c").expect("c listed");
+        assert_eq!(stalled.status, FlowStatus::Stalled);
+        assert_eq!(stalled.stopped_at.as_deref(), Some("orders.placed"));
+        let d = flows.detail(&store, "a", t0 + 1_000).expect("a");
+        let gaps: Vec<i64> = d.steps.iter().map(|s| s.gap_ms).collect();
+        assert_eq!(gaps, [0, 10, 20]);
+        assert_eq!(d.steps[2].role, "completion");
+    }
+
+    #[test]
+    fn bounded_in_flows_and_steps() {
+        let mut events: Vec<NewEvent> = (0..MAX_FLOWS + 10)
+            .map(|i| event("a.started", Some(&format!("f{i}")), 1_000))
+            .collect();
+        let newest = format!("f{}", MAX_FLOWS + 9);
+        events.extend((0..MAX_STEPS + 5).map(|_| event("a.step", Some(&newest), 2_000)));
+        let (store, flows) = fold(&events);
+        assert_eq!(flows.forgotten(), 10);
+        assert!(
+            flows.detail(&store, "f0", 3_000).is_none(),
+            "oldest forgotten"
+        );
+        let d = flows.detail(&store, &newest, 3_000).expect("newest kept");
+        assert_eq!((d.steps.len(), d.steps_dropped), (MAX_STEPS, 6));
+        assert_eq!(d.flow.steps as usize, MAX_STEPS + 6);
+    }
+}
