@@ -141,6 +141,39 @@ pub struct ProjectionInfo {
     pub description: String,
 }
 
+/// One demo scenario: its rate and what it has generated
+/// (`GET /api/v1/demo`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DemoScenario {
+    /// `saga`, `fanout`, `account`, `cqrs` or `logs`.
+    pub name: String,
+    /// Its rate now (0: off).
+    pub rate: f64,
+    /// What the rate counts: `flows/s` or `events/s`.
+    pub unit: String,
+    /// Flows started.
+    pub started: u64,
+    /// Flows written to complete.
+    pub completed: u64,
+    /// Flows written to end in compensation.
+    pub compensated: u64,
+    /// Flows written to stall.
+    pub stalled: u64,
+    /// Messages published.
+    pub published: u64,
+}
+
+/// The demo producer's state, or `running: false` when it is off.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DemoState {
+    /// Whether this Eventscope runs the demo producer.
+    pub running: bool,
+    /// Scenarios, in a fixed order.
+    pub scenarios: Vec<DemoScenario>,
+    /// Messages scheduled but not yet published (flows under way).
+    pub pending: u64,
+}
+
 /// The list of projections.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionList {
@@ -288,6 +321,11 @@ pub enum ProjectionBody {
         /// Flows active in the window, most recent first (at most 200).
         flows: Vec<FlowSummary>,
     },
+    /// CQRS pairs: throughput of each side and the read model's lag.
+    Cqrs {
+        /// One per configured pair.
+        pairs: Vec<CqrsState>,
+    },
 }
 
 /// Where a flow (events sharing a correlation id) stands.
@@ -395,6 +433,43 @@ pub struct FlowDetail {
     pub steps_dropped: u32,
     /// The stall timeout in force (ms).
     pub stall_ms: i64,
+}
+
+/// Lag between two steps of the same flows, in ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LagStats {
+    /// Pairs measured.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+/// One CQRS pair: the write side beside its read model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CqrsState {
+    /// Its name (config).
+    pub name: String,
+    /// Subject pattern of the commands.
+    pub command_subject: String,
+    /// Subject pattern of the resulting events.
+    pub event_subject: String,
+    /// Subject pattern of the read model's updates.
+    pub read_model_subject: String,
+    /// Commands over the window.
+    pub commands: Rate,
+    /// Events over the window.
+    pub events: Rate,
+    /// Read-model updates over the window.
+    pub updates: Rate,
+    /// Command to read-model update, for commands in the window whose
+    /// update has arrived (matched by correlation id).
+    pub lag: LagStats,
+    /// Commands in the window whose read-model update has not arrived.
+    pub waiting: u64,
 }
 
 /// A projection's state (`GET /api/v1/projections/{name}`).

@@ -5,7 +5,9 @@
 //! variable, then file, then default. A bad key or value in the file is
 //! refused with the file and the key named.
 
+use crate::demo::scenarios::Scenario;
 use crate::ingest::decode::Mapping;
+use crate::projection::cqrs::CqrsPair;
 use crate::projection::custom::ProjectionDef;
 use crate::projection::flows::FlowRules;
 use clap::parser::ValueSource;
@@ -81,9 +83,23 @@ pub struct Config {
     #[command(flatten)]
     pub auth: NatsAuth,
 
-    /// Events per second the demo producer publishes.
+    /// Events per second of the demo's background logs and metrics (the
+    /// `logs` scenario's rate).
     #[arg(long, env = "EVENTSCOPE_DEMO_RATE", default_value_t = 200)]
     pub demo_rate: u32,
+
+    /// A demo scenario to run, with its rate: `saga`, `fanout`, `account`,
+    /// `cqrs` or `logs`, alone (its default rate) or as `saga=5` (flows per
+    /// second; events per second for `account` and `logs`). Repeatable;
+    /// comma-separated in the variable. Default: all of them. Rates can
+    /// be changed from the UI while it runs.
+    #[arg(
+        long = "demo-scenario",
+        env = "EVENTSCOPE_DEMO_SCENARIOS",
+        value_delimiter = ',',
+        value_name = "NAME[=RATE]"
+    )]
+    pub demo_scenarios: Vec<DemoScenarioArg>,
 
     /// The nats-server binary for demo mode. Default: `nats-server` on PATH,
     /// then the copy `scripts/setup.sh` installs under ~/.cache/eventscope.
@@ -136,6 +152,42 @@ pub struct Config {
     /// patterns and the stall timeout (`[flows]` in the config file).
     #[arg(skip)]
     pub flows: FlowRules,
+
+    /// CQRS pairs to watch (`[[cqrs]]` in the config file). Demo mode
+    /// watches its own inventory pair when none is given.
+    #[arg(skip)]
+    pub cqrs: Vec<CqrsPair>,
+}
+
+/// `--demo-scenario NAME[=RATE]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoScenarioArg {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its rate, if given.
+    pub rate: Option<f64>,
+}
+
+impl std::str::FromStr for DemoScenarioArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, rate) = match s.split_once('=') {
+            Some((n, r)) => (n.trim(), Some(r.trim())),
+            None => (s.trim(), None),
+        };
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        let scenario = Scenario::parse(name)
+            .ok_or_else(|| format!("no demo scenario {name:?}; there are: {}", names.join(", ")))?;
+        let rate = rate
+            .map(|r| {
+                r.parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=crate::demo::producer::MAX_RATE).contains(v))
+                    .ok_or_else(|| format!("rate {r:?} of {name} is not a number from 0 to 100000"))
+            })
+            .transpose()?;
+        Ok(DemoScenarioArg { scenario, rate })
+    }
 }
 
 /// A secret given on the command line, in a variable or in the file: never
@@ -255,6 +307,7 @@ struct FileConfig {
     addr: Option<String>,
     demo: Option<bool>,
     demo_rate: Option<u32>,
+    demo_scenarios: Option<Vec<String>>,
     nats_server_bin: Option<PathBuf>,
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
@@ -273,6 +326,8 @@ struct FileConfig {
     projection: Vec<ProjectionDef>,
     correlation_headers: Option<Vec<String>>,
     flows: Option<FlowRules>,
+    #[serde(default)]
+    cqrs: Vec<CqrsPair>,
 }
 
 impl Config {
@@ -354,6 +409,12 @@ impl Config {
         if let Some(v) = file.demo_rate.filter(|_| unset("demo_rate")) {
             self.demo_rate = v;
         }
+        if let Some(v) = file.demo_scenarios.filter(|_| unset("demo_scenarios")) {
+            self.demo_scenarios = v
+                .iter()
+                .map(|s| s.parse().map_err(|e| bad("demo_scenarios", e)))
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(v) = file.nats_server_bin.filter(|_| unset("nats_server_bin")) {
             self.nats_server_bin = Some(v);
         }
@@ -425,12 +486,29 @@ impl Config {
             }
             self.flows = rules;
         }
+        self.cqrs = file.cqrs;
         Ok(())
     }
 
     /// Demo mode: no NATS given, so run our own (and the producer).
     pub fn managed_nats(&self) -> bool {
         self.nats_url.is_none()
+    }
+
+    /// Each demo scenario's starting rate (0: off): those given, or all at
+    /// their defaults; `logs` defaults to --demo-rate.
+    pub fn demo_rates(&self) -> std::collections::BTreeMap<Scenario, f64> {
+        let default = |s: Scenario| match s {
+            Scenario::Logs => f64::from(self.demo_rate),
+            other => other.default_rate(),
+        };
+        if self.demo_scenarios.is_empty() {
+            return Scenario::ALL.into_iter().map(|s| (s, default(s))).collect();
+        }
+        self.demo_scenarios
+            .iter()
+            .map(|a| (a.scenario, a.rate.unwrap_or_else(|| default(a.scenario))))
+            .collect()
     }
 
     /// Whether the demo producer runs.
@@ -466,6 +544,7 @@ impl Config {
             allowed_origins: Vec::new(),
             demo: false,
             demo_rate: 200,
+            demo_scenarios: Vec::new(),
             nats_server_bin: None,
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
@@ -476,6 +555,7 @@ impl Config {
             projection: Vec::new(),
             correlation_headers: Vec::new(),
             flows: FlowRules::default(),
+            cqrs: Vec::new(),
         }
     }
 
@@ -489,10 +569,27 @@ impl Config {
         }
     }
 
-    /// Empty projections as this configuration defines them.
+    /// The CQRS pairs watched: those configured, else in demo mode the
+    /// demo's own.
+    pub fn cqrs_pairs(&self) -> Vec<CqrsPair> {
+        if self.cqrs.is_empty() && self.demo_producer() {
+            vec![CqrsPair::demo()]
+        } else {
+            self.cqrs.clone()
+        }
+    }
+
+    /// Empty projections as this configuration defines them. A flow that
+    /// reaches a CQRS pair's read model is complete.
     pub fn projections(&self) -> crate::projection::builtin::Projections {
+        let pairs = self.cqrs_pairs();
+        let mut rules = self.flows.clone();
+        rules
+            .complete
+            .extend(pairs.iter().map(|p| p.read_model.clone()));
         crate::projection::builtin::Projections::with_custom(&self.projection)
-            .with_flow_rules(self.flows.clone())
+            .with_flow_rules(rules)
+            .with_cqrs(pairs)
     }
 }
 
@@ -639,6 +736,32 @@ level = "sev"
             msg.contains(path) && msg.contains("soon") && msg.contains("duration"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn demo_scenarios_take_names_and_rates() {
+        let c = Config::try_parse_from(["eventscope"]).expect("valid");
+        assert_eq!(c.demo_rates().len(), Scenario::ALL.len());
+        let c = Config::try_parse_from([
+            "eventscope",
+            "--demo-scenario",
+            "saga=5",
+            "--demo-scenario",
+            "logs",
+            "--demo-rate",
+            "50",
+        ])
+        .expect("valid");
+        let rates: Vec<(Scenario, f64)> = c.demo_rates().into_iter().collect();
+        assert_eq!(rates, [(Scenario::Saga, 5.0), (Scenario::Logs, 50.0)]);
+        let err = Config::try_parse_from(["eventscope", "--demo-scenario", "sagas"])
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("sagas") && err.contains("fanout"), "{err}");
+        let err = Config::try_parse_from(["eventscope", "--demo-scenario", "saga=fast"])
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("fast"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct AppState {
     pub nats_url: Arc<str>,
     /// Fires on shutdown; long-lived handlers (WebSockets) watch it.
     pub shutdown: CancellationToken,
+    /// The demo producer's dials, when it runs.
+    pub demo: Option<Arc<demo::producer::DemoControl>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -228,6 +230,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown.clone(),
     ));
 
+    let mut demo_control = None;
     if config.demo_producer() {
         // Its own connection, like any other publisher.
         let producer_client = ingest::connect(
@@ -237,9 +240,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Arc::new(Stats::default()),
         )
         .await?;
+        let control = Arc::new(demo::producer::DemoControl::new(&config.demo_rates()));
+        demo_control = Some(Arc::clone(&control));
         tasks.spawn(demo::producer::run(
             producer_client,
-            config.demo_rate,
+            control,
+            crate::event::now_ms() as u64,
             shutdown.clone(),
         ));
     }
@@ -278,6 +284,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         allowed_origins: config.allowed_origins.clone().into(),
         nats_url: nats_url.as_str().into(),
         shutdown: shutdown.clone(),
+        demo: demo_control,
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();

@@ -18,6 +18,9 @@ pub enum AppError {
     /// It existed but is no longer kept (evicted from the log): 410.
     #[error("{0}")]
     Gone(String),
+    /// The request conflicts with how the server runs: 409.
+    #[error("{0}")]
+    Conflict(String),
     /// The server cannot answer now (shutting down): 503.
     #[error("{0}")]
     Unavailable(String),
@@ -29,6 +32,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Gone(_) => StatusCode::GONE,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         (

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/charts/{name}", get(get_chart))
         .route("/timeline", get(get_timeline))
         .route("/flows/{id}", get(get_flow))
+        .route("/demo", get(get_demo).put(put_demo))
 }
 
 /// Key/value pairs of a query string.
@@ -491,6 +492,67 @@ async fn get_flow(
         }
     };
     detail.map(Json).ok_or_else(|| missing(&id))
+}
+
+/// `GET /api/v1/demo`: the demo producer's scenarios, rates and what each
+/// has generated (`running: false` when this Eventscope runs no demo).
+async fn get_demo(State(state): State<AppState>) -> Json<app::api::DemoState> {
+    Json(
+        state
+            .demo
+            .as_ref()
+            .map(|d| d.snapshot())
+            .unwrap_or_default(),
+    )
+}
+
+/// The body of `PUT /api/v1/demo`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoRates {
+    /// Scenario name to its new rate.
+    rates: std::collections::BTreeMap<String, f64>,
+}
+
+/// `PUT /api/v1/demo` with `{"rates": {"saga": 5, "logs": 0}}`: changes
+/// scenarios' rates while the demo runs (0 stops new flows).
+async fn put_demo(
+    State(state): State<AppState>,
+    body: Result<Json<DemoRates>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<app::api::DemoState>, AppError> {
+    use crate::demo::scenarios::Scenario;
+    let Some(demo) = state.demo.as_ref() else {
+        return Err(AppError::Conflict(
+            "the demo producer is not running here; start eventscope with no --nats-url, or with --demo"
+                .to_string(),
+        ));
+    };
+    let Json(body) = body.map_err(|e| {
+        AppError::BadRequest(format!(
+            "the body must be JSON such as {{\"rates\": {{\"saga\": 5}}}}: {e}"
+        ))
+    })?;
+    let mut changes = Vec::new();
+    for (name, rate) in body.rates {
+        let scenario = Scenario::parse(&name).ok_or_else(|| {
+            let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+            AppError::BadRequest(format!(
+                "no demo scenario {name:?}; there are: {}",
+                names.join(", ")
+            ))
+        })?;
+        if !(0.0..=crate::demo::producer::MAX_RATE).contains(&rate) {
+            return Err(AppError::BadRequest(format!(
+                "rate {rate} of {name} is outside 0..=100000"
+            )));
+        }
+        changes.push((scenario, rate));
+    }
+    for (scenario, rate) in changes {
+        demo.set_rate(scenario, rate);
+    }
+    tracing::info!(state = ?demo.snapshot().scenarios.iter().map(|s| (s.name.clone(), s.rate)).collect::<Vec<_>>(), "demo rates changed");
+    Ok(Json(demo.snapshot()))
 }
 
 /// Buckets of the timeline by default, and at most.

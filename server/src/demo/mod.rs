@@ -5,3 +5,4 @@
 
 pub mod managed_nats;
 pub mod producer;
+pub mod scenarios;

@@ -1,9 +1,16 @@
-//! The demo producer: a handful of made-up services publishing JSON log
-//! events on `logs.<service>` and metric events on `metrics.<service>`, at a
-//! steady total rate with an occasional burst of errors. An ordinary NATS
-//! client: what it publishes, the dashboard ingests like anyone's traffic.
+//! The demo producer: publishes the scenarios' flows (`scenarios`) when
+//! their messages fall due, and background logs and metrics from made-up
+//! services (JSON log events on `logs.<service>`, metric events on
+//! `metrics.<service>`, with an occasional burst of errors). Each
+//! scenario's rate can be changed while it runs ([`DemoControl`]). An
+//! ordinary NATS client: what it publishes, the dashboard ingests like
+//! anyone's traffic.
 
+use super::scenarios::{Message, Outcome, Scenario, Scripts};
+use app::api::{DemoScenario, DemoState};
 use serde_json::json;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
@@ -92,29 +99,204 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Publishes `rate` events per second on `client` until `shutdown`.
-pub async fn run(client: async_nats::Client, rate: u32, shutdown: CancellationToken) {
-    let mut generator = Generator::new(now_ms());
+/// Messages scheduled at most; past it no new flow starts (counted).
+const MAX_PENDING: usize = 100_000;
+
+/// The demo's dials and counters, shared by the producer, the API and the
+/// UI: each scenario's rate (changeable while it runs) and what it has
+/// generated so far.
+#[derive(Debug)]
+pub struct DemoControl {
+    state: parking_lot::Mutex<BTreeMap<Scenario, DemoScenario>>,
+    pending: AtomicU64,
+}
+
+impl DemoControl {
+    /// Every scenario at the rate `rates` gives it (missing ones off).
+    pub fn new(rates: &BTreeMap<Scenario, f64>) -> Self {
+        DemoControl {
+            state: parking_lot::Mutex::new(
+                Scenario::ALL
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s,
+                            DemoScenario {
+                                name: s.name().to_string(),
+                                rate: rates.get(&s).copied().unwrap_or(0.0),
+                                unit: s.unit().to_string(),
+                                ..DemoScenario::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            pending: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets `scenario`'s rate (0 stops new flows; those under way finish).
+    pub fn set_rate(&self, scenario: Scenario, rate: f64) {
+        if let Some(s) = self.state.lock().get_mut(&scenario) {
+            s.rate = rate.clamp(0.0, MAX_RATE);
+        }
+    }
+
+    /// A copy of the state, for the API.
+    pub fn snapshot(&self) -> DemoState {
+        DemoState {
+            running: true,
+            scenarios: self.state.lock().values().cloned().collect(),
+            pending: self.pending.load(Ordering::Relaxed),
+        }
+    }
+
+    fn rates(&self) -> Vec<(Scenario, f64)> {
+        self.state
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, v.rate))
+            .collect()
+    }
+
+    fn record(&self, scenario: Scenario, f: impl FnOnce(&mut DemoScenario)) {
+        if let Some(s) = self.state.lock().get_mut(&scenario) {
+            f(s);
+        }
+    }
+}
+
+/// Highest rate a scenario accepts (flows or events per second).
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// A message waiting for its time.
+struct Due {
+    at_ms: u64,
+    order: u64,
+    scenario: Scenario,
+    message: Message,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at_ms, self.order) == (o.at_ms, o.order)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    // Earliest first out of a max-heap.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at_ms, o.order).cmp(&(self.at_ms, self.order))
+    }
+}
+
+/// The stream the account events are kept in.
+pub const ACCOUNT_STREAM: &str = "ACCOUNTS";
+
+async fn ensure_account_stream(client: &async_nats::Client) {
+    let js = async_nats::jetstream::new(client.clone());
+    let made = js
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: ACCOUNT_STREAM.to_string(),
+            subjects: vec!["accounts.>".to_string()],
+            max_age: Duration::from_secs(24 * 3_600),
+            max_bytes: 64 << 20,
+            ..Default::default()
+        })
+        .await;
+    if let Err(e) = made {
+        tracing::warn!(error = %e, "demo: no JetStream stream for the account events; publishing them on core NATS only");
+    }
+}
+
+/// Publishes every scenario at the rates in `control` on `client` until
+/// `shutdown`; flows under way when a rate drops to 0 still finish.
+pub async fn run(
+    client: async_nats::Client,
+    control: std::sync::Arc<DemoControl>,
+    seed: u64,
+    shutdown: CancellationToken,
+) {
+    ensure_account_stream(&client).await;
+    let mut generator = Generator::new(seed);
+    let mut scripts = Scripts::new(seed);
+    let mut queue: BinaryHeap<Due> = BinaryHeap::new();
+    let mut owed: BTreeMap<Scenario, f64> = BTreeMap::new();
+    let mut order = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs(1) / TICKS_PER_SEC);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Spread `rate` over the ticks without losing the remainder.
-    let mut owed: u64 = 0;
-    tracing::info!(rate, "demo producer started");
+    let mut last = now_ms();
+    tracing::info!(scenarios = ?control.rates(), "demo producer started");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        owed += u64::from(rate);
-        let n = owed / u64::from(TICKS_PER_SEC);
-        owed %= u64::from(TICKS_PER_SEC);
-        let ts = now_ms();
-        for _ in 0..n {
-            let ev = generator.next_event(ts);
-            if let Err(e) = client.publish(ev.subject, ev.payload.into()).await {
-                tracing::debug!(error = %e, "demo publish failed");
+        let now = now_ms();
+        let dt = now.saturating_sub(last).min(1_000) as f64 / 1_000.0;
+        last = now;
+        for (scenario, rate) in control.rates() {
+            let o = owed.entry(scenario).or_default();
+            *o += rate * dt;
+            if rate == 0.0 {
+                *o = 0.0;
+            }
+            let n = o.floor();
+            *o -= n;
+            for _ in 0..n as u64 {
+                if scenario == Scenario::Logs {
+                    let ev = generator.next_event(now);
+                    if client.publish(ev.subject, ev.payload.into()).await.is_ok() {
+                        control.record(scenario, |s| s.published += 1);
+                    }
+                    continue;
+                }
+                if queue.len() >= MAX_PENDING {
+                    break;
+                }
+                let script = scripts.next(scenario, now);
+                control.record(scenario, |s| {
+                    if script.correlation.is_some() {
+                        s.started += 1;
+                    }
+                    match script.outcome {
+                        Some(Outcome::Completed) => s.completed += 1,
+                        Some(Outcome::Compensated) => s.compensated += 1,
+                        Some(Outcome::Stalled) => s.stalled += 1,
+                        None => {}
+                    }
+                });
+                for message in script.messages {
+                    order += 1;
+                    queue.push(Due {
+                        at_ms: now + message.delay_ms,
+                        order,
+                        scenario,
+                        message,
+                    });
+                }
             }
         }
+        while queue.peek().is_some_and(|d| d.at_ms <= now) {
+            let Some(due) = queue.pop() else { break };
+            let mut headers = async_nats::HeaderMap::new();
+            for (k, v) in &due.message.headers {
+                headers.insert(k.as_str(), v.as_str());
+            }
+            let sent = client
+                .publish_with_headers(due.message.subject, headers, due.message.payload.into())
+                .await;
+            match sent {
+                Ok(()) => control.record(due.scenario, |s| s.published += 1),
+                Err(e) => tracing::debug!(error = %e, "demo publish failed"),
+            }
+        }
+        control.pending.store(queue.len() as u64, Ordering::Relaxed);
     }
     tracing::info!("demo producer stopped");
 }

@@ -10,6 +10,7 @@
 //! snapshot is made. `Clone` is what checkpoints for time travel are made
 //! of.
 
+use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
 use super::window::{MultiRes, Ring};
@@ -44,6 +45,7 @@ pub fn builtin_catalogue() -> Vec<ProjectionInfo> {
         ("top_subjects", "the busiest subjects, over a window"),
         ("top_services", "the busiest services, over a window"),
         ("rate_history", "events per second, one bucket a second for the last hour, in all and per level"),
+        ("cqrs", "per configured CQRS pair: commands, events and read-model updates per second, and the lag from a command to its read-model update (p50, p99, max), over a window"),
         ("flows", "events grouped by correlation id: started, completed, compensated, stalled and running flows, and the most recent, over a window"),
     ]
     .into_iter()
@@ -226,6 +228,7 @@ pub struct Projections {
     series_overflow: u64,
     custom: Vec<Custom>,
     flows: Flows,
+    cqrs: std::sync::Arc<[CqrsPair]>,
 }
 
 impl Default for Projections {
@@ -246,6 +249,7 @@ impl Default for Projections {
             series_overflow: 0,
             custom: Vec::new(),
             flows: Flows::default(),
+            cqrs: std::sync::Arc::new([]),
         }
     }
 }
@@ -314,6 +318,21 @@ impl Projections {
     pub fn with_flow_rules(mut self, rules: FlowRules) -> Self {
         self.flows = Flows::new(rules);
         self
+    }
+
+    /// The same, watching these CQRS pairs.
+    pub fn with_cqrs(mut self, pairs: Vec<CqrsPair>) -> Self {
+        self.cqrs = pairs.into();
+        self
+    }
+
+    /// Events over `window` as of `now_ms` on the subjects `takes` takes.
+    pub fn subject_count(&self, takes: impl Fn(u32) -> bool, window: Window, now_ms: i64) -> u64 {
+        self.subjects
+            .iter()
+            .filter(|(id, _)| takes(**id))
+            .map(|(_, m)| m.sum(now_ms, window))
+            .sum()
     }
 
     /// The flows (events grouped by correlation id).
@@ -541,6 +560,7 @@ impl Projections {
                 }
             }
             "flows" => self.flows.snapshot(store, window, now_ms),
+            "cqrs" => super::cqrs::snapshot(self, store, &self.cqrs, window, now_ms),
             other => {
                 return self
                     .custom

@@ -307,6 +307,37 @@ impl Flows {
         }
     }
 
+    /// For flows whose first step on a subject `from` takes is in the
+    /// window `(since, now]`: the ms from it to their first later step on a
+    /// subject `to` takes (`None` when none has come yet).
+    pub fn lags(
+        &self,
+        from: impl Fn(u32) -> bool,
+        to: impl Fn(u32) -> bool,
+        since: i64,
+        now_ms: i64,
+    ) -> Vec<Option<i64>> {
+        let mut out = Vec::new();
+        for f in self.flows.values() {
+            if f.last_ms <= since {
+                continue;
+            }
+            let Some(start) = f.steps.iter().position(|s| from(s.subject)) else {
+                continue;
+            };
+            let t0 = f.steps[start].t_ms;
+            if t0 <= since || t0 > now_ms {
+                continue;
+            }
+            let end = f.steps[start..]
+                .iter()
+                .find(|s| to(s.subject) && s.t_ms <= now_ms)
+                .map(|s| s.t_ms - t0);
+            out.push(end);
+        }
+        out
+    }
+
     /// Flows forgotten because more than [`MAX_FLOWS`] were tracked.
     pub fn forgotten(&self) -> u64 {
         self.forgotten

@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod counts;
+pub mod cqrs;
 pub mod custom;
 pub mod flows;
 pub mod timetravel;

@@ -25,7 +25,12 @@ fn correlation_ids_are_kept_after_the_samples() {
     assert_eq!(e.samples().map(|x| x.value).collect::<Vec<_>>(), [2.0]);
     assert_eq!(s.get(ids[1]).expect("stored").correlation(), None);
     // Cut to at most 255 bytes, on a character boundary.
-    let cut = s.get(ids[2]).expect("stored").correlation().expect("stored").to_string();
+    let cut = s
+        .get(ids[2])
+        .expect("stored")
+        .correlation()
+        .expect("stored")
+        .to_string();
     assert_eq!(cut, "é".repeat(127));
 }
 
