@@ -321,6 +321,13 @@ pub enum ProjectionBody {
         /// Flows active in the window, most recent first (at most 200).
         flows: Vec<FlowSummary>,
     },
+    /// Services and subjects as a graph, with rates on the edges.
+    Topology {
+        /// Nodes, by column then row.
+        nodes: Vec<TopoNode>,
+        /// Edges, by (from, to).
+        edges: Vec<TopoEdge>,
+    },
     /// CQRS pairs: throughput of each side and the read model's lag.
     Cqrs {
         /// One per configured pair.
@@ -470,6 +477,38 @@ pub struct CqrsState {
     pub lag: LagStats,
     /// Commands in the window whose read-model update has not arrived.
     pub waiting: u64,
+}
+
+/// A node of the topology: a service or a subject (group).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopoNode {
+    /// `svc:<name>` or `sub:<subject>`.
+    pub id: String,
+    /// `service` or `subject`.
+    pub kind: String,
+    /// The name shown.
+    pub label: String,
+    /// Column, from the left (distance from where flows start).
+    pub column: u32,
+    /// Row within the column.
+    pub row: u32,
+}
+
+/// An edge of the topology.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopoEdge {
+    /// Node id it leaves.
+    pub from: String,
+    /// Node id it enters.
+    pub to: String,
+    /// `publishes` (service → subject) or `consumes` (subject → service).
+    pub kind: String,
+    /// The subject (pattern) whose messages it carries.
+    pub subject: String,
+    /// Events over the window.
+    pub rate: Rate,
+    /// Of those, logged at error level or worse.
+    pub errors: u64,
 }
 
 /// A projection's state (`GET /api/v1/projections/{name}`).

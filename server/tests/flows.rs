@@ -179,3 +179,132 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .replace('+', "%2B")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_of_a_known_fan_out_has_exactly_its_nodes_and_edges() {
+    // `nats` is bound so the server lives until the end.
+    let Harness {
+        nats: _nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+        ..
+    } = Harness::start(|url| Config::attach(url, &["topo.>"]), "topo.probe").await;
+    let addr = running.addr;
+    const N: u64 = 7;
+    let publish = |subject: &'static str,
+                   service: &'static str,
+                   corr: String,
+                   msg: String,
+                   cause: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Nats-Correlation-Id", corr.as_str());
+            h.insert("Nats-Msg-Id", msg.as_str());
+            if let Some(c) = cause {
+                h.insert("Causation-Id", c.as_str());
+            }
+            let payload = format!(r#"{{"type":"x","service":"{service}"}}"#);
+            client
+                .publish_with_headers(subject, h, payload.into())
+                .await
+                .expect("publish");
+        }
+    };
+    for i in 0..N {
+        let corr = format!("f{i}");
+        let first = format!("f{i}-1");
+        publish(
+            "topo.signup.created",
+            "signup",
+            corr.clone(),
+            first.clone(),
+            None,
+        )
+        .await;
+        // Two consumers react to the first message; a log line is not a
+        // reaction and stays out of the graph.
+        publish(
+            "topo.mail.sent",
+            "mail",
+            corr.clone(),
+            format!("f{i}-2"),
+            Some(first.clone()),
+        )
+        .await;
+        publish(
+            "topo.crm.added",
+            "crm",
+            corr.clone(),
+            format!("f{i}-3"),
+            Some(first),
+        )
+        .await;
+        let log = format!(
+            r#"{{"level":"info","msg":"done","service":"signup","correlation_id":"{corr}"}}"#
+        );
+        client
+            .publish("topo.logs.signup", log.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "all stored", |c| {
+            c.health.store_events >= probes + 4 * N
+        })
+        .await;
+    let (status, state): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/topology?window=1m").await;
+    assert_eq!(status, 200);
+    let ProjectionBody::Topology { nodes, edges } = state.body else {
+        panic!("not a topology: {:?}", state.body)
+    };
+    let mut ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+    ids.sort_unstable();
+    // The probe events (published before, to know the subscription is
+    // live) are known traffic too: service "topo" (from their subject).
+    assert_eq!(
+        ids,
+        [
+            "sub:topo.crm.added",
+            "sub:topo.mail.sent",
+            "sub:topo.probe",
+            "sub:topo.signup.created",
+            "svc:crm",
+            "svc:mail",
+            "svc:signup",
+            "svc:topo",
+        ]
+    );
+    let got: Vec<(&str, &str, &str, u64)> = edges
+        .iter()
+        .map(|e| {
+            (
+                e.from.as_str(),
+                e.to.as_str(),
+                e.kind.as_str(),
+                e.rate.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("sub:topo.signup.created", "svc:crm", "consumes", N),
+            ("sub:topo.signup.created", "svc:mail", "consumes", N),
+            ("svc:crm", "sub:topo.crm.added", "publishes", N),
+            ("svc:mail", "sub:topo.mail.sent", "publishes", N),
+            ("svc:signup", "sub:topo.signup.created", "publishes", N),
+            ("svc:topo", "sub:topo.probe", "publishes", probes),
+        ]
+    );
+    // The flow's start is the first column; its consumers come after.
+    let col = |id: &str| nodes.iter().find(|n| n.id == id).map(|n| n.column);
+    assert!(col("svc:signup") < col("sub:topo.signup.created"));
+    assert!(col("sub:topo.signup.created") < col("svc:mail"));
+    running.stop().await;
+}

@@ -13,6 +13,7 @@
 use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
+use super::topology::Topology;
 use super::window::{MultiRes, Ring};
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
@@ -46,6 +47,8 @@ pub fn builtin_catalogue() -> Vec<ProjectionInfo> {
         ("top_services", "the busiest services, over a window"),
         ("rate_history", "events per second, one bucket a second for the last hour, in all and per level"),
         ("cqrs", "per configured CQRS pair: commands, events and read-model updates per second, and the lag from a command to its read-model update (p50, p99, max), over a window"),
+        ("topology", "services and subjects as a graph inferred from traffic (publishes, and consumes from flows' causation), with events per edge, over a window"),
+        ("topology_all", "the topology with logs and metrics included"),
         ("flows", "events grouped by correlation id: started, completed, compensated, stalled and running flows, and the most recent, over a window"),
     ]
     .into_iter()
@@ -228,6 +231,7 @@ pub struct Projections {
     series_overflow: u64,
     custom: Vec<Custom>,
     flows: Flows,
+    topology: Topology,
     cqrs: std::sync::Arc<[CqrsPair]>,
 }
 
@@ -249,6 +253,7 @@ impl Default for Projections {
             series_overflow: 0,
             custom: Vec::new(),
             flows: Flows::default(),
+            topology: Topology::default(),
             cqrs: std::sync::Arc::new([]),
         }
     }
@@ -345,7 +350,8 @@ impl Projections {
         for c in &mut self.custom {
             c.apply(e);
         }
-        self.flows.apply(e);
+        let link = self.flows.apply(e);
+        self.topology.apply(e, link.caused_by, link.starts);
         let t = e.received_ms();
         self.folded += 1;
         self.last_id = Some(e.id);
@@ -560,6 +566,8 @@ impl Projections {
                 }
             }
             "flows" => self.flows.snapshot(store, window, now_ms),
+            "topology" => self.topology.snapshot(store, window, now_ms, false),
+            "topology_all" => self.topology.snapshot(store, window, now_ms, true),
             "cqrs" => super::cqrs::snapshot(self, store, &self.cqrs, window, now_ms),
             other => {
                 return self

@@ -133,9 +133,43 @@ impl Role {
     }
 }
 
+/// Headers naming the message that caused a step.
+pub const CAUSATION_HEADERS: [&str; 3] = ["Causation-Id", "Nats-Causation-Id", "X-Causation-Id"];
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// A log line (it has a level) or a metric sample, as opposed to a domain
+/// event: telemetry is never taken as a flow's cause or drawn in the
+/// topology by default.
+pub fn is_telemetry(e: &EventRef<'_>) -> bool {
+    match e.kind() {
+        crate::ingest::decode::Kind::Metric => true,
+        crate::ingest::decode::Kind::Log => e.level().is_some(),
+        crate::ingest::decode::Kind::Raw => false,
+    }
+}
+
+/// What folding a step tells the topology.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepLink {
+    /// It is a flow's first step.
+    pub starts: bool,
+    /// The subject of the step that caused it, if known.
+    pub caused_by: Option<u32>,
+}
+
 #[derive(Clone, Debug)]
 struct Step {
     id: u64,
+    /// Hash of its `Nats-Msg-Id` (0: none).
+    msg: u64,
+    /// A log or metric event (never a cause).
+    telemetry: bool,
     t_ms: i64,
     subject: u32,
     service: u32,
@@ -242,24 +276,41 @@ impl Flows {
     }
 
     /// Folds one event in (events without a correlation id are skipped).
-    pub fn apply(&mut self, e: &EventRef<'_>) {
-        let Some(corr) = e.correlation() else { return };
+    pub fn apply(&mut self, e: &EventRef<'_>) -> StepLink {
+        let Some(corr) = e.correlation() else {
+            return StepLink::default();
+        };
         let t = e.received_ms();
+        let telemetry = is_telemetry(e);
+        let (mut msg, mut cause) = (0, 0);
+        if !telemetry {
+            for (k, v) in e.headers() {
+                if k.eq_ignore_ascii_case("Nats-Msg-Id") {
+                    msg = hash(&v);
+                } else if CAUSATION_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)) {
+                    cause = hash(&v);
+                }
+            }
+        }
         let role = *self
             .roles
             .entry(e.subject_id())
             .or_insert_with(|| self.rules.role(e.subject()));
         let step = Step {
             id: e.id,
+            msg,
+            telemetry,
             t_ms: t,
             subject: e.subject_id(),
             service: e.service_id(),
             level: e.level(),
             role,
         };
+        let mut link = StepLink::default();
         let flow = match self.flows.get_mut(corr) {
             Some(f) => f,
             None => {
+                link.starts = true;
                 if self.flows.len() >= MAX_FLOWS
                     && let Some(old) = self.order.pop_front()
                 {
@@ -281,6 +332,19 @@ impl Flows {
             }
         };
         flow.last_ms = t;
+        if !telemetry {
+            // The cause: the step its Causation-Id names, else the latest
+            // step by another service.
+            let causing = if cause != 0 {
+                flow.steps.iter().rev().find(|s| s.msg == cause)
+            } else {
+                flow.steps
+                    .iter()
+                    .rev()
+                    .find(|s| !s.telemetry && s.service != step.service)
+            };
+            link.caused_by = causing.map(|s| s.subject);
+        }
         if step
             .level
             .is_some_and(|l| l >= crate::ingest::decode::Level::Error)
@@ -305,6 +369,7 @@ impl Flows {
         } else {
             flow.dropped += 1;
         }
+        link
     }
 
     /// For flows whose first step on a subject `from` takes is in the

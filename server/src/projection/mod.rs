@@ -10,4 +10,5 @@ pub mod cqrs;
 pub mod custom;
 pub mod flows;
 pub mod timetravel;
+pub mod topology;
 pub mod window;

@@ -1,0 +1,284 @@
+//! Topology (PRODUCT.md F8): a graph of who publishes what and who reacts
+//! to it, inferred from traffic alone.
+//!
+//! - A **publishes** edge goes from a service to a subject for every event
+//!   the service published on it (the service as decoding found it: payload
+//!   field, else the subject's first token).
+//! - A **consumes** edge goes from a subject to a service when the service
+//!   published a step of a flow *caused* by an event on that subject: the
+//!   step's `Causation-Id` header names the causing message's `Nats-Msg-Id`
+//!   (else, without the header, the flow's previous step by another
+//!   service is taken as the cause). See [`super::flows`].
+//!
+//! Subjects are grouped so ids in them do not make one node each: a token
+//! with a digit becomes `*` (`accounts.acc-0001.opened` is
+//! `accounts.*.opened`). Logs (events with a level) and metrics are left
+//! out unless asked for (`topology_all`): they would tie every service to
+//! its `logs.<service>`.
+//!
+//! The layout is computed here, deterministically: columns by distance
+//! from the nodes that start flows (else from nodes nothing points to),
+//! rows by name, so the same graph always lands in the same place.
+
+use super::window::MultiRes;
+use crate::ingest::decode::Level;
+use crate::store::intern::NONE;
+use crate::store::{EventRef, Store};
+use app::api::{ProjectionBody, Rate, TopoEdge, TopoNode, Window};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// Edges tracked at most (the rest are counted in `overflow`).
+const MAX_EDGES: usize = 2_000;
+
+/// The topology projection's state.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    /// (service, subject) → (events, errors) per bucket.
+    publishes: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    /// Same, for logs and metrics (shown only with `telemetry`).
+    telemetry: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    /// (subject, service) → caused steps per bucket.
+    consumes: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    /// Subjects that started flows.
+    starters: BTreeSet<u32>,
+    overflow: u64,
+}
+
+fn bump(
+    map: &mut HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    overflow: &mut u64,
+    key: (u32, u32),
+    t: i64,
+    error: bool,
+) {
+    if !map.contains_key(&key) && map.len() >= MAX_EDGES {
+        *overflow += 1;
+        return;
+    }
+    map.entry(key).or_default().update(t, |(n, e)| {
+        *n = n.saturating_add(1);
+        *e = e.saturating_add(u32::from(error));
+    });
+}
+
+/// `accounts.acc-0001.opened` → `accounts.*.opened`.
+pub fn subject_group(subject: &str) -> String {
+    subject
+        .split('.')
+        .map(|t| {
+            if t.bytes().any(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                t
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl Topology {
+    /// Folds one event in; `caused_by` is the subject of the step that
+    /// caused it, if it is a flow step with a known cause.
+    pub fn apply(&mut self, e: &EventRef<'_>, caused_by: Option<u32>, starts_flow: bool) {
+        let t = e.received_ms();
+        let service = e.service_id();
+        let error = e.level().is_some_and(|l| l >= Level::Error);
+        if starts_flow {
+            self.starters.insert(e.subject_id());
+        }
+        if service == NONE {
+            return;
+        }
+        let map = if super::flows::is_telemetry(e) {
+            &mut self.telemetry
+        } else {
+            &mut self.publishes
+        };
+        bump(map, &mut self.overflow, (service, e.subject_id()), t, error);
+        if let Some(cause) = caused_by {
+            bump(
+                &mut self.consumes,
+                &mut self.overflow,
+                (cause, service),
+                t,
+                error,
+            );
+        }
+    }
+
+    /// The graph over `window` as of `now_ms`.
+    pub fn snapshot(
+        &self,
+        store: &Store,
+        window: Window,
+        now_ms: i64,
+        telemetry: bool,
+    ) -> ProjectionBody {
+        let sum = |m: &MultiRes<(u32, u32)>| {
+            m.window(now_ms, window)
+                .fold((0u64, 0u64), |(n, e), (a, b)| {
+                    (n + u64::from(*a), e + u64::from(*b))
+                })
+        };
+        let service = |id: u32| format!("svc:{}", store.services().name(id).unwrap_or("?"));
+        let subject = |id: u32| {
+            format!(
+                "sub:{}",
+                subject_group(store.subjects().name(id).unwrap_or("?"))
+            )
+        };
+        // (from, to) → (kind, events, errors)
+        let mut edges: BTreeMap<(String, String), (&'static str, u64, u64)> = BTreeMap::new();
+        let mut add = |from: String, to: String, kind: &'static str, (n, e): (u64, u64)| {
+            if n > 0 {
+                let slot = edges.entry((from, to)).or_insert((kind, 0, 0));
+                slot.1 += n;
+                slot.2 += e;
+            }
+        };
+        for ((svc, sub), m) in &self.publishes {
+            add(service(*svc), subject(*sub), "publishes", sum(m));
+        }
+        if telemetry {
+            for ((svc, sub), m) in &self.telemetry {
+                add(service(*svc), subject(*sub), "publishes", sum(m));
+            }
+        }
+        for ((sub, svc), m) in &self.consumes {
+            add(subject(*sub), service(*svc), "consumes", sum(m));
+        }
+        let starters: BTreeSet<String> = self.starters.iter().map(|s| subject(*s)).collect();
+        layout(edges, &starters, window)
+    }
+}
+
+/// Places the nodes of `edges` in columns and rows.
+fn layout(
+    edges: BTreeMap<(String, String), (&'static str, u64, u64)>,
+    starters: &BTreeSet<String>,
+    window: Window,
+) -> ProjectionBody {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut indegree: BTreeMap<&str, usize> = BTreeMap::new();
+    for (from, to) in edges.keys() {
+        out.entry(from).or_default().push(to);
+        out.entry(to).or_default();
+        *indegree.entry(to).or_default() += 1;
+        indegree.entry(from).or_default();
+    }
+    // Roots: the publishers of subjects that start flows; else nodes
+    // nothing points to; whatever is left starts a new search, by name.
+    let mut roots: Vec<&str> = edges
+        .keys()
+        .filter(|(_, to)| starters.contains(to.as_str()))
+        .map(|(from, _)| from.as_str())
+        .collect();
+    roots.extend(indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n));
+    let mut column: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut pending: Vec<&str> = out.keys().copied().collect();
+    pending.reverse();
+    let mut queue: VecDeque<&str> = VecDeque::new();
+    let mut next_roots = roots.into_iter();
+    loop {
+        let root = match next_roots.next() {
+            Some(r) => r,
+            None => match pending.pop() {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        if column.contains_key(root) {
+            continue;
+        }
+        column.insert(root, 0);
+        queue.push_back(root);
+        while let Some(n) = queue.pop_front() {
+            let c = column[n];
+            for to in &out[n] {
+                if !column.contains_key(to) {
+                    column.insert(to, c + 1);
+                    queue.push_back(to);
+                }
+            }
+        }
+    }
+    let mut rows: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (n, c) in &column {
+        rows.entry(*c).or_default().push(n);
+    }
+    let mut nodes = Vec::new();
+    for (c, names) in &rows {
+        for (r, id) in names.iter().enumerate() {
+            let (kind, label) = id.split_once(':').unwrap_or(("subject", id));
+            nodes.push(TopoNode {
+                id: id.to_string(),
+                kind: if kind == "svc" { "service" } else { "subject" }.to_string(),
+                label: label.to_string(),
+                column: *c as u32,
+                row: r as u32,
+            });
+        }
+    }
+    let edges = edges
+        .into_iter()
+        .map(|((from, to), (kind, n, e))| {
+            let subject = if kind == "publishes" { &to } else { &from };
+            TopoEdge {
+                subject: subject.trim_start_matches("sub:").to_string(),
+                from,
+                to,
+                kind: kind.to_string(),
+                rate: Rate {
+                    count: n,
+                    per_sec: n as f64 * 1_000.0 / window.ms() as f64,
+                },
+                errors: e,
+            }
+        })
+        .collect();
+    ProjectionBody::Topology { nodes, edges }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_in_subjects_are_grouped() {
+        assert_eq!(
+            subject_group("accounts.acc-0001.opened"),
+            "accounts.*.opened"
+        );
+        assert_eq!(subject_group("orders.placed"), "orders.placed");
+        assert_eq!(subject_group("v2.x"), "*.x");
+    }
+
+    #[test]
+    fn layout_follows_the_flow_and_is_stable() {
+        let mut edges = BTreeMap::new();
+        for (a, b, k) in [
+            ("svc:orders", "sub:orders.placed", "publishes"),
+            ("sub:orders.placed", "svc:payments", "consumes"),
+            ("svc:payments", "sub:payments.authorised", "publishes"),
+            ("sub:payments.authorised", "svc:orders", "consumes"),
+            ("svc:orders", "sub:orders.completed", "publishes"),
+        ] {
+            edges.insert((a.to_string(), b.to_string()), (k, 1, 0));
+        }
+        let starters: BTreeSet<String> = ["sub:orders.placed".to_string()].into();
+        let ProjectionBody::Topology { nodes, edges: out } =
+            layout(edges.clone(), &starters, Window::M1)
+        else {
+            panic!("not a topology")
+        };
+        let col = |id: &str| nodes.iter().find(|n| n.id == id).map(|n| n.column);
+        assert_eq!(col("svc:orders"), Some(0));
+        assert_eq!(col("sub:orders.placed"), Some(1));
+        assert_eq!(col("svc:payments"), Some(2));
+        assert_eq!(col("sub:payments.authorised"), Some(3));
+        assert_eq!(out.len(), 5);
+        // The same graph, the same places.
+        let again = layout(edges, &starters, Window::M1);
+        assert_eq!(again, ProjectionBody::Topology { nodes, edges: out });
+    }
+}
