@@ -511,6 +511,50 @@ pub struct TopoEdge {
     pub errors: u64,
 }
 
+/// One field of an inferred schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemaField {
+    /// Path (`a.b` for nested objects).
+    pub path: String,
+    /// JSON types seen (`string`, `number`, `bool`, `null`, `array`,
+    /// `object`) and how often.
+    pub types: std::collections::BTreeMap<String, u64>,
+    /// Share of the schema's payloads that had it (0 to 1).
+    pub presence: f64,
+    /// The first value seen, as text (cut to 80 characters).
+    pub example: String,
+}
+
+/// The schema of one kind of payload (`GET /api/v1/schemas`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemaInfo {
+    /// Subject group, and ` · <type>` when payloads carry a type field.
+    pub key: String,
+    /// Subject group (ids in subjects shown as `*`).
+    pub subject: String,
+    /// The payloads' type field, if they have one.
+    pub event_type: Option<String>,
+    /// Payloads read.
+    pub samples: u64,
+    /// Drifts raised.
+    pub drifts: u64,
+    /// When the last drift was seen (Unix ms).
+    pub last_drift_ms: Option<i64>,
+    /// Fields, by path.
+    pub fields: Vec<SchemaField>,
+}
+
+/// Every inferred schema.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaList {
+    /// By key.
+    pub schemas: Vec<SchemaInfo>,
+    /// Drifts raised in all.
+    pub drifts: u64,
+    /// Payloads not read (over the per-subject budget, or past the cap).
+    pub skipped: u64,
+}
+
 /// A projection's state (`GET /api/v1/projections/{name}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionState {

@@ -237,6 +237,9 @@ pub struct Health {
     /// JetStream sequences skipped: messages the stream removed (limits,
     /// deletes) before Eventscope read them.
     pub seq_gaps: u64,
+    /// Schema drifts raised (new field, missing field, type change).
+    #[serde(default)]
+    pub schema_drifts: u64,
 }
 
 /// One subject's row.

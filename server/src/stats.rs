@@ -23,6 +23,7 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             reconnected: tokio::sync::Notify::new(),
+            schema_drifts: Default::default(),
         }
     }
 }
@@ -55,7 +56,12 @@ pub struct Stats {
     /// Woken on every (re)connection, so JetStream sources re-attach at
     /// once instead of waiting for missed heartbeats.
     pub reconnected: tokio::sync::Notify,
+    /// Schema drifts raised: new field, missing field, type change.
+    pub schema_drifts: [AtomicU64; 3],
 }
+
+/// The kinds of schema drift, in the order of [`Stats::schema_drifts`].
+pub const DRIFT_KINDS: [&str; 3] = ["new_field", "missing_field", "type_change"];
 
 impl Stats {
     /// The counters as the wire reports them (overflow is the hub's own).
@@ -73,6 +79,11 @@ impl Stats {
             duplicates: store.duplicates,
             undecoded: store.raw,
             seq_gaps: self.js_seq_gaps.load(Ordering::Relaxed),
+            schema_drifts: self
+                .schema_drifts
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .sum(),
         }
     }
 }

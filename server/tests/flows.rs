@@ -308,3 +308,79 @@ async fn topology_of_a_known_fan_out_has_exactly_its_nodes_and_edges() {
     assert!(col("sub:topo.signup.created") < col("svc:mail"));
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_is_raised_exactly_when_a_field_changes_type() {
+    let Harness {
+        nats: _nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+        ..
+    } = Harness::start(|url| Config::attach(url, &["sch.>"]), "sch.probe").await;
+    let addr = running.addr;
+    let n = eventscope::projection::schema::ESTABLISHED + 5;
+    for i in 0..n {
+        let p = format!(r#"{{"type":"Paid","order":"o-{i}","amount":{i}.5}}"#);
+        client
+            .publish("sch.payments", p.into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "the steady payloads stored", |c| {
+            c.health.store_events >= probes + n
+        })
+        .await;
+    let (_, list): (u16, app::api::SchemaList) = json(addr, "/api/v1/schemas").await;
+    assert_eq!(list.drifts, 0, "no drift while the shape holds: {list:?}");
+    let paid = list
+        .schemas
+        .iter()
+        .find(|s| s.key == "sch.payments · Paid")
+        .expect("schema of Paid");
+    assert_eq!(paid.samples, n);
+    let amount = paid
+        .fields
+        .iter()
+        .find(|f| f.path == "amount")
+        .expect("amount");
+    assert_eq!((amount.presence, amount.example.as_str()), (1.0, "0.5"));
+
+    // The same shape with amount as a string: one drift, in the log, the
+    // counts' health, the schema list and /metrics.
+    client
+        .publish(
+            "sch.payments",
+            r#"{"type":"Paid","order":"o-x","amount":"12.50"}"#.into(),
+        )
+        .await
+        .expect("publish");
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "the drift counted", |c| {
+            c.health.schema_drifts == 1
+        })
+        .await;
+    let (_, page): (u16, app::api::EventPage) =
+        json(addr, "/api/v1/events?subject=eventscope.schema.drift").await;
+    assert_eq!(page.events.len(), 1, "{page:?}");
+    let drift = &page.events[0];
+    assert_eq!(drift.level.as_deref(), Some("warn"));
+    assert!(
+        drift.preview.contains("type_change") && drift.preview.contains("amount"),
+        "{}",
+        drift.preview
+    );
+    let (_, list): (u16, app::api::SchemaList) = json(addr, "/api/v1/schemas").await;
+    assert_eq!(list.drifts, 1);
+    let (_, metrics) = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_schema_drift_total{kind=\"type_change\"} 1"),
+        "{metrics}"
+    );
+    running.stop().await;
+}

@@ -144,6 +144,17 @@ impl Collector for PipelineCollector {
             "Slow-consumer notices from the NATS client (messages lost in NATS)",
             load(&s.nats_slow_consumer),
         )?;
+        let drifts: Vec<(&str, &str, u64)> = crate::stats::DRIFT_KINDS
+            .iter()
+            .zip(&s.schema_drifts)
+            .map(|(kind, n)| ("kind", *kind, load(n)))
+            .collect();
+        counter(
+            &mut e,
+            "eventscope_schema_drift",
+            "Schema drifts raised, by kind (each is also an event on eventscope.schema.drift)",
+            &drifts,
+        )?;
         gauge(
             &mut e,
             "eventscope_nats_connected",

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/timeline", get(get_timeline))
         .route("/flows/{id}", get(get_flow))
         .route("/demo", get(get_demo).put(put_demo))
+        .route("/schemas", get(get_schemas))
 }
 
 /// Key/value pairs of a query string.
@@ -492,6 +493,22 @@ async fn get_flow(
         }
     };
     detail.map(Json).ok_or_else(|| missing(&id))
+}
+
+/// `GET /api/v1/schemas`: every inferred payload schema, live.
+async fn get_schemas(
+    State(state): State<AppState>,
+) -> Result<Json<app::api::SchemaList>, AppError> {
+    state
+        .hub
+        .query(|p, _, _| app::api::SchemaList {
+            schemas: p.schemas().list(),
+            drifts: p.schemas().drifts(),
+            skipped: p.schemas().skipped(),
+        })
+        .await
+        .map(Json)
+        .map_err(|e| AppError::Unavailable(e.to_string()))
 }
 
 /// `GET /api/v1/demo`: the demo producer's scenarios, rates and what each

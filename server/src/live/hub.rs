@@ -299,6 +299,26 @@ impl Hub {
                 checkpoints.after_fold(&self.projections, store.held());
             }
         }
+        // Drifts become events in the log, folded like any other.
+        for drift in self.projections.take_drifts() {
+            if let Some(i) = crate::stats::DRIFT_KINDS
+                .iter()
+                .position(|k| *k == drift.kind)
+            {
+                self.stats.schema_drifts[i].fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(schema = %drift.schema, field = %drift.field, kind = drift.kind, "schema drift");
+            let ev = NewEvent::core(
+                crate::projection::schema::DRIFT_SUBJECT,
+                drift.payload(),
+                crate::event::now_ms(),
+            );
+            if let Some(e) = store.append(&ev).and_then(|id| store.get(id)) {
+                self.counts.apply(e.subject());
+                self.projections.apply(&e);
+                checkpoints.after_fold(&self.projections, store.held());
+            }
+        }
         checkpoints.prune(store.first_id());
     }
 

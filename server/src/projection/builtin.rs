@@ -13,6 +13,7 @@
 use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
+use super::schema::Schemas;
 use super::topology::Topology;
 use super::window::{MultiRes, Ring};
 use crate::ingest::decode::Level;
@@ -232,6 +233,7 @@ pub struct Projections {
     custom: Vec<Custom>,
     flows: Flows,
     topology: Topology,
+    schemas: Schemas,
     cqrs: std::sync::Arc<[CqrsPair]>,
 }
 
@@ -254,6 +256,7 @@ impl Default for Projections {
             custom: Vec::new(),
             flows: Flows::default(),
             topology: Topology::default(),
+            schemas: Schemas::default(),
             cqrs: std::sync::Arc::new([]),
         }
     }
@@ -340,6 +343,16 @@ impl Projections {
             .sum()
     }
 
+    /// The inferred payload schemas.
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    /// Schema drifts found since the last call, for the hub to log.
+    pub fn take_drifts(&mut self) -> Vec<super::schema::Drift> {
+        self.schemas.take_drifts()
+    }
+
     /// The flows (events grouped by correlation id).
     pub fn flows(&self) -> &Flows {
         &self.flows
@@ -352,6 +365,7 @@ impl Projections {
         }
         let link = self.flows.apply(e);
         self.topology.apply(e, link.caused_by, link.starts);
+        self.schemas.apply(e);
         let t = e.received_ms();
         self.folded += 1;
         self.last_id = Some(e.id);
