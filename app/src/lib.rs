@@ -9,14 +9,17 @@ pub mod api;
 pub mod charts;
 pub mod explore;
 pub mod fetch;
+pub mod flows;
 pub mod format;
 pub mod inspector;
 pub mod keys;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod overview;
+pub mod schemas;
 pub mod shell;
 pub mod tail;
+pub mod topology;
 pub mod travel;
 pub mod wire;
 
@@ -64,6 +67,9 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=overview::Overview/>
                 <Route path=StaticSegment("tail") view=tail::Tail/>
                 <Route path=StaticSegment("explore") view=explore::Explore/>
+                <Route path=StaticSegment("flows") view=flows::Flows/>
+                <Route path=StaticSegment("topology") view=topology::Topology/>
+                <Route path=StaticSegment("schemas") view=schemas::Schemas/>
             </Routes>
         </Router>
     }

@@ -124,6 +124,9 @@ pub fn TopBar() -> impl IntoView {
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/tail">"Live tail"</A>
                 <A href="/explore">"Metrics"</A>
+                <A href="/flows">"Flows"</A>
+                <A href="/topology">"Topology"</A>
+                <A href="/schemas">"Schemas"</A>
             </nav>
             <span class="spacer"></span>
             <span class="topbar-stat" title="Events ingested per second, last second">
@@ -140,6 +143,14 @@ pub fn TopBar() -> impl IntoView {
                 {move || counts.with(|c| format::thousands(c.health.resyncs))}
                 " resyncs"
             </span>
+            <Show when=move || counts.with(|c| c.health.schema_drifts > 0)>
+                <a class="badge badge-warn" href="/schemas" data-testid="drift-badge-top" title="Payload schemas changed: new fields, missing fields or type changes">
+                    {move || {
+                        let n = counts.with(|c| c.health.schema_drifts);
+                        format!("{} schema drift{}", format::thousands(n), if n == 1 { "" } else { "s" })
+                    }}
+                </a>
+            </Show>
             <span class=move || link.get().class() data-testid="link-state">
                 {move || link.get().label()}
             </span>

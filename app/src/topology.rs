@@ -1,0 +1,335 @@
+//! The topology page (PRODUCT.md F8): services and subjects as a live
+//! graph, inferred by the server from traffic (see the `topology`
+//! projection), with events per second on every edge; an edge's colour says
+//! how many of its events were errors. Click an edge (or its row in the
+//! table under the graph) to open the tail filtered to it.
+//!
+//! The server lays the graph out (columns by distance from where flows
+//! start, rows by name), so it stays put between ticks.
+
+#[cfg(feature = "hydrate")]
+use crate::api::ProjectionBody;
+use crate::api::{TopoEdge, TopoNode, Window};
+use crate::format;
+use crate::travel::url_with;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
+
+const COL_W: f64 = 210.0;
+const ROW_H: f64 = 58.0;
+const NODE_W: f64 = 168.0;
+const NODE_H: f64 = 34.0;
+const PAD: f64 = 16.0;
+
+/// Top-left corner of a node.
+fn at(n: &TopoNode) -> (f64, f64) {
+    (PAD + n.column as f64 * COL_W, PAD + n.row as f64 * ROW_H)
+}
+
+/// The SVG path of an edge between two nodes: a curve from the right of
+/// `a` to the left of `b`, bowing down when it goes back to an earlier
+/// column.
+pub fn edge_path(a: &TopoNode, b: &TopoNode) -> String {
+    let ((ax, ay), (bx, by)) = (at(a), at(b));
+    let (x1, y1, x2, y2) = (ax + NODE_W, ay + NODE_H / 2.0, bx, by + NODE_H / 2.0);
+    if b.column > a.column {
+        let dx = (x2 - x1) / 2.0;
+        format!(
+            "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
+            x1 + dx,
+            x2 - dx
+        )
+    } else {
+        // Back (or same column): out of the right, under both, into the left.
+        let low = y1.max(y2) + ROW_H * 0.8;
+        format!(
+            "M{x1:.1},{y1:.1} C{:.1},{low:.1} {:.1},{low:.1} {x2:.1},{y2:.1}",
+            x1 + 60.0,
+            x2 - 60.0
+        )
+    }
+}
+
+/// The tail's URL for the events an edge carries.
+pub fn tail_href(e: &TopoEdge) -> String {
+    let service = if e.kind == "publishes" {
+        e.from.strip_prefix("svc:")
+    } else {
+        None
+    };
+    url_with(
+        "/tail",
+        [],
+        &[
+            ("subject", Some(e.subject.clone())),
+            ("service", service.map(str::to_string)),
+        ],
+    )
+}
+
+fn edge_class(e: &TopoEdge) -> &'static str {
+    let share = e.errors as f64 / e.rate.count.max(1) as f64;
+    if share > 0.05 {
+        "edge edge-bad"
+    } else if e.errors > 0 {
+        "edge edge-warn"
+    } else {
+        "edge"
+    }
+}
+
+fn short(label: &str) -> String {
+    if label.chars().count() > 22 {
+        label.chars().take(21).chain(['…']).collect()
+    } else {
+        label.to_string()
+    }
+}
+
+/// The topology page.
+#[component]
+pub fn Topology() -> impl IntoView {
+    let window = RwSignal::new(Window::M1);
+    let telemetry = RwSignal::new(false);
+    let graph = RwSignal::new(None::<Result<(Vec<TopoNode>, Vec<TopoEdge>), String>>);
+    #[cfg(feature = "hydrate")]
+    {
+        let pick = |body| match body {
+            ProjectionBody::Topology { nodes, edges } => Some((nodes, edges)),
+            _ => None,
+        };
+        // Two projections (with and without telemetry); follow the chosen.
+        let shown = Memo::new(move |_| telemetry.get());
+        Effect::new(move |_| {
+            let name = if shown.get() {
+                "topology_all"
+            } else {
+                "topology"
+            };
+            graph.set(None);
+            crate::travel::follow_projection(
+                name,
+                move || window.get(),
+                pick,
+                move |r| graph.set(Some(r)),
+            );
+        });
+    }
+    let navigate = use_navigate();
+    let navigate = StoredValue::new(navigate);
+    let drawing = move || {
+        graph.with(|g| match g {
+            None => view! { <p class="empty">"Waiting for the graph…"</p> }.into_any(),
+            Some(Err(e)) => view! { <p class="empty error">{e.clone()}</p> }.into_any(),
+            Some(Ok((nodes, _))) if nodes.is_empty() => view! {
+                <p class="empty" data-testid="topology-empty">
+                    "No traffic between services in the window. Services are read from a payload's service field, else the subject's first token; an edge from a subject to a service needs flows (a correlation id) and, best, a Causation-Id header."
+                </p>
+            }
+            .into_any(),
+            Some(Ok((nodes, edges))) => {
+                let width = PAD * 2.0 + nodes.iter().map(|n| n.column).max().unwrap_or(0) as f64 * COL_W + NODE_W;
+                let height = PAD * 2.0 + nodes.iter().map(|n| n.row).max().unwrap_or(0) as f64 * ROW_H + NODE_H + ROW_H;
+                let find = |id: &str| nodes.iter().find(|n| n.id == id);
+                let edge_views = edges
+                    .iter()
+                    .filter_map(|e| {
+                        let (a, b) = (find(&e.from)?, find(&e.to)?);
+                        let d = edge_path(a, b);
+                        let href = tail_href(e);
+                        let (ax, ay) = at(a);
+                        let (bx, by) = at(b);
+                        let (mx, my) = ((ax + NODE_W + bx) / 2.0, (ay + by) / 2.0 + NODE_H / 2.0 - 5.0);
+                        let width = 1.2 + 2.2 * (1.0 + e.rate.per_sec).log10();
+                        let title = format!(
+                            "{} → {}: {} events ({}/s), {} errors. Click for the tail.",
+                            a.label, b.label, e.rate.count, format::rate(e.rate.per_sec), e.errors
+                        );
+                        Some(view! {
+                            <g
+                                class=edge_class(e)
+                                data-testid="topology-edge"
+                                data-from=e.from.clone()
+                                data-to=e.to.clone()
+                                on:click=move |_| navigate.with_value(|n| n(&href, NavigateOptions::default()))
+                            >
+                                <title>{title}</title>
+                                <path class="edge-hit" d=d.clone()></path>
+                                <path class="edge-line" d=d stroke-width=format!("{width:.1}") marker-end="url(#arrow)"></path>
+                                <text class="edge-label" x=mx y=my text-anchor="middle">{format!("{}/s", format::rate(e.rate.per_sec))}</text>
+                            </g>
+                        })
+                    })
+                    .collect_view();
+                let node_views = nodes
+                    .iter()
+                    .map(|n| {
+                        let (x, y) = at(n);
+                        let class = if n.kind == "service" { "node node-service" } else { "node node-subject" };
+                        view! {
+                            <g class=class data-testid="topology-node" data-id=n.id.clone()>
+                                <title>{format!("{}: {}", n.kind, n.label)}</title>
+                                <rect x=x y=y width=NODE_W height=NODE_H rx={if n.kind == "service" { "8" } else { "17" }}></rect>
+                                <text x=x + NODE_W / 2.0 y=y + NODE_H / 2.0 + 4.5 text-anchor="middle">{short(&n.label)}</text>
+                            </g>
+                        }
+                    })
+                    .collect_view();
+                view! {
+                    <div class="topology-scroll">
+                        <svg
+                            class="topology"
+                            data-testid="topology-graph"
+                            width=width
+                            height=height
+                            viewBox=format!("0 0 {width:.0} {height:.0}")
+                            role="img"
+                            aria-label="Services and subjects, with events per second on each edge"
+                        >
+                            <defs>
+                                <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                                    <path d="M0,0 L10,5 L0,10 z" class="arrow"></path>
+                                </marker>
+                            </defs>
+                            {edge_views}
+                            {node_views}
+                        </svg>
+                    </div>
+                }
+                .into_any()
+            }
+        })
+    };
+    let rows = move || {
+        graph.with(|g| match g {
+            Some(Ok((_, edges))) => {
+                let mut e = edges.clone();
+                e.sort_by(|a, b| {
+                    b.rate
+                        .count
+                        .cmp(&a.rate.count)
+                        .then_with(|| a.from.cmp(&b.from))
+                });
+                e
+            }
+            _ => Vec::new(),
+        })
+    };
+    let name = |id: &str| id.split_once(':').map_or(id, |(_, n)| n).to_string();
+    view! {
+        <main class="page page-wide">
+            <div class="page-head">
+                <h2 class="page-title">"Topology"</h2>
+                <span class="muted">"Who publishes what, and who reacts to it: inferred from the traffic."</span>
+                <span class="spacer"></span>
+                <label class="check">
+                    <input type="checkbox" data-testid="topology-telemetry" prop:checked=move || telemetry.get() on:change=move |ev| telemetry.set(event_target_checked(&ev))/>
+                    " logs and metrics"
+                </label>
+                <crate::charts::WindowPicker current=window.into() pick=Callback::new(move |w| window.set(w)) testid="topology-window"/>
+            </div>
+            <section class="panel">
+                <div class="legend-row muted small">
+                    <span class="key key-service"></span>" service "
+                    <span class="key key-subject"></span>" subject "
+                    <span class="key key-edge"></span>" events/s (thicker: more) "
+                    <span class="key key-bad"></span>" with errors"
+                </div>
+                {drawing}
+            </section>
+            <section class="panel">
+                <h2>"Edges"</h2>
+                <Show when=move || !rows().is_empty() fallback=|| view! { <p class="empty">"No edges in the window."</p> }>
+                    <table class="edges" data-testid="topology-edges">
+                        <thead>
+                            <tr>
+                                <th scope="col">"From"</th>
+                                <th scope="col">"To"</th>
+                                <th scope="col">"Kind"</th>
+                                <th scope="col" class="num">"Events"</th>
+                                <th scope="col" class="num">"Events / s"</th>
+                                <th scope="col" class="num">"Errors"</th>
+                                <th scope="col"></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            <For each=rows key=|e| format!("{e:?}") let:e>
+                                <tr data-testid="edge-row">
+                                    <td class="mono">{name(&e.from)}</td>
+                                    <td class="mono">{name(&e.to)}</td>
+                                    <td class="muted">{e.kind.clone()}</td>
+                                    <td class="num">{format::thousands(e.rate.count)}</td>
+                                    <td class="num">{format::rate(e.rate.per_sec)}</td>
+                                    <td class={if e.errors > 0 { "num warn" } else { "num" }}>{format::thousands(e.errors)}</td>
+                                    <td><a href=tail_href(&e) data-testid="edge-tail">"tail"</a></td>
+                                </tr>
+                            </For>
+                        </tbody>
+                    </table>
+                </Show>
+            </section>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Rate;
+
+    fn node(id: &str, column: u32, row: u32) -> TopoNode {
+        TopoNode {
+            id: id.into(),
+            kind: if id.starts_with("svc:") {
+                "service"
+            } else {
+                "subject"
+            }
+            .into(),
+            label: id[4..].into(),
+            column,
+            row,
+        }
+    }
+
+    #[test]
+    fn edges_curve_forward_and_bow_under_going_back() {
+        let (a, b) = (node("svc:a", 0, 0), node("sub:x", 1, 0));
+        let forward = edge_path(&a, &b);
+        assert!(forward.starts_with("M184.0,33.0 C"), "{forward}");
+        assert!(forward.ends_with("226.0,33.0"), "{forward}");
+        let back = edge_path(&b, &a);
+        assert!(
+            back.contains(&format!("{:.1}", 33.0 + ROW_H * 0.8)),
+            "{back}"
+        );
+    }
+
+    #[test]
+    fn an_edge_opens_the_tail_on_its_subject() {
+        let e = TopoEdge {
+            from: "svc:orders".into(),
+            to: "sub:orders.*.placed".into(),
+            kind: "publishes".into(),
+            subject: "orders.*.placed".into(),
+            rate: Rate {
+                count: 1,
+                per_sec: 0.1,
+            },
+            errors: 0,
+        };
+        assert_eq!(
+            tail_href(&e),
+            "/tail?subject=orders.%2A.placed&service=orders"
+        );
+        let c = TopoEdge {
+            from: "sub:orders.placed".into(),
+            to: "svc:payments".into(),
+            kind: "consumes".into(),
+            subject: "orders.placed".into(),
+            ..e
+        };
+        assert_eq!(tail_href(&c), "/tail?subject=orders.placed");
+    }
+}
