@@ -181,8 +181,8 @@ pub fn Topology() -> impl IntoView {
                         <svg
                             class="topology"
                             data-testid="topology-graph"
-                            width=width
-                            height=height
+                            width="100%"
+                            style:max-width=format!("{width:.0}px")
                             viewBox=format!("0 0 {width:.0} {height:.0}")
                             role="img"
                             aria-label="Services and subjects, with events per second on each edge"

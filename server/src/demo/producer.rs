@@ -25,8 +25,9 @@ const MESSAGES: [(&str, &str); 8] = [
     ("info", "shipment scheduled"),
     ("error", "upstream timed out"),
 ];
-/// Publish ticks per second; events are spread evenly over them.
-const TICKS_PER_SEC: u32 = 20;
+/// Publish ticks per second; events are spread evenly over them, and a
+/// flow's steps go out within 10 ms of when they fall due.
+const TICKS_PER_SEC: u32 = 100;
 
 /// One demo event: a subject and its JSON payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +226,7 @@ pub async fn run(
     ensure_account_stream(&client).await;
     let mut generator = Generator::new(seed);
     let mut scripts = Scripts::new(seed);
+    scripts.v2_from_ms = now_ms() + 60_000;
     let mut queue: BinaryHeap<Due> = BinaryHeap::new();
     let mut owed: BTreeMap<Scenario, f64> = BTreeMap::new();
     let mut order = 0u64;

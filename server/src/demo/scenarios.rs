@@ -23,7 +23,11 @@
 //!
 //! Every step carries `Nats-Correlation-Id`, a unique `Nats-Msg-Id` and a
 //! `Causation-Id` (the message that caused it), and every service logs
-//! what it does (with the correlation id in the payload).
+//! what it does (the correlation id in a header; the log's payload has the
+//! shape of the service's other logs).
+//!
+//! A minute after the producer starts, the payments service "deploys v2":
+//! `PaymentAuthorised` gains a `currency` field, a schema drift to show.
 
 use serde_json::{Value, json};
 
@@ -136,6 +140,8 @@ pub struct Scripts {
     /// Share of sagas (and onboardings) that stall.
     pub stall_share: f64,
     accounts: Vec<(String, i64, bool)>,
+    /// From this moment (Unix ms) payments publish their v2 shape.
+    pub v2_from_ms: u64,
 }
 
 /// Builds one flow's messages: each step caused by the one before.
@@ -186,17 +192,19 @@ impl Flow<'_> {
             payload: payload.to_string(),
         });
         self.cause = Some(msg_id);
-        // The service logs what it did, a few ms later.
+        // The service logs what it did, a few ms later: the same shape as
+        // its other logs, the flow's id in a header.
+        let request_id = format!("{:016x}", self.rng.u64(..));
         self.messages.push(Message {
             delay_ms: self.t + 1 + self.rng.u64(0..5),
             subject: format!("logs.{service}"),
-            headers: Vec::new(),
+            headers: vec![("Nats-Correlation-Id".to_string(), self.correlation.clone())],
             payload: json!({
                 "ts": ts + 1,
                 "level": level,
                 "service": service,
                 "msg": log,
-                "correlation_id": self.correlation,
+                "request_id": request_id,
             })
             .to_string(),
         });
@@ -214,6 +222,7 @@ impl Scripts {
             out_of_stock_share: 0.08,
             stall_share: 0.05,
             accounts: Vec::new(),
+            v2_from_ms: u64::MAX,
         }
     }
 
@@ -259,6 +268,7 @@ impl Scripts {
         let amount = (self.rng.u32(5..500) as f64) + 0.99;
         let items = self.rng.u32(1..6);
         let customer = format!("c-{:04}", self.rng.u32(..5_000));
+        let v2 = start_ms >= self.v2_from_ms;
         let mut f = self.flow("ord", start_ms);
         let order = f.correlation.clone();
         let o = json!({"order_id": order});
@@ -292,12 +302,16 @@ impl Scripts {
             );
             Outcome::Compensated
         } else {
+            let mut paid = json!({"order_id": order, "amount": amount});
+            if v2 {
+                paid["currency"] = json!("EUR");
+            }
             f.step(
                 40..250,
                 "payments",
                 "payments.authorised",
                 "PaymentAuthorised",
-                json!({"order_id": order, "amount": amount}),
+                paid,
                 "info",
                 "payment authorised",
             );
@@ -661,6 +675,26 @@ mod tests {
             assert!(*b >= 0, "{v}");
         }
         assert!(balances.len() >= 5);
+    }
+
+    #[test]
+    fn payments_v2_adds_a_currency_from_its_moment() {
+        let mut s = Scripts::new(9);
+        s.v2_from_ms = 1_000;
+        let authorised = |s: &mut Scripts, t: u64| -> Vec<Value> {
+            (0..50)
+                .flat_map(|_| s.next(Scenario::Saga, t).messages)
+                .filter(|m| m.subject == "payments.authorised")
+                .map(|m| serde_json::from_str(&m.payload).expect("json"))
+                .collect()
+        };
+        assert!(
+            authorised(&mut s, 999)
+                .iter()
+                .all(|v| v.get("currency").is_none())
+        );
+        let after = authorised(&mut s, 1_000);
+        assert!(!after.is_empty() && after.iter().all(|v| v["currency"] == "EUR"));
     }
 
     #[test]

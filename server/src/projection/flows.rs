@@ -204,6 +204,8 @@ impl Flow {
     fn summary(&self, id: &str, store: &Store, now_ms: i64, stall_ms: i64) -> FlowSummary {
         let subject = |s: &Step| store.subjects().name(s.subject).unwrap_or("").to_string();
         let status = self.status(now_ms, stall_ms);
+        // Where it stopped: the last domain event (not a log line) before
+        // the first compensation, or the last one of a stalled flow.
         let stopped_at = match status {
             FlowStatus::Compensated => {
                 let first_comp = self
@@ -211,9 +213,21 @@ impl Flow {
                     .iter()
                     .position(|s| s.role == Role::Compensation)
                     .unwrap_or(self.steps.len());
-                self.steps[..first_comp].last().map(subject)
+                let before = &self.steps[..first_comp];
+                before
+                    .iter()
+                    .rev()
+                    .find(|s| !s.telemetry)
+                    .or(before.last())
+                    .map(subject)
             }
-            FlowStatus::Stalled => self.steps.last().map(subject),
+            FlowStatus::Stalled => self
+                .steps
+                .iter()
+                .rev()
+                .find(|s| !s.telemetry)
+                .or(self.steps.last())
+                .map(subject),
             _ => None,
         };
         let mut services: Vec<String> = Vec::new();

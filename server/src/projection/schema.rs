@@ -172,7 +172,7 @@ impl Schemas {
             .budget
             .entry(e.subject_id())
             .or_insert_with(|| (subject_group(e.subject()), i64::MIN, 0));
-        if budget.0.starts_with("eventscope.") {
+        if budget.0.starts_with("eventscope.") || super::topology::is_system(&budget.0) {
             return;
         }
         if budget.1 != second {

@@ -61,17 +61,25 @@ fn bump(
     });
 }
 
+/// Whether a subject token looks like an id (three or more digits, or a
+/// long run of letters and digits such as a hash): `acc-0001`, `42`,
+/// `9f86d081884c7d65`, but not `v2`, `e2e` or `http2`.
+fn id_like(t: &str) -> bool {
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 3 || (digits > 0 && t.len() >= 16) || (!t.is_empty() && digits == t.len())
+}
+
+/// Whether a subject is NATS's own (`$JS.…`, `$SYS.…`, `_INBOX.…`):
+/// infrastructure, not an application's events.
+pub fn is_system(subject: &str) -> bool {
+    subject.starts_with('$') || subject.starts_with("_INBOX.")
+}
+
 /// `accounts.acc-0001.opened` → `accounts.*.opened`.
 pub fn subject_group(subject: &str) -> String {
     subject
         .split('.')
-        .map(|t| {
-            if t.bytes().any(|b| b.is_ascii_digit()) {
-                "*"
-            } else {
-                t
-            }
-        })
+        .map(|t| if id_like(t) { "*" } else { t })
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -86,7 +94,7 @@ impl Topology {
         if starts_flow {
             self.starters.insert(e.subject_id());
         }
-        if service == NONE {
+        if service == NONE || is_system(e.subject()) {
             return;
         }
         let map = if super::flows::is_telemetry(e) {
@@ -178,20 +186,25 @@ fn layout(
     let mut pending: Vec<&str> = out.keys().copied().collect();
     pending.reverse();
     let mut queue: VecDeque<&str> = VecDeque::new();
-    let mut next_roots = roots.into_iter();
-    loop {
-        let root = match next_roots.next() {
-            Some(r) => r,
-            None => match pending.pop() {
-                Some(r) => r,
-                None => break,
-            },
-        };
-        if column.contains_key(root) {
-            continue;
+    // All roots at once (a breadth-first search from all of them), then
+    // whatever they do not reach, one at a time.
+    for root in roots {
+        if !column.contains_key(root) {
+            column.insert(root, 0);
+            queue.push_back(root);
         }
-        column.insert(root, 0);
-        queue.push_back(root);
+    }
+    loop {
+        if queue.is_empty() {
+            match pending.pop() {
+                Some(r) if !column.contains_key(r) => {
+                    column.insert(r, 0);
+                    queue.push_back(r);
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
         while let Some(n) = queue.pop_front() {
             let c = column[n];
             for to in &out[n] {
@@ -205,6 +218,38 @@ fn layout(
     let mut rows: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     for (n, c) in &column {
         rows.entry(*c).or_default().push(n);
+    }
+    // Fewer crossings: after the first column (by name), each node sits at
+    // the mean row of the nodes in earlier columns that point to it (the
+    // barycentre heuristic), ties and orphans by name.
+    let mut preds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (from, to) in edges.keys() {
+        preds.entry(to.as_str()).or_default().push(from.as_str());
+    }
+    let mut row_of: BTreeMap<&str, f64> = BTreeMap::new();
+    for (c, names) in rows.iter_mut() {
+        if *c > 0 {
+            let key = |n: &str| {
+                let placed: Vec<f64> = preds
+                    .get(n)
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| column.get(*p).is_some_and(|pc| pc < c))
+                    .filter_map(|p| row_of.get(p).copied())
+                    .collect();
+                if placed.is_empty() {
+                    f64::MAX
+                } else {
+                    placed.iter().sum::<f64>() / placed.len() as f64
+                }
+            };
+            let mut keyed: Vec<(f64, &str)> = names.iter().map(|n| (key(n), *n)).collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            *names = keyed.into_iter().map(|(_, n)| n).collect();
+        }
+        for (r, n) in names.iter().enumerate() {
+            row_of.insert(n, r as f64);
+        }
     }
     let mut nodes = Vec::new();
     for (c, names) in &rows {
@@ -250,7 +295,9 @@ mod tests {
             "accounts.*.opened"
         );
         assert_eq!(subject_group("orders.placed"), "orders.placed");
-        assert_eq!(subject_group("v2.x"), "*.x");
+        assert_eq!(subject_group("v2.e2e.x"), "v2.e2e.x");
+        assert_eq!(subject_group("a.42.9f86d081884c7d65"), "a.*.*");
+        assert!(is_system("$JS.API.INFO") && is_system("_INBOX.abc") && !is_system("orders.x"));
     }
 
     #[test]

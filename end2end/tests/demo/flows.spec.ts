@@ -1,0 +1,56 @@
+// The demo's flows on the Flows page: sagas complete and are compensated,
+// a compensated saga opens as a timeline of its steps, the CQRS pair shows
+// its lag, and the demo's rates can be changed from the page.
+import { expect, test } from "@playwright/test";
+import { FlowsPage, someOf } from "../pages/eda";
+
+test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ page, request }, testInfo) => {
+  const flows = new FlowsPage(page);
+  await flows.open();
+  await someOf(flows.rows);
+  await expect.poll(() => flows.count("completed"), { timeout: 20_000 }).toBeGreaterThan(0);
+  // Sagas whose payment is declined or stock is missing are compensated.
+  await expect.poll(() => flows.count("compensated"), { timeout: 30_000 }).toBeGreaterThan(0);
+
+  // A status card filters the list, and the filter is in the URL.
+  await page.getByTestId("flows-compensated").click();
+  await expect(page).toHaveURL(/status=compensated/);
+  await someOf(flows.rowsWithStatus("compensated"));
+  await expect(flows.rowsWithStatus("completed")).toHaveCount(0);
+
+  // One compensated saga, step by step.
+  const saga = flows.rowsWithStatus("compensated").filter({ hasText: "ord-" }).first();
+  await saga.click();
+  await expect(page).toHaveURL(/flow=ord-/);
+  await expect(flows.detail.getByTestId("flow-status")).toHaveText("compensated");
+  await expect(flows.detail.getByTestId("flow-stopped-at")).toHaveText(/payments|inventory/);
+  await expect(flows.steps().first()).toContainText("orders.placed");
+  await expect(flows.detail.locator('[data-testid="flow-step"][data-role="compensation"]').first()).toBeVisible();
+  const steps = await flows.steps().count();
+  await expect(flows.detail.locator("svg circle")).toHaveCount(steps);
+
+  // The flow is a link: reloading shows it again.
+  await page.reload();
+  await expect(flows.detail.getByTestId("flow-status")).toHaveText("compensated");
+
+  // CQRS: the demo's inventory pair, with a measured lag.
+  await someOf(flows.cqrsRows);
+  await expect(flows.cqrsRows.first()).toContainText("inventory");
+  await expect(flows.cqrsRows.first().getByTestId("cqrs-p50")).not.toHaveText("0 ms", { timeout: 20_000 });
+
+  await page.screenshot({ path: testInfo.outputPath("flows.png"), fullPage: true });
+
+  // The demo's rates: set the fan-out to 0 from the page, then back.
+  const fanout = page.locator('[data-testid="demo-row"][data-scenario="fanout"]').getByTestId("demo-rate");
+  await fanout.fill("0");
+  await fanout.press("Enter");
+  await expect
+    .poll(async () => (await (await request.get("/api/v1/demo")).json()).scenarios.find((s: { name: string }) => s.name === "fanout").rate)
+    .toBe(0);
+  await fanout.fill("1");
+  await fanout.press("Enter");
+  await expect
+    .poll(async () => (await (await request.get("/api/v1/demo")).json()).scenarios.find((s: { name: string }) => s.name === "fanout").rate)
+    .toBe(1);
+  expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
+});

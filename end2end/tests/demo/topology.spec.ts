@@ -1,0 +1,32 @@
+// The demo's traffic as a graph: the order saga's services and subjects,
+// with "consumes" edges inferred from causation; an edge opens the tail.
+import { expect, test } from "@playwright/test";
+import { TopologyPage } from "../pages/eda";
+
+test("topology: the saga's graph, and an edge opens the tail", async ({ page }, testInfo) => {
+  const topo = new TopologyPage(page);
+  await topo.open();
+  await expect(topo.graph).toBeVisible({ timeout: 20_000 });
+  for (const id of ["svc:orders", "sub:orders.placed", "svc:payments", "sub:payments.authorised", "svc:inventory"]) {
+    await expect(topo.node(id)).toBeVisible();
+  }
+  await expect(topo.edge("svc:orders", "sub:orders.placed")).toHaveCount(1);
+  const consumed = topo.edge("sub:orders.placed", "svc:payments");
+  await expect(consumed).toHaveCount(1);
+  // Fan-out: one registration, three consumers.
+  for (const svc of ["email", "analytics", "crm"]) {
+    await expect(topo.edge("sub:users.registered", `svc:${svc}`)).toHaveCount(1);
+  }
+  // The flow starts on the left: orders before what it publishes, before payments.
+  const x = async (id: string) => Number(await topo.node(id).locator("rect").getAttribute("x"));
+  expect(await x("svc:orders")).toBeLessThan(await x("sub:orders.placed"));
+  expect(await x("sub:orders.placed")).toBeLessThan(await x("svc:payments"));
+
+  await page.waitForTimeout(1_000);
+  await page.screenshot({ path: testInfo.outputPath("topology.png"), fullPage: true });
+
+  await consumed.dispatchEvent("click");
+  await expect(page).toHaveURL(/\/tail\?subject=orders\.placed/);
+  await expect(page.getByTestId("tail-row").first()).toContainText("orders.placed", { timeout: 20_000 });
+  expect(topo.consoleErrors, "no console errors or hydration warnings").toEqual([]);
+});
