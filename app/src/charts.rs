@@ -14,18 +14,36 @@ use crate::travel::follow;
 use crate::travel::use_travel;
 use leptos::prelude::*;
 
-/// Events per second by level, stacked, over a chosen window.
+/// A chart the server draws (`levels` by default: events per second by
+/// level, stacked), over a window of its own or the page's.
 #[component]
-pub fn RateChart() -> impl IntoView {
+pub fn RateChart(
+    /// The chart's name on the server.
+    #[prop(default = "levels")]
+    name: &'static str,
+    /// Its heading.
+    #[prop(default = "Events per second, by level")]
+    title: &'static str,
+    /// Test id of the drawing.
+    #[prop(default = "rate-chart")]
+    testid: &'static str,
+    /// Test id of its legend.
+    #[prop(default = "rate-legend")]
+    legend_testid: &'static str,
+    /// The page's window, if the page picks it.
+    #[prop(optional)]
+    window: Option<RwSignal<Window>>,
+) -> impl IntoView {
     let chart = RwSignal::new(None::<Result<Chart, String>>);
-    let window = RwSignal::new(Window::M15);
+    let own_picker = window.is_none();
+    let window = window.unwrap_or_else(|| RwSignal::new(Window::M15));
     let travel = use_travel();
 
     #[cfg(feature = "hydrate")]
     follow(
         move || {
             Some(crate::wire::View::Chart {
-                name: "levels".into(),
+                name: name.into(),
                 window: window.get(),
                 filter: String::new(),
             })
@@ -33,7 +51,7 @@ pub fn RateChart() -> impl IntoView {
         crate::wire::ViewState::chart,
         move |at| {
             let url = format!(
-                "/api/v1/charts/levels?window={}&at={}",
+                "/api/v1/charts/{name}?window={}&at={}",
                 window.get().as_str(),
                 crate::travel::at_param(at)
             );
@@ -57,7 +75,7 @@ pub fn RateChart() -> impl IntoView {
     view! {
         <section class="panel chart-panel">
             <div class="chart-head">
-                <h2>"Events per second, by level"</h2>
+                <h2>{title}</h2>
                 <span class="spacer"></span>
                 <a
                     class="btn btn-small"
@@ -67,14 +85,16 @@ pub fn RateChart() -> impl IntoView {
                             .get()
                             .map(|t| format!("&at={}", crate::travel::at_param(t)))
                             .unwrap_or_default();
-                        format!("/api/v1/charts/levels.svg?window={}{at}", window.get().as_str())
+                        format!("/api/v1/charts/{name}.svg?window={}{at}", window.get().as_str())
                     }
-                    download="eventscope-levels.svg"
+                    download=format!("eventscope-{name}.svg")
                     data-testid="chart-export"
                 >
                     "SVG"
                 </a>
-                <WindowPicker current=Signal::derive(move || window.get()) pick=Callback::new(move |w| window.set(w)) testid="chart-window"/>
+                {own_picker.then(|| view! {
+                    <WindowPicker current=Signal::derive(move || window.get()) pick=Callback::new(move |w| window.set(w)) testid="chart-window"/>
+                })}
             </div>
             <Show
                 when=move || ok.with(Option::is_some)
@@ -82,15 +102,15 @@ pub fn RateChart() -> impl IntoView {
             >
                 <div
                     class="chart"
-                    data-testid="rate-chart"
+                    data-testid=testid
                     data-total=move || total().to_string()
                     data-at=move || ok.with(|c| c.as_ref().map(|c| c.at_ms.to_string()).unwrap_or_default())
                     role="img"
-                    aria-label=move || format!("Events per second by level; {} events in the window", total())
+                    aria-label=move || format!("{title}; {} in the window", total())
                     inner_html=svg
                 ></div>
             </Show>
-            <Legend bands=Signal::derive(bands) testid="rate-legend"/>
+            <Legend bands=Signal::derive(bands) testid=legend_testid/>
         </section>
     }
 }

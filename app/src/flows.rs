@@ -158,6 +158,13 @@ pub fn Flows() -> impl IntoView {
                 {card("Compensated", Some(FlowStatus::Compensated), Box::new(move || counts().compensated))}
                 {card("Stalled", Some(FlowStatus::Stalled), Box::new(move || counts().stalled))}
             </section>
+            <crate::charts::RateChart
+                name="flows"
+                title="Flows ending, per time bucket: completed, compensated, stalled"
+                testid="flows-chart"
+                legend_testid="flows-legend"
+                window
+            />
             <Show when=move || selected.get().is_some()>
                 <FlowTimeline id=Signal::derive(move || selected.get().unwrap_or_default()) flows/>
             </Show>

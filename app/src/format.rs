@@ -56,6 +56,11 @@ pub fn url_component(s: &str) -> String {
     out
 }
 
+/// `n` and `word`, with an `s` unless `n` is 1 (`1 drift`, `3 drifts`).
+pub fn count_of(n: u64, word: &str) -> String {
+    format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// The CSS class suffix for a log level (`lvl-error`, ...); unknown and
 /// absent levels share `lvl-none`.
 pub fn level_class(level: &str) -> &'static str {

@@ -100,7 +100,7 @@ pub fn ThemeToggle(theme: RwSignal<String>) -> impl IntoView {
             aria-label=move || format!("Switch to the {} theme", other())
             on:click=move |_| toggle_theme(theme)
         >
-            {move || if theme.get() == "light" { "☾ Dark" } else { "☀ Light" }}
+            {move || if theme.get() == "light" { "☾" } else { "☀" }}
         </button>
     }
 }

@@ -65,10 +65,10 @@ pub fn Schemas() -> impl IntoView {
             None => "Loading…".to_string(),
             Some(Err(e)) => e.clone(),
             Some(Ok(s)) => format!(
-                "{} schemas · {} drifts · {} payloads not read (over the per-subject budget)",
-                s.schemas.len(),
-                format::thousands(s.drifts),
-                format::thousands(s.skipped)
+                "{} · {} · {} not read (over the per-subject budget)",
+                format::count_of(s.schemas.len() as u64, "schema"),
+                format::count_of(s.drifts, "drift"),
+                format::count_of(s.skipped, "payload")
             ),
         })
     };
@@ -102,10 +102,10 @@ fn SchemaPanel(schema: SchemaInfo) -> impl IntoView {
         <details class={if drifted { "panel schema drifted" } else { "panel schema" }} open=drifted data-testid="schema" data-key=schema.key.clone()>
             <summary>
                 <span class="mono schema-key">{schema.key.clone()}</span>
-                <span class="muted">{format!(" · {} payloads · {} fields", format::thousands(schema.samples), schema.fields.len())}</span>
+                <span class="muted">{format!(" · {} · {}", format::count_of(schema.samples, "payload"), format::count_of(schema.fields.len() as u64, "field"))}</span>
                 {drifted.then(|| view! {
                     <span class="badge badge-warn" data-testid="drift-badge">
-                        {format!("{} drift{}", schema.drifts, if schema.drifts == 1 { "" } else { "s" })}
+                        {format::count_of(schema.drifts, "drift")}
                     </span>
                     {schema.last_drift_ms.map(|t| view! { <span class="muted small">{format!(" last at {}", format::clock(t))}</span> })}
                 })}

@@ -145,10 +145,7 @@ pub fn TopBar() -> impl IntoView {
             </span>
             <Show when=move || counts.with(|c| c.health.schema_drifts > 0)>
                 <a class="badge badge-warn" href="/schemas" data-testid="drift-badge-top" title="Payload schemas changed: new fields, missing fields or type changes">
-                    {move || {
-                        let n = counts.with(|c| c.health.schema_drifts);
-                        format!("{} schema drift{}", format::thousands(n), if n == 1 { "" } else { "s" })
-                    }}
+                    {move || format::count_of(counts.with(|c| c.health.schema_drifts), "drift")}
                 </a>
             </Show>
             <span class=move || link.get().class() data-testid="link-state">

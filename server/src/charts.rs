@@ -19,8 +19,12 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 
 /// The charts there are: name and what it shows.
-pub const CHARTS: [(&str, &str); 2] = [
+pub const CHARTS: [(&str, &str); 3] = [
     ("levels", "events per second, stacked by log level"),
+    (
+        "flows",
+        "flows completed, compensated and stalled per time bucket",
+    ),
     (
         "metrics",
         "p50/p90/p99 over time of a metric's series (filter: metric=, tags=, p=)",
@@ -57,6 +61,22 @@ pub fn draw(
             };
             chart(name, &history, window).ok_or_else(|| "no rate history".into())
         }
+        "flows" => {
+            if !filter.is_empty() {
+                return Err("the flows chart takes no filter".into());
+            }
+            let (step, buckets) = projections.flows().history(window, now_ms);
+            let (svg, bands, total) = flows_chart(step, &buckets, window, now_ms);
+            Ok(Chart {
+                name: name.to_string(),
+                window,
+                at_ms: now_ms,
+                live,
+                svg,
+                bands,
+                total,
+            })
+        }
         "metrics" => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(filter)
                 .map_err(|e| format!("cannot read the filter {filter:?}: {e}"))?;
@@ -84,6 +104,64 @@ pub fn draw(
             ))
         }
     }
+}
+
+/// Flow outcomes, with their colours (the stylesheet's).
+const OUTCOMES: [(&str, Rgb); 3] = [
+    ("completed", (63, 185, 80)),
+    ("compensated", (214, 160, 40)),
+    ("stalled", (235, 80, 73)),
+];
+
+/// Flows completed, compensated and stalled per bucket of `step` ms over
+/// the `window` ending at `now_ms`, one line each: the SVG, the legend and
+/// the flows that ended in the window.
+fn flows_chart(
+    step: i64,
+    buckets: &[(i64, [u64; 3])],
+    window: Window,
+    now_ms: i64,
+) -> (String, Vec<ChartBand>, u64) {
+    let start = now_ms - window.ms();
+    let ymax = buckets
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .max()
+        .unwrap_or(0) as f64;
+    let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
+    let x_label = |x: &f64| app::format::clock(*x as i64)[..8].to_string();
+    let svg = draw_svg(
+        start as f64..now_ms as f64,
+        0f64..ymax,
+        &x_label,
+        &|y| axis(*y),
+        |chart| {
+            for (i, (_, (r, g, b))) in OUTCOMES.iter().enumerate() {
+                let color = RGBColor(*r, *g, *b);
+                let xy: Vec<(f64, f64)> = buckets
+                    .iter()
+                    .map(|(t, c)| ((t + step / 2) as f64, c[i] as f64))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(xy, color.stroke_width(2)))
+                    .map_err(|x| x.to_string())?;
+            }
+            Ok(())
+        },
+    );
+    let totals: Vec<u64> = (0..3)
+        .map(|i| buckets.iter().map(|(_, c)| c[i]).sum())
+        .collect();
+    let bands = OUTCOMES
+        .iter()
+        .zip(&totals)
+        .map(|((name, c), n)| ChartBand {
+            name: name.to_string(),
+            color: hex(*c),
+            count: *n,
+        })
+        .collect();
+    (svg, bands, totals.iter().sum())
 }
 
 /// Percentile colours: p50, p90, p99.

@@ -112,6 +112,29 @@ async fn flow_statuses_equal_what_the_producer_generated() {
         "dashboard {counts:?} vs producer {report:?}"
     );
 
+    // The flows chart counts the same ends, by outcome.
+    let (status, chart): (u16, app::api::Chart) =
+        json(addr, "/api/v1/charts/flows?window=1m").await;
+    assert_eq!(status, 200);
+    let bands: Vec<(String, u64)> = chart
+        .bands
+        .iter()
+        .map(|b| (b.name.clone(), b.count))
+        .collect();
+    assert_eq!(
+        bands,
+        [
+            ("completed".to_string(), completed),
+            ("compensated".to_string(), compensated),
+            ("stalled".to_string(), stalled)
+        ]
+    );
+    assert!(
+        chart.svg.starts_with("<svg"),
+        "{}",
+        &chart.svg[..chart.svg.len().min(80)]
+    );
+
     // Time travel folds flows too: rebuilt as of now, the same counts.
     let (status, past): (u16, ProjectionState) = json(
         addr,

@@ -12,6 +12,10 @@ test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ pag
   // Sagas whose payment is declined or stock is missing are compensated.
   await expect.poll(() => flows.count("compensated"), { timeout: 30_000 }).toBeGreaterThan(0);
 
+  // The chart of flows ending, drawn by the server, counts completions.
+  await expect(page.getByTestId("flows-chart")).toBeVisible();
+  await expect(page.getByTestId("flows-legend")).toContainText("completed");
+
   // A status card filters the list, and the filter is in the URL.
   await page.getByTestId("flows-compensated").click();
   await expect(page).toHaveURL(/status=compensated/);

@@ -417,6 +417,37 @@ impl Flows {
         out
     }
 
+    /// Per time bucket over `window` as of `now_ms` (oldest first, every
+    /// bucket): flows completed, compensated and stalled in it; and the
+    /// bucket width.
+    pub fn history(&self, window: Window, now_ms: i64) -> (i64, Vec<(i64, [u64; 3])>) {
+        let (step, done) = self.completed.buckets(now_ms, window);
+        let (_, undone) = self.compensated.buckets(now_ms, window);
+        let first = (now_ms.div_euclid(step) + 1) * step - window.ms();
+        let n = (window.ms() / step) as usize;
+        let mut out: Vec<(i64, [u64; 3])> =
+            (0..n).map(|i| (first + i as i64 * step, [0; 3])).collect();
+        let mut put = |t: i64, which: usize, count: u64| {
+            let i = (t - first).div_euclid(step);
+            if let Some((_, slot)) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                slot[which] += count;
+            }
+        };
+        for (t, c) in done {
+            put(t, 0, u64::from(*c));
+        }
+        for (t, c) in undone {
+            put(t, 1, u64::from(*c));
+        }
+        let stall_ms = self.rules.stall_ms();
+        for f in self.flows.values() {
+            if f.status(now_ms, stall_ms) == FlowStatus::Stalled {
+                put(f.last_ms.saturating_add(stall_ms), 2, 1);
+            }
+        }
+        (step, out)
+    }
+
     /// Flows forgotten because more than [`MAX_FLOWS`] were tracked.
     pub fn forgotten(&self) -> u64 {
         self.forgotten
@@ -568,6 +599,31 @@ mod tests {
         let gaps: Vec<i64> = d.steps.iter().map(|s| s.gap_ms).collect();
         assert_eq!(gaps, [0, 10, 20]);
         assert_eq!(d.steps[2].role, "completion");
+    }
+
+    #[test]
+    fn history_puts_each_end_in_its_bucket() {
+        let t0 = 1_000_000;
+        let (_, flows) = fold(&[
+            event("orders.placed", Some("a"), t0),
+            event("orders.completed", Some("a"), t0 + 2_500),
+            event("orders.placed", Some("b"), t0 + 3_000),
+            event("orders.cancelled", Some("b"), t0 + 3_100),
+            event("orders.placed", Some("c"), t0 + 4_000),
+        ]);
+        let now = t0 + 40_000;
+        let (step, h) = flows.history(Window::M1, now);
+        assert_eq!((step, h.len()), (1_000, 60));
+        let at = |t: i64| {
+            h.iter()
+                .find(|(s, _)| *s <= t && t < s + step)
+                .map(|(_, c)| *c)
+        };
+        assert_eq!(at(t0 + 2_500), Some([1, 0, 0]));
+        assert_eq!(at(t0 + 3_100), Some([0, 1, 0]));
+        assert_eq!(at(t0 + 4_000 + STALL_MS), Some([0, 0, 1]));
+        let sum: u64 = h.iter().map(|(_, c)| c.iter().sum::<u64>()).sum();
+        assert_eq!(sum, 3);
     }
 
     #[test]

@@ -101,14 +101,25 @@ impl<T: Default + Clone> MultiRes<T> {
         }
     }
 
-    /// The buckets covering `window` as of `now_ms`.
-    pub fn window(&self, now_ms: i64, window: Window) -> impl Iterator<Item = &T> + '_ {
-        let ring = match window {
+    fn ring(&self, window: Window) -> &Ring<T> {
+        match window {
             Window::S1 | Window::S10 | Window::M1 => &self.rings[0],
             Window::M15 => &self.rings[1],
             Window::H1 => &self.rings[2],
-        };
-        ring.window(now_ms, window.ms()).map(|(_, v)| v)
+        }
+    }
+
+    /// The buckets covering `window` as of `now_ms`.
+    pub fn window(&self, now_ms: i64, window: Window) -> impl Iterator<Item = &T> + '_ {
+        self.ring(window)
+            .window(now_ms, window.ms())
+            .map(|(_, v)| v)
+    }
+
+    /// The same buckets with their start times, and their width (ms).
+    pub fn buckets(&self, now_ms: i64, window: Window) -> (i64, Vec<(i64, &T)>) {
+        let ring = self.ring(window);
+        (ring.width_ms, ring.window(now_ms, window.ms()).collect())
     }
 }
 
