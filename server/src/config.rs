@@ -579,6 +579,25 @@ impl Config {
         }
     }
 
+    /// The user-defined projections: those configured, else in demo mode
+    /// the balances of the demo's event-sourced accounts (a running total
+    /// of each account's signed `amount`).
+    pub fn projection_defs(&self) -> Vec<ProjectionDef> {
+        if self.projection.is_empty() && self.demo_producer() {
+            vec![ProjectionDef {
+                name: "account_balances".to_string(),
+                subject: "accounts.>".to_string(),
+                predicates: Vec::new(),
+                group_by: Some("account".to_string()),
+                aggregate: crate::projection::custom::Aggregate::Total,
+                field: Some("amount".to_string()),
+                window: "1h".to_string(),
+            }]
+        } else {
+            self.projection.clone()
+        }
+    }
+
     /// Empty projections as this configuration defines them. A flow that
     /// reaches a CQRS pair's read model is complete.
     pub fn projections(&self) -> crate::projection::builtin::Projections {
@@ -587,7 +606,7 @@ impl Config {
         rules
             .complete
             .extend(pairs.iter().map(|p| p.read_model.clone()));
-        crate::projection::builtin::Projections::with_custom(&self.projection)
+        crate::projection::builtin::Projections::with_custom(&self.projection_defs())
             .with_flow_rules(rules)
             .with_cqrs(pairs)
     }

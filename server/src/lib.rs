@@ -279,7 +279,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store,
         checkpoints,
         decoders,
-        projection_defs: config.projection.clone().into(),
+        projection_defs: config.projection_defs().into(),
         metrics,
         allowed_origins: config.allowed_origins.clone().into(),
         nats_url: nats_url.as_str().into(),

@@ -1,7 +1,9 @@
 //! Flows and CQRS against a real nats-server: the demo producer runs the
 //! saga, fan-out and CQRS scenarios, and the dashboard's flow counts
 //! (completed, compensated, stalled) equal what the producer reports it
-//! generated; the CQRS view pairs every command with its read-model update.
+//! generated; the CQRS view pairs every command with its read-model update;
+//! the topology of a known pattern, schema drift, and an event-sourced
+//! balance rebuilt for a past moment.
 
 mod common;
 
@@ -404,6 +406,93 @@ async fn schema_drift_is_raised_exactly_when_a_field_changes_type() {
     assert!(
         metrics.contains("eventscope_schema_drift_total{kind=\"type_change\"} 1"),
         "{metrics}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sourced_balance_is_rebuilt_for_any_moment() {
+    let Harness {
+        nats: _nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["accounts.>"]);
+            c.demo = true; // its default projections, not its producer (not started here)
+            c.projection = c.projection_defs();
+            c.demo = false;
+            c
+        },
+        "accounts.probe",
+    )
+    .await;
+    let addr = running.addr;
+    let deposit = |acc: &str, amount: i64| {
+        (
+            format!("accounts.{acc}.deposited"),
+            format!(r#"{{"type":"MoneyDeposited","account":"{acc}","amount":{amount}}}"#),
+        )
+    };
+    for (s, p) in [deposit("acc-0001", 100), deposit("acc-0002", 40)] {
+        client.publish(s, p.into()).await.expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "deposits stored", |c| {
+            c.health.store_events >= probes + 2
+        })
+        .await;
+    let (_, first) = get(addr, "/api/v1/events?subject=accounts.*.deposited&limit=1").await;
+    let first: app::api::EventPage = serde_json::from_str(&first).expect("page");
+    let after_deposits = first.events[0].id;
+    client
+        .publish(
+            "accounts.acc-0001.withdrawn",
+            r#"{"type":"MoneyWithdrawn","account":"acc-0001","amount":-30}"#.into(),
+        )
+        .await
+        .expect("publish");
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "withdrawal stored", |c| {
+            c.health.store_events >= probes + 3
+        })
+        .await;
+    let balances = |state: ProjectionState| -> Vec<(String, f64)> {
+        match state.body {
+            ProjectionBody::Custom { groups, .. } => groups
+                .into_iter()
+                .map(|g| (g.key, g.value.unwrap_or(f64::NAN)))
+                .collect(),
+            other => panic!("not custom: {other:?}"),
+        }
+    };
+    let (status, live): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/account_balances").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        balances(live),
+        [
+            ("acc-0001".to_string(), 70.0),
+            ("acc-0002".to_string(), 40.0)
+        ]
+    );
+    let (_, then): (u16, ProjectionState) = json(
+        addr,
+        &format!("/api/v1/projections/account_balances?at={after_deposits}"),
+    )
+    .await;
+    assert_eq!(
+        balances(then),
+        [
+            ("acc-0001".to_string(), 100.0),
+            ("acc-0002".to_string(), 40.0)
+        ]
     );
     running.stop().await;
 }

@@ -76,6 +76,7 @@ pub fn catalogue(defs: &[ProjectionDef]) -> Vec<ProjectionInfo> {
                 super::custom::Aggregate::Mean => "mean",
                 super::custom::Aggregate::Quantiles => "quantiles",
                 super::custom::Aggregate::Distinct => "distinct count",
+                super::custom::Aggregate::Total => "running total",
             },
             d.field.as_deref().unwrap_or("events"),
             d.subject,

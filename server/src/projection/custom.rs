@@ -9,7 +9,7 @@
 //! subject = "metrics.>"
 //! where = ["name == http_request_duration_ms", "value > 200"]
 //! group_by = "tags.service"
-//! aggregate = "quantiles"      # count, rate, sum, min, max, mean, quantiles, distinct
+//! aggregate = "quantiles"      # count, rate, sum, min, max, mean, quantiles, distinct, total
 //! field = "value"
 //! window = "15m"
 //! ```
@@ -57,6 +57,9 @@ pub enum Aggregate {
     Quantiles,
     /// Distinct values of the field.
     Distinct,
+    /// Sum of the field over every event folded since the start, not
+    /// windowed: a running balance (an event-sourced account's, say).
+    Total,
 }
 
 impl Aggregate {
@@ -70,6 +73,7 @@ impl Aggregate {
             Aggregate::Mean => "mean",
             Aggregate::Quantiles => "quantiles",
             Aggregate::Distinct => "distinct",
+            Aggregate::Total => "total",
         }
     }
 
@@ -248,6 +252,8 @@ struct Group {
     count: MultiRes<u32>,
     values: Series,
     distinct: MultiRes<HashSet<u64>>,
+    /// For `total`: events and their sum since the start.
+    total: (u64, f64),
 }
 
 /// A user-defined projection's state.
@@ -311,6 +317,15 @@ impl Custom {
         group.count.incr(t);
         match self.def.aggregate {
             Aggregate::Count | Aggregate::Rate => {}
+            Aggregate::Total => {
+                if let Some(n) = value
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|n| n.is_finite())
+                {
+                    group.total.0 += 1;
+                    group.total.1 += n;
+                }
+            }
             Aggregate::Distinct => {
                 if let Some(v) = value {
                     use std::hash::{Hash, Hasher};
@@ -341,6 +356,16 @@ impl Custom {
             .groups
             .iter()
             .filter_map(|(key, g)| {
+                if self.def.aggregate == Aggregate::Total {
+                    return (g.total.0 > 0).then(|| CustomGroup {
+                        key: key.clone(),
+                        count: g.total.0,
+                        value: Some(g.total.1),
+                        p50: None,
+                        p90: None,
+                        p99: None,
+                    });
+                }
                 let count = g.count.sum(now_ms, window);
                 if count == 0 {
                     return None;
@@ -467,6 +492,35 @@ mod tests {
         assert_eq!(g[0].value, Some(3.0), "a, b, c");
         // A minute and more later, the window is empty.
         assert!(groups(sum.snapshot(Window::M1, now + 120_000)).is_empty());
+    }
+
+    #[test]
+    fn total_is_a_running_balance_beyond_any_window() {
+        let s = store(&[
+            ("accounts.a.opened", r#"{"account":"a","amount":0}"#),
+            ("accounts.a.deposited", r#"{"account":"a","amount":100}"#),
+            ("accounts.b.deposited", r#"{"account":"b","amount":40}"#),
+            ("accounts.a.withdrawn", r#"{"account":"a","amount":-30}"#),
+        ]);
+        let mut balance = Custom::new(def(r#"name = "balances"
+               subject = "accounts.>"
+               group_by = "account"
+               aggregate = "total"
+               field = "amount""#));
+        for e in s.iter() {
+            balance.apply(&e);
+        }
+        // Two hours on, past every window: still the balance.
+        let g = groups(balance.snapshot(Window::S1, 1_000_000 + 7_200_000));
+        let got: Vec<(String, u64, Option<f64>)> =
+            g.into_iter().map(|g| (g.key, g.count, g.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), 3, Some(70.0)),
+                ("b".to_string(), 1, Some(40.0))
+            ]
+        );
     }
 
     #[test]
