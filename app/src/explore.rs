@@ -7,10 +7,8 @@
 
 use crate::api::{MetricFilter, MetricStats, PERCENTILES, Window, split_series};
 use crate::format;
-use crate::travel::url_with;
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// The distinct metric names of `series`, sorted.
 pub fn metric_names(series: &[MetricStats]) -> Vec<String> {
@@ -39,7 +37,6 @@ pub fn value(v: f64) -> String {
 #[component]
 pub fn Explore() -> impl IntoView {
     let query = use_query_map();
-    let navigate = use_navigate();
     // The filter in the URL; a bad one is shown, and the page carries on
     // without it.
     let parsed = Memo::new(move |_| {
@@ -100,13 +97,7 @@ pub fn Explore() -> impl IntoView {
     }
 
     // Navigates to the explorer with `changes` to its parameters.
-    let go = Callback::new(move |changes: Vec<(&'static str, Option<String>)>| {
-        let url = query.with_untracked(|q| {
-            let pairs = q.into_iter().map(|(k, v)| (k.as_ref(), v));
-            url_with("/explore", pairs, &changes)
-        });
-        navigate(&url, NavigateOptions::default());
-    });
+    let go = crate::travel::use_go("/explore");
 
     let all = move || {
         stats.with(|s| {

@@ -13,8 +13,7 @@ use crate::api::{CqrsState, DemoState, FlowCounts, FlowDetail, FlowStatus, FlowS
 use crate::format;
 use crate::travel::{AT, url_with, use_travel};
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// What the page shows of the `flows` projection.
 type FlowsView = (FlowCounts, i64, Vec<FlowSummary>);
@@ -42,7 +41,6 @@ fn status_class(s: FlowStatus) -> &'static str {
 #[component]
 pub fn Flows() -> impl IntoView {
     let query = use_query_map();
-    let navigate = use_navigate();
     let window = RwSignal::new(Window::M15);
     let status = Memo::new(move |_| {
         query.with(|q| {
@@ -66,22 +64,7 @@ pub fn Flows() -> impl IntoView {
         },
         move |r| flows.set(Some(r)),
     );
-    let go = move |changes: Vec<(&'static str, Option<String>)>| {
-        let url = query.with_untracked(|q| {
-            let pairs: Vec<(String, String)> = q
-                .clone()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-            url_with(
-                "/flows",
-                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &changes,
-            )
-        });
-        navigate(&url, NavigateOptions::default());
-    };
-    let go = StoredValue::new(go);
+    let go = crate::travel::use_go("/flows");
     let counts = move || {
         flows.with(|f| match f {
             Some(Ok((c, ..))) => c.clone(),
@@ -128,7 +111,7 @@ pub fn Flows() -> impl IntoView {
                 class=class
                 data-testid=testid
                 aria-pressed=move || (status.get() == s && s.is_some()).to_string()
-                on:click=move |_| go.with_value(|g| g(vec![("status", s.map(|s| s.as_str().to_string()))]))
+                on:click=move |_| go.run(vec![("status", s.map(|s| s.as_str().to_string()))])
             >
                 <div class="card-label">{label}</div>
                 <div class="card-value">{move || format::thousands(value())}</div>
@@ -196,7 +179,7 @@ pub fn Flows() -> impl IntoView {
                                             data-testid="flow-row"
                                             data-status=flow.status.as_str()
                                             class=move || if is_selected() { "selected" } else { "" }
-                                            on:click=move |_| go.with_value(|g| g(vec![("flow", Some(id.clone()))]))
+                                            on:click=move |_| go.run(vec![("flow", Some(id.clone()))])
                                         >
                                             <td><span class=status_class(flow.status)>{flow.status.as_str()}</span></td>
                                             <td class="mono">{flow.id.clone()}</td>
@@ -276,23 +259,8 @@ fn FlowTimeline(
             detail.set(Some(got));
         });
     });
-    let navigate = use_navigate();
-    let query = use_query_map();
-    let close = move |_| {
-        let url = query.with_untracked(|q| {
-            let pairs: Vec<(String, String)> = q
-                .clone()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-            url_with(
-                "/flows",
-                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &[("flow", None)],
-            )
-        });
-        navigate(&url, NavigateOptions::default());
-    };
+    let go = crate::travel::use_go("/flows");
+    let close = move |_| go.run(vec![("flow", None)]);
     let body = move || {
         detail.with(|d| match d {
             None => view! { <p class="empty">"Loading the flow…"</p> }.into_any(),

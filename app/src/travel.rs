@@ -80,6 +80,20 @@ pub fn url_with<'a>(
     }
 }
 
+/// A callback that goes to `path` with the current URL's parameters after
+/// `changes` (as [`url_with`] makes them).
+pub fn use_go(path: &'static str) -> Callback<Vec<(&'static str, Option<String>)>> {
+    let query = use_query_map();
+    let navigate = use_navigate();
+    Callback::new(move |changes: Vec<(&'static str, Option<String>)>| {
+        let url = query.with_untracked(|q| {
+            let pairs = q.into_iter().map(|(k, v)| (k.as_ref(), v));
+            url_with(path, pairs, &changes)
+        });
+        navigate(&url, leptos_router::NavigateOptions::default());
+    })
+}
+
 /// A moment as the API's `at=` takes it: an RFC 3339 time, URL-encoded (a
 /// bare number would be read as an event id).
 pub fn at_param(at: i64) -> String {

@@ -43,6 +43,15 @@ pub fn draw(
     now_ms: i64,
     live: bool,
 ) -> Result<Chart, String> {
+    let made = |(svg, bands, total): (String, Vec<ChartBand>, u64)| Chart {
+        name: name.to_string(),
+        window,
+        at_ms: now_ms,
+        live,
+        svg,
+        bands,
+        total,
+    };
     match name {
         "levels" => {
             if !filter.is_empty() {
@@ -66,16 +75,7 @@ pub fn draw(
                 return Err("the flows chart takes no filter".into());
             }
             let (step, buckets) = projections.flows().history(window, now_ms);
-            let (svg, bands, total) = flows_chart(step, &buckets, window, now_ms);
-            Ok(Chart {
-                name: name.to_string(),
-                window,
-                at_ms: now_ms,
-                live,
-                svg,
-                bands,
-                total,
-            })
+            Ok(made(flows_chart(step, &buckets, window, now_ms)))
         }
         "metrics" => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(filter)
@@ -85,16 +85,13 @@ pub fn draw(
                 return Err("choose a metric: metric=<name> (and tags=k=v,… to narrow)".into());
             }
             let (step, points) = projections.metric_history(store, &f, window, now_ms);
-            let (svg, bands, total) = metrics_chart(step, &points, &f.shown(), window, now_ms);
-            Ok(Chart {
-                name: name.to_string(),
+            Ok(made(metrics_chart(
+                step,
+                &points,
+                &f.shown(),
                 window,
-                at_ms: now_ms,
-                live,
-                svg,
-                bands,
-                total,
-            })
+                now_ms,
+            )))
         }
         other => {
             let names: Vec<&str> = CHARTS.iter().map(|c| c.0).collect();
