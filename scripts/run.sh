@@ -7,6 +7,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
 cd "$REPO_ROOT"
-log "building (cargo leptos build --release)"
-cargo leptos build --release
+log "building (cargo leptos build --release --split)"
+cargo leptos build --release --split
 exec "$EVENTSCOPE_BIN" --site-root "$LEPTOS_SITE_ROOT" "$@"

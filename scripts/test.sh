@@ -8,8 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/setup.sh" --test
 cd "$REPO_ROOT"
 
-log "building the release site (cargo leptos build --release)"
-cargo leptos build --release
+log "building the release site (cargo leptos build --release --split)"
+cargo leptos build --release --split
 
 log "rust tests (unit, golden fixtures, integration against nats-server)"
 cargo test --release -p server -p app

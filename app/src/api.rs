@@ -482,9 +482,9 @@ pub struct CqrsState {
 /// A node of the topology: a service or a subject (group).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TopoNode {
-    /// `svc:<name>` or `sub:<subject>`.
+    /// `svc:<name>`, `sub:<subject>` or `con:<stream>/<consumer>`.
     pub id: String,
-    /// `service` or `subject`.
+    /// `service`, `subject` or `consumer`.
     pub kind: String,
     /// The name shown.
     pub label: String,
@@ -501,7 +501,8 @@ pub struct TopoEdge {
     pub from: String,
     /// Node id it enters.
     pub to: String,
-    /// `publishes` (service → subject) or `consumes` (subject → service).
+    /// `publishes` (service → subject), `consumes` (subject → service) or
+    /// `delivers` (subject → JetStream consumer).
     pub kind: String,
     /// The subject (pattern) whose messages it carries.
     pub subject: String,
@@ -509,6 +510,9 @@ pub struct TopoEdge {
     pub rate: Rate,
     /// Of those, logged at error level or worse.
     pub errors: u64,
+    /// For a JetStream consumer's edge: messages it has yet to be delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
 }
 
 /// One field of an inferred schema.

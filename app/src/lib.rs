@@ -26,8 +26,9 @@ pub mod wire;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    Lazy, LazyRoute, StaticSegment,
     components::{Route, Router, Routes},
+    lazy_route,
 };
 
 /// The HTML document around the app, rendered by the server.
@@ -65,12 +66,97 @@ pub fn App() -> impl IntoView {
             <travel::TimeBar/>
             <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=overview::Overview/>
-                <Route path=StaticSegment("tail") view=tail::Tail/>
-                <Route path=StaticSegment("explore") view=explore::Explore/>
-                <Route path=StaticSegment("flows") view=flows::Flows/>
-                <Route path=StaticSegment("topology") view=topology::Topology/>
-                <Route path=StaticSegment("schemas") view=schemas::Schemas/>
+                <Route path=StaticSegment("tail") view={Lazy::<TailPage>::new()}/>
+                <Route path=StaticSegment("explore") view={Lazy::<ExplorePage>::new()}/>
+                <Route path=StaticSegment("flows") view={Lazy::<FlowsPage>::new()}/>
+                <Route path=StaticSegment("topology") view={Lazy::<TopologyPage>::new()}/>
+                <Route path=StaticSegment("schemas") view={Lazy::<SchemasPage>::new()}/>
             </Routes>
         </Router>
+    }
+}
+
+// Every page but the overview is split into its own wasm chunk (built with
+// `cargo leptos build --split`), loaded when the page is first visited, so
+// the bundle a first visit loads holds the shell, the live client and the
+// overview only.
+
+/// The live tail page, lazily loaded.
+#[derive(Debug)]
+pub struct TailPage;
+
+#[lazy_route]
+impl LazyRoute for TailPage {
+    fn data() -> Self {
+        TailPage
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <tail::Tail/> }.into_any()
+    }
+}
+
+/// The metric explorer, lazily loaded.
+#[derive(Debug)]
+pub struct ExplorePage;
+
+#[lazy_route]
+impl LazyRoute for ExplorePage {
+    fn data() -> Self {
+        ExplorePage
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <explore::Explore/> }.into_any()
+    }
+}
+
+/// The flows page, lazily loaded.
+#[derive(Debug)]
+pub struct FlowsPage;
+
+#[lazy_route]
+impl LazyRoute for FlowsPage {
+    fn data() -> Self {
+        FlowsPage
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <flows::Flows/> }.into_any()
+    }
+}
+
+/// The topology page, lazily loaded.
+#[derive(Debug)]
+pub struct TopologyPage;
+
+#[lazy_route]
+impl LazyRoute for TopologyPage {
+    fn data() -> Self {
+        TopologyPage
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <topology::Topology/> }.into_any()
+    }
+}
+
+/// The schemas page, lazily loaded.
+#[derive(Debug)]
+pub struct SchemasPage;
+
+#[lazy_route]
+impl LazyRoute for SchemasPage {
+    fn data() -> Self {
+        SchemasPage
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <schemas::Schemas/> }.into_any()
     }
 }

@@ -68,6 +68,18 @@ pub fn tail_href(e: &TopoEdge) -> String {
     )
 }
 
+/// An edge's label: its rate, and for a JetStream consumer what is pending.
+pub fn edge_label(e: &TopoEdge) -> String {
+    match e.pending {
+        Some(p) => format!(
+            "{}/s · {} pending",
+            format::rate(e.rate.per_sec),
+            format::thousands(p)
+        ),
+        None => format!("{}/s", format::rate(e.rate.per_sec)),
+    }
+}
+
 fn edge_class(e: &TopoEdge) -> &'static str {
     let share = e.errors as f64 / e.rate.count.max(1) as f64;
     if share > 0.05 {
@@ -157,7 +169,7 @@ pub fn Topology() -> impl IntoView {
                                 <title>{title}</title>
                                 <path class="edge-hit" d=d.clone()></path>
                                 <path class="edge-line" d=d stroke-width=format!("{width:.1}") marker-end="url(#arrow)"></path>
-                                <text class="edge-label" x=mx y=my text-anchor="middle">{format!("{}/s", format::rate(e.rate.per_sec))}</text>
+                                <text class="edge-label" x=mx y=my text-anchor="middle">{edge_label(e)}</text>
                             </g>
                         })
                     })
@@ -166,11 +178,15 @@ pub fn Topology() -> impl IntoView {
                     .iter()
                     .map(|n| {
                         let (x, y) = at(n);
-                        let class = if n.kind == "service" { "node node-service" } else { "node node-subject" };
+                        let class = match n.kind.as_str() {
+                            "service" => "node node-service",
+                            "consumer" => "node node-consumer",
+                            _ => "node node-subject",
+                        };
                         view! {
                             <g class=class data-testid="topology-node" data-id=n.id.clone()>
                                 <title>{format!("{}: {}", n.kind, n.label)}</title>
-                                <rect x=x y=y width=NODE_W height=NODE_H rx={if n.kind == "service" { "8" } else { "17" }}></rect>
+                                <rect x=x y=y width=NODE_W height=NODE_H rx={match n.kind.as_str() { "service" => "8", "consumer" => "3", _ => "17" }}></rect>
                                 <text x=x + NODE_W / 2.0 y=y + NODE_H / 2.0 + 4.5 text-anchor="middle">{short(&n.label)}</text>
                             </g>
                         }
@@ -233,6 +249,7 @@ pub fn Topology() -> impl IntoView {
                 <div class="legend-row muted small">
                     <span class="key key-service"></span>" service "
                     <span class="key key-subject"></span>" subject "
+                    <span class="key key-consumer"></span>" JetStream consumer "
                     <span class="key key-edge"></span>" events/s (thicker: more) "
                     <span class="key key-bad"></span>" with errors"
                 </div>
@@ -250,6 +267,7 @@ pub fn Topology() -> impl IntoView {
                                 <th scope="col" class="num">"Events"</th>
                                 <th scope="col" class="num">"Events / s"</th>
                                 <th scope="col" class="num">"Errors"</th>
+                                <th scope="col" class="num">"Pending"</th>
                                 <th scope="col"></th>
                             </tr>
                         </thead>
@@ -262,6 +280,7 @@ pub fn Topology() -> impl IntoView {
                                     <td class="num">{format::thousands(e.rate.count)}</td>
                                     <td class="num">{format::rate(e.rate.per_sec)}</td>
                                     <td class={if e.errors > 0 { "num warn" } else { "num" }}>{format::thousands(e.errors)}</td>
+                                    <td class="num">{e.pending.map(format::thousands).unwrap_or_default()}</td>
                                     <td><a href=tail_href(&e) data-testid="edge-tail">"tail"</a></td>
                                 </tr>
                             </For>
@@ -318,7 +337,14 @@ mod tests {
                 per_sec: 0.1,
             },
             errors: 0,
+            pending: None,
         };
+        assert_eq!(edge_label(&e), "0.1/s");
+        let queued = TopoEdge {
+            pending: Some(1_200),
+            ..e.clone()
+        };
+        assert_eq!(edge_label(&queued), "0.1/s · 1,200 pending");
         assert_eq!(
             tail_href(&e),
             "/tail?subject=orders.%2A.placed&service=orders"

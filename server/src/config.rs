@@ -157,6 +157,10 @@ pub struct Config {
     /// watches its own inventory pair when none is given.
     #[arg(skip)]
     pub cqrs: Vec<CqrsPair>,
+
+    /// How often JetStream consumers are listed for the topology (ms).
+    #[arg(skip = 5_000u64)]
+    pub consumer_poll_ms: u64,
 }
 
 /// `--demo-scenario NAME[=RATE]`.
@@ -556,6 +560,7 @@ impl Config {
             correlation_headers: Vec::new(),
             flows: FlowRules::default(),
             cqrs: Vec::new(),
+            consumer_poll_ms: 5_000,
         }
     }
 

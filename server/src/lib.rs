@@ -183,9 +183,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));
+    // JetStream consumers, polled for the topology.
+    let consumers = ingest::consumers::SharedConsumers::default();
+    tasks.spawn(ingest::consumers::watch(
+        client.clone(),
+        Arc::clone(&consumers),
+        std::time::Duration::from_millis(config.consumer_poll_ms.max(100)),
+        shutdown.clone(),
+    ));
+    let projections = config.projections().with_consumers(consumers);
     let checkpoints = Arc::new(parking_lot::Mutex::new(
         projection::timetravel::Checkpoints::starting_from(
-            config.projections(),
+            projections.clone(),
             CHECKPOINT_EVENTS,
             CHECKPOINT_MS,
             MAX_CHECKPOINTS,
@@ -197,7 +206,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&stats),
         Arc::clone(&store),
         Arc::clone(&checkpoints),
-        config.projections(),
+        projections,
         Arc::clone(&decoders),
         config.tick(),
     );

@@ -159,3 +159,65 @@ async fn a_durable_consumer_continues_where_the_last_run_stopped() {
     second.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_consumer_is_a_node_of_the_topology_fed_by_what_it_reads() {
+    let nats = nats_server(None).await;
+    let js = jetstream::new(publisher(&nats.url()).await);
+    let stream = js
+        .create_stream(jetstream::stream::Config {
+            name: "SHOP".to_string(),
+            subjects: vec!["shop.>".to_string()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream created");
+    stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("shipper".to_string()),
+            filter_subject: "shop.orders.placed".to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer created");
+    let mut config = Config::attach(nats.url(), &["shop.>"]);
+    config.consumer_poll_ms = 200;
+    let running = eventscope::start(config).await.expect("app starts");
+    let client = publisher(&nats.url()).await;
+    for i in 0..5 {
+        let p = format!(r#"{{"type":"OrderPlaced","service":"shop","n":{i}}}"#);
+        js.publish("shop.orders.placed", p.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored in the stream");
+    }
+    client.flush().await.expect("flush");
+    // The consumer has read nothing: five messages pending for it, on an
+    // edge from the subject it reads.
+    let edge = within("the consumer in the topology", async {
+        loop {
+            let (_, state): (u16, app::api::ProjectionState) =
+                json(running.addr, "/api/v1/projections/topology?window=1m").await;
+            if let app::api::ProjectionBody::Topology { nodes, edges } = state.body
+                && nodes
+                    .iter()
+                    .any(|n| n.id == "con:SHOP/shipper" && n.kind == "consumer")
+                && let Some(e) = edges.into_iter().find(|e| {
+                    e.to == "con:SHOP/shipper"
+                        && e.pending == Some(5)
+                        && e.from == "sub:shop.orders.placed"
+                })
+            {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        (edge.kind.as_str(), edge.subject.as_str()),
+        ("delivers", "shop.orders.placed")
+    );
+    running.stop().await;
+}

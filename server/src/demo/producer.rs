@@ -199,6 +199,58 @@ impl Ord for Due {
 /// The stream the account events are kept in.
 pub const ACCOUNT_STREAM: &str = "ACCOUNTS";
 
+/// The durable consumer the demo's "statements" service reads the account
+/// events with.
+pub const STATEMENTS_CONSUMER: &str = "statements";
+
+/// The demo's statements service: reads the account stream through a
+/// durable JetStream consumer, a batch every half second, and acknowledges
+/// what it read (so the topology shows a consumer with little pending).
+async fn statements_service(client: async_nats::Client, shutdown: CancellationToken) {
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
+    let js = async_nats::jetstream::new(client);
+    let consumer = async {
+        js.get_stream(ACCOUNT_STREAM)
+            .await?
+            .get_or_create_consumer(
+                STATEMENTS_CONSUMER,
+                pull::Config {
+                    durable_name: Some(STATEMENTS_CONSUMER.to_string()),
+                    description: Some("demo: account statements".to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)
+    }
+    .await;
+    let consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = match consumer {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "demo: no statements consumer");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(Duration::from_millis(200))
+            .messages()
+            .await;
+        let Ok(mut batch) = batch else { continue };
+        while let Some(Ok(m)) = batch.next().await {
+            let _ = m.ack().await;
+        }
+    }
+}
+
 async fn ensure_account_stream(client: &async_nats::Client) {
     let js = async_nats::jetstream::new(client.clone());
     let made = js
@@ -224,6 +276,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     ensure_account_stream(&client).await;
+    tokio::spawn(statements_service(client.clone(), shutdown.clone()));
     let mut generator = Generator::new(seed);
     let mut scripts = Scripts::new(seed);
     scripts.v2_from_ms = now_ms() + 60_000;

@@ -140,6 +140,7 @@ pub async fn run(
                     let consumer = stream
                         .create_consumer(OrderedConfig {
                             deliver_policy: deliver_policy(source.start, last_seq),
+                            description: Some(super::consumers::OWN_CONSUMER.to_string()),
                             ..OrderedConfig::default()
                         })
                         .await?;
@@ -157,6 +158,7 @@ pub async fn run(
                             name,
                             pull::Config {
                                 durable_name: Some(name.clone()),
+                                description: Some(super::consumers::OWN_CONSUMER.to_string()),
                                 deliver_policy: deliver_policy(source.start, None),
                                 ack_policy: AckPolicy::Explicit,
                                 // Unacknowledged messages (in flight when

@@ -4,6 +4,7 @@
 //! queue is full the event is dropped and counted, so a slow consumer
 //! downstream cannot back-pressure NATS into disconnecting us.
 
+pub mod consumers;
 pub mod decode;
 pub mod jetstream;
 

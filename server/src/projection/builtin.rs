@@ -16,6 +16,7 @@ use super::flows::{FlowRules, Flows};
 use super::schema::Schemas;
 use super::topology::Topology;
 use super::window::{MultiRes, Ring};
+use crate::ingest::consumers::SharedConsumers;
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
 use crate::store::{EventRef, Store};
@@ -234,6 +235,8 @@ pub struct Projections {
     custom: Vec<Custom>,
     flows: Flows,
     topology: Topology,
+    /// JetStream consumers as last polled (live state, for the topology).
+    consumers: Option<SharedConsumers>,
     schemas: Schemas,
     cqrs: std::sync::Arc<[CqrsPair]>,
 }
@@ -257,6 +260,7 @@ impl Default for Projections {
             custom: Vec::new(),
             flows: Flows::default(),
             topology: Topology::default(),
+            consumers: None,
             schemas: Schemas::default(),
             cqrs: std::sync::Arc::new([]),
         }
@@ -326,6 +330,13 @@ impl Projections {
     /// The same, with flows read by `rules`.
     pub fn with_flow_rules(mut self, rules: FlowRules) -> Self {
         self.flows = Flows::new(rules);
+        self
+    }
+
+    /// The same, showing the JetStream consumers `table` holds in the
+    /// topology.
+    pub fn with_consumers(mut self, table: SharedConsumers) -> Self {
+        self.consumers = Some(table);
         self
     }
 
@@ -581,8 +592,16 @@ impl Projections {
                 }
             }
             "flows" => self.flows.snapshot(store, window, now_ms),
-            "topology" => self.topology.snapshot(store, window, now_ms, false),
-            "topology_all" => self.topology.snapshot(store, window, now_ms, true),
+            "topology" | "topology_all" => {
+                let table = self.consumers.as_ref().map(|t| t.read().clone());
+                self.topology.snapshot(
+                    store,
+                    window,
+                    now_ms,
+                    name == "topology_all",
+                    table.as_ref(),
+                )
+            }
             "cqrs" => super::cqrs::snapshot(self, store, &self.cqrs, window, now_ms),
             other => {
                 return self

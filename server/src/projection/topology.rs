@@ -21,6 +21,7 @@
 //! rows by name, so the same graph always lands in the same place.
 
 use super::window::MultiRes;
+use crate::ingest::consumers::ConsumerTable;
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
 use crate::store::{EventRef, Store};
@@ -114,13 +115,16 @@ impl Topology {
         }
     }
 
-    /// The graph over `window` as of `now_ms`.
+    /// The graph over `window` as of `now_ms`; with the JetStream
+    /// `consumers` polled then, if the moment is now (within 30 s of the
+    /// poll): they are live state, not in the log.
     pub fn snapshot(
         &self,
         store: &Store,
         window: Window,
         now_ms: i64,
         telemetry: bool,
+        consumers: Option<&ConsumerTable>,
     ) -> ProjectionBody {
         let sum = |m: &MultiRes<(u32, u32)>| {
             m.window(now_ms, window)
@@ -155,8 +159,41 @@ impl Topology {
         for ((sub, svc), m) in &self.consumes {
             add(subject(*sub), service(*svc), "consumes", sum(m));
         }
+        let mut pending: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let live = consumers.filter(|t| (now_ms - t.polled_ms).abs() <= 30_000);
+        for c in live.map(|t| t.consumers.as_slice()).unwrap_or_default() {
+            let to = format!("con:{}/{}", c.stream, c.name);
+            // From every subject seen that it reads, else from its filter.
+            let mut from: Vec<String> = edges
+                .keys()
+                .flat_map(|(a, b)| [a, b])
+                .filter_map(|n| n.strip_prefix("sub:"))
+                .filter(|s| {
+                    c.subjects
+                        .iter()
+                        .any(|f| crate::event::subject_matches(f, s))
+                })
+                .map(|s| format!("sub:{s}"))
+                .collect();
+            from.sort();
+            from.dedup();
+            if from.is_empty() {
+                from = c.subjects.iter().map(|f| format!("sub:{f}")).collect();
+            }
+            let count = (c.per_sec * window.ms() as f64 / 1_000.0).round() as u64;
+            for f in from {
+                edges.insert((f.clone(), to.clone()), ("delivers", count, 0));
+                pending.insert((f, to.clone()), c.pending);
+            }
+        }
         let starters: BTreeSet<String> = self.starters.iter().map(|s| subject(*s)).collect();
-        layout(edges, &starters, window)
+        let mut body = layout(edges, &starters, window);
+        if let ProjectionBody::Topology { edges, .. } = &mut body {
+            for e in edges {
+                e.pending = pending.get(&(e.from.clone(), e.to.clone())).copied();
+            }
+        }
+        body
     }
 }
 
@@ -257,7 +294,12 @@ fn layout(
             let (kind, label) = id.split_once(':').unwrap_or(("subject", id));
             nodes.push(TopoNode {
                 id: id.to_string(),
-                kind: if kind == "svc" { "service" } else { "subject" }.to_string(),
+                kind: match kind {
+                    "svc" => "service",
+                    "con" => "consumer",
+                    _ => "subject",
+                }
+                .to_string(),
                 label: label.to_string(),
                 column: *c as u32,
                 row: r as u32,
@@ -268,8 +310,9 @@ fn layout(
         .into_iter()
         .map(|((from, to), (kind, n, e))| {
             let subject = if kind == "publishes" { &to } else { &from };
+            let subject = subject.trim_start_matches("sub:").to_string();
             TopoEdge {
-                subject: subject.trim_start_matches("sub:").to_string(),
+                subject,
                 from,
                 to,
                 kind: kind.to_string(),
@@ -278,6 +321,7 @@ fn layout(
                     per_sec: n as f64 * 1_000.0 / window.ms() as f64,
                 },
                 errors: e,
+                pending: None,
             }
         })
         .collect();
