@@ -6,5 +6,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy: pages other than the overview load from their own wasm chunks
+    // (see `app`), so hydration waits for the page's chunk.
+    leptos::mount::hydrate_lazy(app::App);
 }
