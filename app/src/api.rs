@@ -482,9 +482,10 @@ pub struct CqrsState {
 /// A node of the topology: a service or a subject (group).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TopoNode {
-    /// `svc:<name>`, `sub:<subject>` or `con:<stream>/<consumer>`.
+    /// `svc:<name>`, `sub:<subject>`, `str:<stream>` or
+    /// `con:<stream>/<consumer>`.
     pub id: String,
-    /// `service`, `subject` or `consumer`.
+    /// `service`, `subject`, `stream` or `consumer`.
     pub kind: String,
     /// The name shown.
     pub label: String,
@@ -501,8 +502,9 @@ pub struct TopoEdge {
     pub from: String,
     /// Node id it enters.
     pub to: String,
-    /// `publishes` (service → subject), `consumes` (subject → service) or
-    /// `delivers` (subject → JetStream consumer).
+    /// `publishes` (service → subject), `consumes` (subject → service),
+    /// `stores` (subject → JetStream stream) or `delivers` (stream →
+    /// consumer).
     pub kind: String,
     /// The subject (pattern) whose messages it carries.
     pub subject: String,

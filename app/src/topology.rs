@@ -181,12 +181,13 @@ pub fn Topology() -> impl IntoView {
                         let class = match n.kind.as_str() {
                             "service" => "node node-service",
                             "consumer" => "node node-consumer",
+                            "stream" => "node node-stream",
                             _ => "node node-subject",
                         };
                         view! {
                             <g class=class data-testid="topology-node" data-id=n.id.clone()>
                                 <title>{format!("{}: {}", n.kind, n.label)}</title>
-                                <rect x=x y=y width=NODE_W height=NODE_H rx={match n.kind.as_str() { "service" => "8", "consumer" => "3", _ => "17" }}></rect>
+                                <rect x=x y=y width=NODE_W height=NODE_H rx={match n.kind.as_str() { "service" => "8", "consumer" | "stream" => "3", _ => "17" }}></rect>
                                 <text x=x + NODE_W / 2.0 y=y + NODE_H / 2.0 + 4.5 text-anchor="middle">{short(&n.label)}</text>
                             </g>
                         }
@@ -249,7 +250,8 @@ pub fn Topology() -> impl IntoView {
                 <div class="legend-row muted small">
                     <span class="key key-service"></span>" service "
                     <span class="key key-subject"></span>" subject "
-                    <span class="key key-consumer"></span>" JetStream consumer "
+                    <span class="key key-stream"></span>" JetStream stream "
+                    <span class="key key-consumer"></span>" consumer "
                     <span class="key key-edge"></span>" events/s (thicker: more) "
                     <span class="key key-bad"></span>" with errors"
                 </div>

@@ -193,8 +193,8 @@ async fn a_jetstream_consumer_is_a_node_of_the_topology_fed_by_what_it_reads() {
             .expect("stored in the stream");
     }
     client.flush().await.expect("flush");
-    // The consumer has read nothing: five messages pending for it, on an
-    // edge from the subject it reads.
+    // The subject feeds the stream; the stream delivers to the consumer,
+    // which has read nothing: five messages pending.
     let edge = within("the consumer in the topology", async {
         loop {
             let (_, state): (u16, app::api::ProjectionState) =
@@ -203,10 +203,16 @@ async fn a_jetstream_consumer_is_a_node_of_the_topology_fed_by_what_it_reads() {
                 && nodes
                     .iter()
                     .any(|n| n.id == "con:SHOP/shipper" && n.kind == "consumer")
+                && edges.iter().any(|e| {
+                    (
+                        e.from.as_str(),
+                        e.to.as_str(),
+                        e.kind.as_str(),
+                        e.rate.count,
+                    ) == ("sub:shop.orders.placed", "str:SHOP", "stores", 5)
+                })
                 && let Some(e) = edges.into_iter().find(|e| {
-                    e.to == "con:SHOP/shipper"
-                        && e.pending == Some(5)
-                        && e.from == "sub:shop.orders.placed"
+                    e.to == "con:SHOP/shipper" && e.pending == Some(5) && e.from == "str:SHOP"
                 })
             {
                 return e;

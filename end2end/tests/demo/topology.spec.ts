@@ -17,10 +17,11 @@ test("topology: the saga's graph, and an edge opens the tail", async ({ page }, 
   for (const svc of ["email", "analytics", "crm"]) {
     await expect(topo.edge("sub:users.registered", `svc:${svc}`)).toHaveCount(1);
   }
-  // The account stream's JetStream consumer (polled every 5 s), fed by
-  // the account subjects.
+  // The account subjects feed their JetStream stream, which delivers to
+  // the statements consumer (polled every 5 s).
   await expect(topo.node("con:ACCOUNTS/statements")).toBeVisible({ timeout: 20_000 });
-  await expect(topo.edge("sub:accounts.*.deposited", "con:ACCOUNTS/statements")).toHaveCount(1);
+  await expect(topo.edge("sub:accounts.*.deposited", "str:ACCOUNTS")).toHaveCount(1);
+  await expect(topo.edge("str:ACCOUNTS", "con:ACCOUNTS/statements")).toHaveCount(1);
   // The flow starts on the left: orders before what it publishes, before payments.
   const x = async (id: string) => Number(await topo.node(id).locator("rect").getAttribute("x"));
   expect(await x("svc:orders")).toBeLessThan(await x("sub:orders.placed"));

@@ -30,6 +30,8 @@ pub struct JsConsumer {
     pub name: String,
     /// Subjects it reads: its filters, else its stream's subjects.
     pub subjects: Vec<String>,
+    /// Its stream's subjects.
+    pub stream_subjects: Vec<String>,
     /// Messages delivered (its consumer sequence).
     pub delivered: u64,
     /// Messages in the stream it has not been delivered yet.
@@ -82,6 +84,7 @@ async fn poll(js: &async_nats::jetstream::Context) -> Result<Vec<JsConsumer>, St
                 stream: c.stream_name.clone(),
                 name: c.name.clone(),
                 subjects,
+                stream_subjects: info.config.subjects.clone(),
                 delivered: c.delivered.consumer_sequence,
                 pending: c.num_pending,
                 ack_pending: c.num_ack_pending as u64,

@@ -161,36 +161,57 @@ impl Topology {
         }
         let mut pending: BTreeMap<(String, String), u64> = BTreeMap::new();
         let live = consumers.filter(|t| (now_ms - t.polled_ms).abs() <= 30_000);
+        // JetStream as it is: subjects → their stream → its consumers.
+        let seen: Vec<String> = edges
+            .keys()
+            .flat_map(|(a, b)| [a, b])
+            .filter_map(|n| n.strip_prefix("sub:"))
+            .map(str::to_string)
+            .collect();
+        let mut published: BTreeMap<String, u64> = BTreeMap::new();
+        for ((_, to), (kind, n, _)) in &edges {
+            if *kind == "publishes" {
+                *published.entry(to.clone()).or_default() += n;
+            }
+        }
+        let mut stores: Vec<(String, String, u64)> = Vec::new();
+        let mut reads: BTreeMap<String, String> = BTreeMap::new();
         for c in live.map(|t| t.consumers.as_slice()).unwrap_or_default() {
+            let stream = format!("str:{}", c.stream);
+            if !stores.iter().any(|(_, s, _)| *s == stream) {
+                let mut from: Vec<&String> = seen
+                    .iter()
+                    .filter(|s| {
+                        c.stream_subjects
+                            .iter()
+                            .any(|f| crate::event::subject_matches(f, s))
+                    })
+                    .collect();
+                from.sort();
+                from.dedup();
+                for f in from {
+                    let sub = format!("sub:{f}");
+                    let n = published.get(&sub).copied().unwrap_or(0);
+                    stores.push((sub, stream.clone(), n));
+                }
+            }
             let to = format!("con:{}/{}", c.stream, c.name);
-            // From every subject seen that it reads, else from its filter.
-            let mut from: Vec<String> = edges
-                .keys()
-                .flat_map(|(a, b)| [a, b])
-                .filter_map(|n| n.strip_prefix("sub:"))
-                .filter(|s| {
-                    c.subjects
-                        .iter()
-                        .any(|f| crate::event::subject_matches(f, s))
-                })
-                .map(|s| format!("sub:{s}"))
-                .collect();
-            from.sort();
-            from.dedup();
-            if from.is_empty() {
-                from = c.subjects.iter().map(|f| format!("sub:{f}")).collect();
-            }
             let count = (c.per_sec * window.ms() as f64 / 1_000.0).round() as u64;
-            for f in from {
-                edges.insert((f.clone(), to.clone()), ("delivers", count, 0));
-                pending.insert((f, to.clone()), c.pending);
-            }
+            edges.insert((stream.clone(), to.clone()), ("delivers", count, 0));
+            reads.insert(to.clone(), c.subjects.first().cloned().unwrap_or_default());
+            pending.insert((stream, to), c.pending);
+        }
+        for (from, to, n) in stores {
+            edges.insert((from, to), ("stores", n, 0));
         }
         let starters: BTreeSet<String> = self.starters.iter().map(|s| subject(*s)).collect();
         let mut body = layout(edges, &starters, window);
         if let ProjectionBody::Topology { edges, .. } = &mut body {
             for e in edges {
                 e.pending = pending.get(&(e.from.clone(), e.to.clone())).copied();
+                if let Some(r) = reads.get(&e.to) {
+                    e.subject = r.clone();
+                }
             }
         }
         body
@@ -297,6 +318,7 @@ fn layout(
                 kind: match kind {
                     "svc" => "service",
                     "con" => "consumer",
+                    "str" => "stream",
                     _ => "subject",
                 }
                 .to_string(),
@@ -309,8 +331,13 @@ fn layout(
     let edges = edges
         .into_iter()
         .map(|((from, to), (kind, n, e))| {
-            let subject = if kind == "publishes" { &to } else { &from };
-            let subject = subject.trim_start_matches("sub:").to_string();
+            let subject = match kind {
+                "publishes" => to.trim_start_matches("sub:").to_string(),
+                // A consumer's edge: what it reads.
+                "delivers" => String::new(), // set by the caller, which knows
+                // what the consumer reads
+                _ => from.trim_start_matches("sub:").to_string(),
+            };
             TopoEdge {
                 subject,
                 from,
