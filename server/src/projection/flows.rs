@@ -253,11 +253,14 @@ impl Flow {
     }
 }
 
-/// The flows projection's state.
+/// The flows projection's state. The flows are kept in a persistent map
+/// (`imbl`): cloning it for a time-travel checkpoint shares every flow that
+/// has not changed since, so 64 checkpoints of 5,000 flows cost little more
+/// than one.
 #[derive(Clone, Debug)]
 pub struct Flows {
     rules: Arc<FlowRules>,
-    flows: HashMap<Arc<str>, Flow>,
+    flows: imbl::HashMap<Arc<str>, Flow>,
     /// Flow ids, oldest first seen first: what is forgotten past the cap.
     order: VecDeque<Arc<str>>,
     /// Role of each subject id, worked out once.
@@ -279,7 +282,7 @@ impl Flows {
     pub fn new(rules: FlowRules) -> Self {
         Flows {
             rules: Arc::new(rules),
-            flows: HashMap::new(),
+            flows: imbl::HashMap::new(),
             order: VecDeque::new(),
             roles: HashMap::new(),
             started: MultiRes::default(),
@@ -321,20 +324,20 @@ impl Flows {
             role,
         };
         let mut link = StepLink::default();
-        let flow = match self.flows.get_mut(corr) {
-            Some(f) => f,
-            None => {
-                link.starts = true;
-                if self.flows.len() >= MAX_FLOWS
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.flows.remove(&old);
-                    self.forgotten += 1;
-                }
-                let key: Arc<str> = Arc::from(corr);
-                self.order.push_back(Arc::clone(&key));
-                self.started.incr(t);
-                self.flows.entry(key).or_insert(Flow {
+        if !self.flows.contains_key(corr) {
+            link.starts = true;
+            if self.flows.len() >= MAX_FLOWS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.flows.remove(&old);
+                self.forgotten += 1;
+            }
+            let key: Arc<str> = Arc::from(corr);
+            self.order.push_back(Arc::clone(&key));
+            self.started.incr(t);
+            self.flows.insert(
+                key,
+                Flow {
                     started_ms: t,
                     last_ms: t,
                     steps: Vec::new(),
@@ -342,8 +345,11 @@ impl Flows {
                     errors: 0,
                     completed_ms: None,
                     compensated_ms: None,
-                })
-            }
+                },
+            );
+        }
+        let Some(flow) = self.flows.get_mut(corr) else {
+            return link;
         };
         flow.last_ms = t;
         if !telemetry {
