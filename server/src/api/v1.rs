@@ -501,11 +501,7 @@ async fn get_schemas(
 ) -> Result<Json<app::api::SchemaList>, AppError> {
     state
         .hub
-        .query(|p, _, _| app::api::SchemaList {
-            schemas: p.schemas().list(),
-            drifts: p.schemas().drifts(),
-            skipped: p.schemas().skipped(),
-        })
+        .schemas()
         .await
         .map(Json)
         .map_err(|e| AppError::Unavailable(e.to_string()))

@@ -71,6 +71,9 @@ enum Command {
         reply: oneshot::Sender<app::wire::Counts>,
     },
     Query(LiveQuery),
+    Schemas {
+        reply: oneshot::Sender<app::api::SchemaList>,
+    },
 }
 
 /// A question about the live projections, answered on the hub's task with
@@ -132,6 +135,16 @@ impl HubHandle {
         });
         self.commands
             .send(Command::Query(query))
+            .await
+            .map_err(|_| HubStopped)?;
+        rx.await.map_err(|_| HubStopped)
+    }
+
+    /// Every payload schema watched, with the drift and skip counts.
+    pub async fn schemas(&self) -> Result<app::api::SchemaList, HubStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Schemas { reply })
             .await
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
@@ -211,6 +224,9 @@ pub struct Hub {
     /// Received time of the oldest event folded since the last frame.
     oldest_unsent_ms: Option<i64>,
     projections: Projections,
+    /// Payload schemas, watched on live ingest only (not a time-travel
+    /// fold: its drifts are events in the log, and that is what travels).
+    schemas: crate::projection::schema::Schemas,
     checkpoints: SharedCheckpoints,
     topics: HashMap<String, Topic>,
     ticks: u64,
@@ -259,6 +275,7 @@ impl Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
             projections,
+            schemas: Default::default(),
             checkpoints,
             topics: HashMap::new(),
             ticks: 0,
@@ -296,11 +313,12 @@ impl Hub {
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
                 self.projections.apply(&e);
+                self.schemas.apply(&e);
                 checkpoints.after_fold(&self.projections, store.held());
             }
         }
         // Drifts become events in the log, folded like any other.
-        for drift in self.projections.take_drifts() {
+        for drift in self.schemas.take_drifts() {
             if let Some(i) = crate::stats::DRIFT_KINDS
                 .iter()
                 .position(|k| *k == drift.kind)
@@ -583,6 +601,13 @@ impl Hub {
                     Command::Chart { name, window, filter, reply } => {
                         let store = self.store.read();
                         let _ = reply.send(self.chart(&store, &name, window, &filter));
+                    }
+                    Command::Schemas { reply } => {
+                        let _ = reply.send(app::api::SchemaList {
+                            schemas: self.schemas.list(),
+                            drifts: self.schemas.drifts(),
+                            skipped: self.schemas.skipped(),
+                        });
                     }
                     Command::Query(query) => {
                         let store = self.store.read();

@@ -13,7 +13,6 @@
 use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
-use super::schema::Schemas;
 use super::topology::Topology;
 use super::window::{MultiRes, Ring};
 use crate::ingest::consumers::SharedConsumers;
@@ -237,7 +236,6 @@ pub struct Projections {
     topology: Topology,
     /// JetStream consumers as last polled (live state, for the topology).
     consumers: Option<SharedConsumers>,
-    schemas: Schemas,
     cqrs: std::sync::Arc<[CqrsPair]>,
 }
 
@@ -261,7 +259,6 @@ impl Default for Projections {
             flows: Flows::default(),
             topology: Topology::default(),
             consumers: None,
-            schemas: Schemas::default(),
             cqrs: std::sync::Arc::new([]),
         }
     }
@@ -355,16 +352,6 @@ impl Projections {
             .sum()
     }
 
-    /// The inferred payload schemas.
-    pub fn schemas(&self) -> &Schemas {
-        &self.schemas
-    }
-
-    /// Schema drifts found since the last call, for the hub to log.
-    pub fn take_drifts(&mut self) -> Vec<super::schema::Drift> {
-        self.schemas.take_drifts()
-    }
-
     /// The flows (events grouped by correlation id).
     pub fn flows(&self) -> &Flows {
         &self.flows
@@ -377,7 +364,6 @@ impl Projections {
         }
         let link = self.flows.apply(e);
         self.topology.apply(e, link.caused_by, link.starts);
-        self.schemas.apply(e);
         let t = e.received_ms();
         self.folded += 1;
         self.last_id = Some(e.id);

@@ -19,6 +19,9 @@
 //! there). The hub writes each drift into the log as an event on
 //! [`DRIFT_SUBJECT`], so it is in the tail, the counts and time travel.
 //!
+//! Live only: the hub feeds it as events arrive; it is not part of the
+//! time-travel fold (its drifts are events in the log, and those travel).
+//!
 //! Bounded: [`MAX_SCHEMAS`] schemas of [`MAX_FIELDS`] fields; at most
 //! [`SAMPLES_PER_SEC`] payloads a second are read per subject group (by
 //! received time, so a replay reads the same ones); the rest are counted
