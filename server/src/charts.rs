@@ -119,33 +119,19 @@ fn flows_chart(
     window: Window,
     now_ms: i64,
 ) -> (String, Vec<ChartBand>, u64) {
-    let start = now_ms - window.ms();
-    let ymax = buckets
+    let lines: Vec<Line> = OUTCOMES
         .iter()
-        .flat_map(|(_, c)| c.iter().copied())
-        .max()
-        .unwrap_or(0) as f64;
-    let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
-    let x_label = |x: &f64| app::format::clock(*x as i64)[..8].to_string();
-    let svg = draw_svg(
-        start as f64..now_ms as f64,
-        0f64..ymax,
-        &x_label,
-        &|y| axis(*y),
-        |chart| {
-            for (i, (_, (r, g, b))) in OUTCOMES.iter().enumerate() {
-                let color = RGBColor(*r, *g, *b);
-                let xy: Vec<(f64, f64)> = buckets
-                    .iter()
-                    .map(|(t, c)| ((t + step / 2) as f64, c[i] as f64))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(xy, color.stroke_width(2)))
-                    .map_err(|x| x.to_string())?;
-            }
-            Ok(())
-        },
-    );
+        .enumerate()
+        .map(|(i, (_, color))| Line {
+            color: *color,
+            dots: false,
+            xy: buckets
+                .iter()
+                .map(|(t, c)| ((t + step / 2) as f64, c[i] as f64))
+                .collect(),
+        })
+        .collect();
+    let svg = lines_over_window(&lines, window, now_ms, &|y| axis(*y));
     let totals: Vec<u64> = (0..3)
         .map(|i| buckets.iter().map(|(_, c)| c[i]).sum())
         .collect();
@@ -159,6 +145,51 @@ fn flows_chart(
         })
         .collect();
     (svg, bands, totals.iter().sum())
+}
+
+/// One line of a chart over time.
+struct Line {
+    color: Rgb,
+    /// A dot on each point too.
+    dots: bool,
+    xy: Vec<(f64, f64)>,
+}
+
+/// `lines` over the `window` ending at `now_ms` in the house style, the y
+/// axis from 0 to a little over the highest point, labelled by `y_label`.
+fn lines_over_window(
+    lines: &[Line],
+    window: Window,
+    now_ms: i64,
+    y_label: &dyn Fn(&f64) -> String,
+) -> String {
+    let ymax = lines
+        .iter()
+        .flat_map(|l| l.xy.iter().map(|(_, y)| *y))
+        .fold(0.0, f64::max);
+    let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
+    let x_label = |x: &f64| app::format::clock(*x as i64)[..8].to_string();
+    draw_svg(
+        (now_ms - window.ms()) as f64..now_ms as f64,
+        0f64..ymax,
+        &x_label,
+        y_label,
+        |chart| {
+            for line in lines {
+                let (r, g, b) = line.color;
+                let color = RGBColor(r, g, b);
+                chart
+                    .draw_series(LineSeries::new(line.xy.clone(), color.stroke_width(2)))
+                    .map_err(|x| x.to_string())?;
+                if line.dots {
+                    chart
+                        .draw_series(line.xy.iter().map(|c| Circle::new(*c, 3, color.filled())))
+                        .map_err(|x| x.to_string())?;
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Percentile colours: p50, p90, p99.
@@ -186,39 +217,20 @@ fn metrics_chart(
     window: Window,
     now_ms: i64,
 ) -> (String, Vec<ChartBand>, u64) {
-    let start = now_ms - window.ms();
-    let ymax = points
+    // The middle of each bucket, so a bucket's point sits over it.
+    let lines: Vec<Line> = PERCENTILE_COLORS
         .iter()
-        .flat_map(|p| shown.iter().map(|w| percentile(p, *w)))
-        .fold(0.0, f64::max);
-    let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
-    let x_label = |x: &f64| app::format::clock(*x as i64)[..8].to_string();
-    let svg = draw_svg(
-        start as f64..now_ms as f64,
-        0f64..ymax,
-        &x_label,
-        &|y| value_label(*y),
-        |chart| {
-            for (which, (r, g, b)) in PERCENTILE_COLORS {
-                if !shown.contains(&which) {
-                    continue;
-                }
-                let color = RGBColor(r, g, b);
-                // The middle of each bucket, so a bucket's point sits over it.
-                let xy: Vec<(f64, f64)> = points
-                    .iter()
-                    .map(|p| ((p.t_ms + step / 2) as f64, percentile(p, which)))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
-                    .map_err(|x| x.to_string())?;
-                chart
-                    .draw_series(xy.into_iter().map(|c| Circle::new(c, 3, color.filled())))
-                    .map_err(|x| x.to_string())?;
-            }
-            Ok(())
-        },
-    );
+        .filter(|(w, _)| shown.contains(w))
+        .map(|(which, color)| Line {
+            color: *color,
+            dots: true,
+            xy: points
+                .iter()
+                .map(|p| ((p.t_ms + step / 2) as f64, percentile(p, *which)))
+                .collect(),
+        })
+        .collect();
+    let svg = lines_over_window(&lines, window, now_ms, &|y| value_label(*y));
     let samples: u64 = points.iter().map(|p| p.count).sum();
     let bands = PERCENTILE_COLORS
         .iter()
