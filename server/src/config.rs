@@ -75,7 +75,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
 
     /// Run the demo producer even though --nats-url is given (it publishes
-    /// to `logs.<service>` and `metrics.<service>` on that NATS).
+    /// its scenarios' flows, logs and metrics on that NATS, and makes an
+    /// `ACCOUNTS` stream there; see --demo-scenario).
     #[arg(long, env = "EVENTSCOPE_DEMO")]
     pub demo: bool,
 
