@@ -28,7 +28,7 @@ use std::time::Duration;
 pub struct Config {
     /// NATS server to attach to (e.g. nats://127.0.0.1:4222). Without it,
     /// Eventscope starts its own nats-server and the demo producer.
-    #[arg(long, env = "EVENTSCOPE_NATS_URL", value_name = "URL")]
+    #[arg(long, env = "EVENTSCOPE_NATS_URL", value_name = "URL", global = true)]
     pub nats_url: Option<String>,
 
     /// Core NATS subject to watch, wildcards allowed (`logs.>`,
@@ -86,7 +86,12 @@ pub struct Config {
 
     /// Events per second of the demo's background logs and metrics (the
     /// `logs` scenario's rate).
-    #[arg(long, env = "EVENTSCOPE_DEMO_RATE", default_value_t = 200)]
+    #[arg(
+        long,
+        env = "EVENTSCOPE_DEMO_RATE",
+        default_value_t = 200,
+        global = true
+    )]
     pub demo_rate: u32,
 
     /// A demo scenario to run, with its rate: `saga`, `fanout`, `account`,
@@ -98,7 +103,8 @@ pub struct Config {
         long = "demo-scenario",
         env = "EVENTSCOPE_DEMO_SCENARIOS",
         value_delimiter = ',',
-        value_name = "NAME[=RATE]"
+        value_name = "NAME[=RATE]",
+        global = true
     )]
     pub demo_scenarios: Vec<DemoScenarioArg>,
 
@@ -159,9 +165,23 @@ pub struct Config {
     #[arg(skip)]
     pub cqrs: Vec<CqrsPair>,
 
+    /// What to run: the dashboard (no subcommand) or `demo`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// How often JetStream consumers are listed for the topology (ms).
     #[arg(skip = 5_000u64)]
     pub consumer_poll_ms: u64,
+}
+
+/// A subcommand.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Run only the demo producer against --nats-url, no dashboard: the
+    /// demo's flows, logs and metrics as a load generator or a live example
+    /// for another Eventscope (`eventscope demo --nats-url nats://host:4222
+    /// --demo-scenario saga=50`).
+    Demo,
 }
 
 /// `--demo-scenario NAME[=RATE]`.
@@ -562,6 +582,7 @@ impl Config {
             flows: FlowRules::default(),
             cqrs: Vec::new(),
             consumer_poll_ms: 5_000,
+            command: None,
         }
     }
 
@@ -787,6 +808,31 @@ level = "sev"
             .expect_err("refused")
             .to_string();
         assert!(err.contains("fast"), "{err}");
+    }
+
+    #[test]
+    fn the_demo_subcommand_takes_the_url_and_scenarios_after_it() {
+        let c = Config::try_parse_from([
+            "eventscope",
+            "demo",
+            "--nats-url",
+            "nats://h:1",
+            "--demo-scenario",
+            "saga=50",
+        ])
+        .expect("valid");
+        assert_eq!(c.command, Some(Command::Demo));
+        assert_eq!(c.nats_url.as_deref(), Some("nats://h:1"));
+        assert_eq!(
+            c.demo_rates().into_iter().collect::<Vec<_>>(),
+            [(Scenario::Saga, 50.0)]
+        );
+        assert_eq!(
+            Config::try_parse_from(["eventscope"])
+                .expect("valid")
+                .command,
+            None
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
+    if config.command == Some(eventscope::config::Command::Demo) {
+        return run_demo(config).await;
+    }
     let demo = config.managed_nats();
     let running = eventscope::start(config).await?;
     tracing::info!(
@@ -33,6 +36,38 @@ async fn main() -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await;
+    Ok(())
+}
+
+/// `eventscope demo`: the demo producer alone, against --nats-url.
+async fn run_demo(config: Config) -> anyhow::Result<()> {
+    let Some(url) = config.nats_url.clone() else {
+        eprintln!(
+            "eventscope demo: give the NATS to publish to with --nats-url (e.g. nats://127.0.0.1:4222)"
+        );
+        std::process::exit(2);
+    };
+    let client = eventscope::ingest::connect(
+        &url,
+        "eventscope-demo",
+        &config.auth,
+        std::sync::Arc::new(eventscope::stats::Stats::default()),
+    )
+    .await?;
+    let control = std::sync::Arc::new(eventscope::demo::producer::DemoControl::new(
+        &config.demo_rates(),
+    ));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let producer = tokio::spawn(eventscope::demo::producer::run(
+        client,
+        control,
+        eventscope::event::now_ms() as u64,
+        shutdown.clone(),
+    ));
+    tracing::info!(nats = %url, "demo producer running; ctrl-c stops it");
+    shutdown_signal().await;
+    shutdown.cancel();
+    let _ = producer.await;
     Ok(())
 }
 
