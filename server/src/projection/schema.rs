@@ -23,9 +23,8 @@
 //! time-travel fold (its drifts are events in the log, and those travel).
 //!
 //! Bounded: [`MAX_SCHEMAS`] schemas of [`MAX_FIELDS`] fields; at most
-//! [`SAMPLES_PER_SEC`] payloads a second are read per subject group (by
-//! received time, so a replay reads the same ones); the rest are counted
-//! as skipped.
+//! [`SAMPLES_PER_SEC`] payloads a second are read per subject (by
+//! received time); the rest are counted as skipped.
 
 use super::topology::subject_group;
 use crate::store::EventRef;
@@ -39,7 +38,7 @@ pub const ESTABLISHED: u64 = 20;
 pub const MAX_SCHEMAS: usize = 500;
 /// Fields kept per schema.
 pub const MAX_FIELDS: usize = 200;
-/// Payloads read per subject group per second.
+/// Payloads read per subject per second.
 pub const SAMPLES_PER_SEC: u32 = 200;
 /// Deepest nesting followed.
 const MAX_DEPTH: usize = 4;
