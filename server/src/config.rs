@@ -611,15 +611,7 @@ impl Config {
     /// of each account's signed `amount`).
     pub fn projection_defs(&self) -> Vec<ProjectionDef> {
         if self.projection.is_empty() && self.demo_producer() {
-            vec![ProjectionDef {
-                name: "account_balances".to_string(),
-                subject: "accounts.>".to_string(),
-                predicates: Vec::new(),
-                group_by: Some("account".to_string()),
-                aggregate: crate::projection::custom::Aggregate::Total,
-                field: Some("amount".to_string()),
-                window: "1h".to_string(),
-            }]
+            vec![ProjectionDef::account_balances()]
         } else {
             self.projection.clone()
         }

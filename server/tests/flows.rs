@@ -13,6 +13,7 @@ use eventscope::config::Config;
 use eventscope::demo::producer::{DemoControl, run};
 use eventscope::demo::scenarios::Scenario;
 use eventscope::projection::cqrs::CqrsPair;
+use eventscope::projection::custom::ProjectionDef;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -423,9 +424,7 @@ async fn an_event_sourced_balance_is_rebuilt_for_any_moment() {
     } = Harness::start(
         |url| {
             let mut c = Config::attach(url, &["accounts.>"]);
-            c.demo = true; // its default projections, not its producer (not started here)
-            c.projection = c.projection_defs();
-            c.demo = false;
+            c.projection = vec![ProjectionDef::account_balances()];
             c
         },
         "accounts.probe",

@@ -113,6 +113,22 @@ pub struct ProjectionDef {
     pub window: String,
 }
 
+impl ProjectionDef {
+    /// The projection demo mode defines: each demo account's balance, the
+    /// running total of its events' signed `amount`.
+    pub fn account_balances() -> Self {
+        ProjectionDef {
+            name: "account_balances".to_string(),
+            subject: "accounts.>".to_string(),
+            predicates: Vec::new(),
+            group_by: Some("account".to_string()),
+            aggregate: Aggregate::Total,
+            field: Some("amount".to_string()),
+            window: "1h".to_string(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
     Eq,
