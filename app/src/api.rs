@@ -78,6 +78,13 @@ pub struct EventDetail {
     pub payload_base64: Option<String>,
     /// Metric samples, for metric events.
     pub samples: Vec<Sample>,
+    /// The correlation id the event was grouped by (from a header or a
+    /// payload field), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
+    /// The reply subject it was published with (a request), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
 }
 
 /// A sliding window of a projection.

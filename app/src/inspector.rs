@@ -169,6 +169,15 @@ fn detail_view(e: EventDetail) -> impl IntoView {
             </p>
         }
     });
+    // The flow it belongs to (the correlation id the server grouped it by).
+    let flow = e.correlation.clone().map(|c| {
+        let href = format!("/flows?flow={}", format::url_component(&c));
+        view! {
+            <p class="related">
+                <a href=href data-testid="inspector-flow">"Its flow (" {c} ")"</a>
+            </p>
+        }
+    });
     let pub_cmd = payload_text
         .as_deref()
         .map(|p| nats_pub_command(&s.subject, &e.headers, p));
@@ -176,7 +185,7 @@ fn detail_view(e: EventDetail) -> impl IntoView {
         (Some(stream), Some(seq)) => format!("JetStream {stream} #{seq}"),
         _ => "core NATS".to_string(),
     };
-    let rows: Vec<(&'static str, String, &'static str)> = vec![
+    let mut rows: Vec<(&'static str, String, &'static str)> = vec![
         ("Subject", s.subject.clone(), "inspector-subject"),
         ("Source", source, "inspector-source"),
         (
@@ -202,6 +211,9 @@ fn detail_view(e: EventDetail) -> impl IntoView {
             "inspector-service",
         ),
     ];
+    if let Some(reply) = e.reply.clone() {
+        rows.insert(1, ("Reply to", reply, "inspector-reply"));
+    }
     let duplicate = s.duplicate;
     let headers = e.headers.clone();
     let has_headers = !headers.is_empty();
@@ -234,6 +246,7 @@ fn detail_view(e: EventDetail) -> impl IntoView {
                 .map(|(k, v, id)| view! { <dt>{k}</dt><dd data-testid=id>{v}</dd> })
                 .collect_view()}
         </dl>
+        {flow}
         {related}
         <Show when=move || duplicate>
             <p class="tail-note warn">"A duplicate: its Nats-Msg-Id was seen before; kept, not counted."</p>

@@ -53,7 +53,9 @@ pub fn edge_path(a: &TopoNode, b: &TopoNode) -> String {
 
 /// The tail's URL for the events an edge carries.
 pub fn tail_href(e: &TopoEdge) -> String {
-    let service = if e.kind == "publishes" {
+    // Published by the edge's service: its own events (and its answers, on
+    // the requesters' inboxes).
+    let service = if e.kind == "publishes" || e.kind == "replies" {
         e.from.strip_prefix("svc:")
     } else {
         None
@@ -80,15 +82,16 @@ pub fn edge_label(e: &TopoEdge) -> String {
     }
 }
 
-fn edge_class(e: &TopoEdge) -> &'static str {
+fn edge_class(e: &TopoEdge) -> String {
     let share = e.errors as f64 / e.rate.count.max(1) as f64;
-    if share > 0.05 {
-        "edge edge-bad"
+    let health = if share > 0.05 {
+        " edge-bad"
     } else if e.errors > 0 {
-        "edge edge-warn"
+        " edge-warn"
     } else {
-        "edge"
-    }
+        ""
+    };
+    format!("edge edge-{}{health}", e.kind)
 }
 
 fn short(label: &str) -> String {
@@ -136,7 +139,7 @@ pub fn Topology() -> impl IntoView {
             Some(Err(e)) => view! { <p class="empty error">{e.clone()}</p> }.into_any(),
             Some(Ok((nodes, _))) if nodes.is_empty() => view! {
                 <p class="empty" data-testid="topology-empty">
-                    "No traffic between services in the window. Services are read from a payload's service field, else the subject's first token; an edge from a subject to a service needs flows (a correlation id) and, best, a Causation-Id header."
+                    "No traffic between services in the window. Services are read from a service header (Nats-Service, X-Service) or the payload's service field, else the subject's first token; an edge from a subject to a service needs flows (a correlation id, best with a Causation-Id header) or a request answered on its reply inbox."
                 </p>
             }
             .into_any(),
@@ -253,6 +256,7 @@ pub fn Topology() -> impl IntoView {
                     <span class="key key-stream"></span>" JetStream stream "
                     <span class="key key-consumer"></span>" consumer "
                     <span class="key key-edge"></span>" events/s (thicker: more) "
+                    <span class="key key-replies"></span>" replies to requests "
                     <span class="key key-bad"></span>" with errors"
                 </div>
                 {drawing}
@@ -359,5 +363,14 @@ mod tests {
             ..e
         };
         assert_eq!(tail_href(&c), "/tail?subject=orders.placed");
+        let r = TopoEdge {
+            from: "svc:fraud".into(),
+            to: "svc:payments".into(),
+            kind: "replies".into(),
+            subject: "_INBOX.>".into(),
+            ..c
+        };
+        assert_eq!(tail_href(&r), "/tail?subject=_INBOX.%3E&service=fraud");
+        assert_eq!(edge_class(&r), "edge edge-replies");
     }
 }

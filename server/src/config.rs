@@ -155,6 +155,18 @@ pub struct Config {
     )]
     pub correlation_headers: Vec<String>,
 
+    /// Header naming the service that published an event (the first one
+    /// present wins over the payload's `service`-like fields and the
+    /// subject; a `[[decode]]` entry's `service` or `service_name` wins
+    /// over it). Repeatable. Default: Nats-Service, X-Service.
+    #[arg(
+        long = "service-header",
+        env = "EVENTSCOPE_SERVICE_HEADERS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub service_headers: Vec<String>,
+
     /// How flows are read: completion and compensation words or subject
     /// patterns and the stall timeout (`[flows]` in the config file).
     #[arg(skip)]
@@ -350,6 +362,7 @@ struct FileConfig {
     #[serde(default)]
     projection: Vec<ProjectionDef>,
     correlation_headers: Option<Vec<String>>,
+    service_headers: Option<Vec<String>>,
     flows: Option<FlowRules>,
     #[serde(default)]
     cqrs: Vec<CqrsPair>,
@@ -505,6 +518,9 @@ impl Config {
         {
             self.correlation_headers = v;
         }
+        if let Some(v) = file.service_headers.filter(|_| unset("service_headers")) {
+            self.service_headers = v;
+        }
         if let Some(rules) = file.flows {
             if rules.stall_after.is_zero() {
                 return Err(bad("flows.stall_after", "must be more than 0".to_string()));
@@ -579,6 +595,7 @@ impl Config {
             decode: Vec::new(),
             projection: Vec::new(),
             correlation_headers: Vec::new(),
+            service_headers: Vec::new(),
             flows: FlowRules::default(),
             cqrs: Vec::new(),
             consumer_poll_ms: 5_000,
@@ -588,12 +605,14 @@ impl Config {
 
     /// The decoders this configuration asks for.
     pub fn decoders(&self) -> crate::ingest::decode::Decoders {
-        let d = crate::ingest::decode::Decoders::new(self.decode.clone());
-        if self.correlation_headers.is_empty() {
-            d
-        } else {
-            d.with_correlation_headers(self.correlation_headers.clone())
+        let mut d = crate::ingest::decode::Decoders::new(self.decode.clone());
+        if !self.correlation_headers.is_empty() {
+            d = d.with_correlation_headers(self.correlation_headers.clone());
         }
+        if !self.service_headers.is_empty() {
+            d = d.with_service_headers(self.service_headers.clone());
+        }
+        d
     }
 
     /// The CQRS pairs watched: those configured, else in demo mode the
@@ -755,11 +774,12 @@ level = "sev"
     #[test]
     fn flows_and_correlation_headers_come_from_the_file() {
         let f = write(
-            "correlation_headers = [\"X-Saga\"]\n[flows]\ncomplete = [\"shipping.*.done\"]\nstall_after = \"2m\"\n",
+            "correlation_headers = [\"X-Saga\"]\nservice_headers = [\"X-App\"]\n[flows]\ncomplete = [\"shipping.*.done\"]\nstall_after = \"2m\"\n",
         );
         let path = f.path().to_str().expect("utf-8 path");
         let c = Config::load_from(["eventscope", "--config", path]).expect("valid");
         assert_eq!(c.correlation_headers, ["X-Saga"]);
+        assert_eq!(c.service_headers, ["X-App"]);
         assert_eq!(c.flows.complete, ["shipping.*.done"]);
         assert_eq!(c.flows.stall_after, Duration::from_secs(120));
         // Unset keys keep their defaults.

@@ -32,6 +32,8 @@ pub struct NewEvent {
     pub payload: Bytes,
     /// NATS headers, in order, repeated names kept.
     pub headers: Vec<(String, String)>,
+    /// The reply subject of a request (core NATS only).
+    pub reply: Option<String>,
     /// Where it came from.
     pub source: Source,
     /// What decoding made of the payload.
@@ -49,6 +51,7 @@ impl NewEvent {
             decoded: crate::ingest::decode::decode(subject, &payload),
             payload,
             headers: Vec::new(),
+            reply: None,
             source: Source::Core,
         }
     }

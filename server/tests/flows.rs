@@ -336,6 +336,107 @@ async fn topology_of_a_known_fan_out_has_exactly_its_nodes_and_edges() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_makes_the_responder_a_consumer_with_replies() {
+    // Real request/reply: a responder answers from its own connection,
+    // naming itself in an `X-Service` header; the requester's async-nats
+    // client waits on its inbox. Eventscope watches both sides.
+    let Harness {
+        nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+        ..
+    } = Harness::start(|url| Config::attach(url, &["rr.>", "_INBOX.>"]), "rr.probe").await;
+    let addr = running.addr;
+    const N: u64 = 9;
+    let responder = publisher(&nats.url()).await;
+    let mut requests = responder
+        .subscribe("rr.fraud.check")
+        .await
+        .expect("subscribe");
+    within("responder ready", responder.flush())
+        .await
+        .expect("flush");
+    let answering = tokio::spawn(async move {
+        use futures::StreamExt;
+        for i in 0..N {
+            let Some(m) = requests.next().await else {
+                return;
+            };
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("X-Service", "fraud");
+            if i % 3 == 0 {
+                h.insert("Nats-Service-Error", "scoring model unavailable");
+            }
+            let reply = m.reply.expect("a request has a reply subject");
+            responder
+                .publish_with_headers(reply, h, r#"{"score":0.12}"#.into())
+                .await
+                .expect("answer");
+        }
+        responder.flush().await.expect("flush");
+    });
+    for i in 0..N {
+        let payload = format!(r#"{{"service":"payments","order":{i}}}"#);
+        let answer = within("answer", client.request("rr.fraud.check", payload.into()))
+            .await
+            .expect("answered");
+        assert_eq!(&answer.payload[..], br#"{"score":0.12}"#);
+    }
+    within("responder done", answering)
+        .await
+        .expect("responder");
+    mirror
+        .until(&mut ws, "requests and answers stored", |c| {
+            c.health.store_events >= probes + 2 * N
+        })
+        .await;
+    let (status, state): (u16, ProjectionState) =
+        json(addr, "/api/v1/projections/topology?window=1m").await;
+    assert_eq!(status, 200);
+    let ProjectionBody::Topology { edges, .. } = state.body else {
+        panic!("not a topology: {:?}", state.body)
+    };
+    let got: Vec<(&str, &str, &str, u64, u64)> = edges
+        .iter()
+        .map(|e| {
+            (
+                e.from.as_str(),
+                e.to.as_str(),
+                e.kind.as_str(),
+                e.rate.count,
+                e.errors,
+            )
+        })
+        .collect();
+    // Inboxes make no nodes: the answers become the responder's edges.
+    assert_eq!(
+        got,
+        [
+            ("sub:rr.fraud.check", "svc:fraud", "consumes", N, N / 3),
+            ("svc:fraud", "svc:payments", "replies", N, N / 3),
+            ("svc:payments", "sub:rr.fraud.check", "publishes", N, 0),
+            ("svc:rr", "sub:rr.probe", "publishes", probes, 0),
+        ]
+    );
+    // The inspector shows a request's reply subject, and an answer's
+    // service from its header.
+    let (_, page): (u16, app::api::EventPage) =
+        json(addr, "/api/v1/events?subject=rr.fraud.check&limit=1").await;
+    let (_, request): (u16, app::api::EventDetail) =
+        json(addr, &format!("/api/v1/events/{}", page.events[0].id)).await;
+    let inbox = request.reply.expect("the request's reply subject");
+    assert!(inbox.starts_with("_INBOX."), "{inbox}");
+    let (_, answers): (u16, app::api::EventPage) =
+        json(addr, &format!("/api/v1/events?subject={inbox}&limit=5")).await;
+    assert_eq!(answers.events.len(), 1);
+    assert_eq!(answers.events[0].service.as_deref(), Some("fraud"));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_drift_is_raised_exactly_when_a_field_changes_type() {
     let Harness {
         nats: _nats,

@@ -267,6 +267,8 @@ async fn get_event(
                 value: s.value,
             })
             .collect(),
+        correlation: e.correlation().map(str::to_string),
+        reply: e.reply().map(str::to_string),
     }))
 }
 

@@ -343,9 +343,24 @@ pub async fn run(
             for (k, v) in &due.message.headers {
                 headers.insert(k.as_str(), v.as_str());
             }
-            let sent = client
-                .publish_with_headers(due.message.subject, headers, due.message.payload.into())
-                .await;
+            let Message {
+                subject,
+                payload,
+                reply,
+                ..
+            } = due.message;
+            let sent = match reply {
+                Some(reply) => {
+                    client
+                        .publish_with_reply_and_headers(subject, reply, headers, payload.into())
+                        .await
+                }
+                None => {
+                    client
+                        .publish_with_headers(subject, headers, payload.into())
+                        .await
+                }
+            };
             match sent {
                 Ok(()) => control.record(due.scenario, |s| s.published += 1),
                 Err(e) => tracing::debug!(error = %e, "demo publish failed"),

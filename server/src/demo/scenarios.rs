@@ -115,6 +115,8 @@ pub struct Message {
     pub headers: Vec<(String, String)>,
     /// JSON payload.
     pub payload: String,
+    /// Reply subject (a request's inbox), if it is a request.
+    pub reply: Option<String>,
 }
 
 /// A flow written out in full.
@@ -190,6 +192,7 @@ impl Flow<'_> {
             subject: subject.to_string(),
             headers,
             payload: payload.to_string(),
+            reply: None,
         });
         self.cause = Some(msg_id);
         // The service logs what it did, a few ms later: the same shape as
@@ -207,6 +210,66 @@ impl Flow<'_> {
                 "request_id": request_id,
             })
             .to_string(),
+            reply: None,
+        });
+        self
+    }
+
+    /// Waits `lo..hi` ms, then `requester` asks `subject` (request/reply,
+    /// the answer to its inbox) and `responder` answers `answer` ms later.
+    /// The answer names its service in an `X-Service` header only (an
+    /// inbox names no service, and the payload has no `service` field).
+    /// What the requester does next is still caused by what caused the
+    /// request.
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &mut self,
+        wait: std::ops::Range<u64>,
+        requester: &str,
+        subject: &str,
+        fields: Value,
+        responder: &str,
+        answer: std::ops::Range<u64>,
+        reply_fields: Value,
+    ) -> &mut Self {
+        self.t += self.rng.u64(wait);
+        self.n += 1;
+        let request_id = format!("{}-{}", self.correlation, self.n);
+        let inbox = format!("_INBOX.{requester}.{request_id}");
+        let mut headers = vec![
+            ("Nats-Correlation-Id".to_string(), self.correlation.clone()),
+            ("Nats-Msg-Id".to_string(), request_id.clone()),
+        ];
+        if let Some(cause) = &self.cause {
+            headers.push(("Causation-Id".to_string(), cause.clone()));
+        }
+        let mut payload = json!({"service": requester, "ts": self.start_ms + self.t});
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), fields) {
+            p.extend(extra);
+        }
+        self.messages.push(Message {
+            delay_ms: self.t,
+            subject: subject.to_string(),
+            headers,
+            payload: payload.to_string(),
+            reply: Some(inbox.clone()),
+        });
+        self.t += self.rng.u64(answer);
+        self.n += 1;
+        self.messages.push(Message {
+            delay_ms: self.t,
+            subject: inbox,
+            headers: vec![
+                ("Nats-Correlation-Id".to_string(), self.correlation.clone()),
+                (
+                    "Nats-Msg-Id".to_string(),
+                    format!("{}-{}", self.correlation, self.n),
+                ),
+                ("Causation-Id".to_string(), request_id),
+                ("X-Service".to_string(), responder.to_string()),
+            ],
+            payload: reply_fields.to_string(),
+            reply: None,
         });
         self
     }
@@ -269,6 +332,11 @@ impl Scripts {
         let items = self.rng.u32(1..6);
         let customer = format!("c-{:04}", self.rng.u32(..5_000));
         let v2 = start_ms >= self.v2_from_ms;
+        let score = if declined {
+            0.6 + self.rng.f64() * 0.3
+        } else {
+            self.rng.f64() * 0.3
+        };
         let mut f = self.flow("ord", start_ms);
         let order = f.correlation.clone();
         let o = json!({"order_id": order});
@@ -280,6 +348,16 @@ impl Scripts {
             json!({"order_id": order, "customer": customer, "amount": amount, "items": items}),
             "info",
             "order placed",
+        );
+        // Payments asks the fraud service before it charges (request/reply).
+        f.request(
+            5..30,
+            "payments",
+            "fraud.check",
+            json!({"order_id": order, "customer": customer, "amount": amount}),
+            "fraud",
+            5..40,
+            json!({"order_id": order, "score": (score * 100.0).round() / 100.0}),
         );
         let outcome = if declined {
             f.step(
@@ -523,6 +601,7 @@ impl Scripts {
                     "ts": start_ms,
                 })
                 .to_string(),
+                reply: None,
             }],
         }
     }
@@ -658,6 +737,48 @@ mod tests {
         assert_eq!(caused.len(), 3, "{caused:?}");
         for service in ["email", "analytics", "crm"] {
             assert!(caused.contains(&service), "{caused:?}");
+        }
+    }
+
+    #[test]
+    fn every_saga_asks_fraud_and_the_answer_comes_to_the_inbox() {
+        let mut s = Scripts::new(9);
+        for i in 0..200 {
+            let script = s.next(Scenario::Saga, i);
+            let header = |m: &Message, name: &str| {
+                m.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let asks: Vec<&Message> = script
+                .messages
+                .iter()
+                .filter(|m| m.reply.is_some())
+                .collect();
+            assert_eq!(asks.len(), 1);
+            let ask = asks[0];
+            assert_eq!(ask.subject, "fraud.check");
+            let inbox = ask.reply.clone().expect("reply");
+            assert!(inbox.starts_with("_INBOX.payments."), "{inbox}");
+            let answers: Vec<&Message> = script
+                .messages
+                .iter()
+                .filter(|m| m.subject == inbox)
+                .collect();
+            assert_eq!(answers.len(), 1);
+            let answer = answers[0];
+            assert!(answer.delay_ms >= ask.delay_ms);
+            assert_eq!(header(answer, "X-Service").as_deref(), Some("fraud"));
+            assert_eq!(header(answer, "Causation-Id"), header(ask, "Nats-Msg-Id"));
+            // What payments does next was caused by the order, not the check.
+            let order = header(&script.messages[0], "Nats-Msg-Id");
+            let payment = script
+                .messages
+                .iter()
+                .find(|m| m.subject.starts_with("payments."))
+                .expect("a payment step");
+            assert_eq!(header(payment, "Causation-Id"), order);
         }
     }
 

@@ -74,7 +74,11 @@ pub struct Mapping {
 pub struct Decoders {
     mappings: Vec<Mapping>,
     correlation_headers: Vec<String>,
+    service_headers: Vec<String>,
 }
+
+/// Headers that name the publishing service, tried in this order.
+pub const SERVICE_HEADERS: [&str; 2] = ["Nats-Service", "X-Service"];
 
 /// Headers that carry a correlation id, tried in this order before the
 /// payload's fields. `traceparent` (W3C) gives its trace id.
@@ -91,7 +95,15 @@ impl Decoders {
         Decoders {
             mappings,
             correlation_headers: CORRELATION_HEADERS.iter().map(|h| h.to_string()).collect(),
+            service_headers: SERVICE_HEADERS.iter().map(|h| h.to_string()).collect(),
         }
+    }
+
+    /// Reads the service from these headers (in order) instead of the
+    /// default ones; an empty list reads the payload and subject only.
+    pub fn with_service_headers(mut self, headers: Vec<String>) -> Self {
+        self.service_headers = headers;
+        self
     }
 
     /// Reads correlation ids from these headers (in order) instead of the
@@ -103,28 +115,48 @@ impl Decoders {
 
     /// Decodes a message: its payload as [`Self::decode`] does, with the
     /// correlation id taken from the first correlation header present, else
-    /// from the payload.
+    /// from the payload; and the service from the first service header
+    /// present, unless a `[[decode]]` entry says where the service is.
     pub fn decode_message(
         &self,
         subject: &str,
         payload: &[u8],
         headers: &[(String, String)],
     ) -> Decoded {
-        let mut d = self.decode(subject, payload);
+        let mapping = self.mapping(subject);
+        let mut d = decode_with(subject, payload, mapping);
+        if headers.is_empty() {
+            return d;
+        }
         if let Some(id) = correlation_from_headers(&self.correlation_headers, headers) {
             d.correlation_id = Some(id);
+        }
+        let mapped = mapping.is_some_and(|m| m.service.is_some() || m.service_name.is_some());
+        if !mapped && let Some(name) = first_header(&self.service_headers, headers) {
+            d.service = Some(name.to_string());
         }
         d
     }
 
     /// Decodes `payload` published on `subject`. Never fails.
     pub fn decode(&self, subject: &str, payload: &[u8]) -> Decoded {
-        let mapping = self
-            .mappings
-            .iter()
-            .find(|m| crate::event::subject_matches(&m.subject, subject));
-        decode_with(subject, payload, mapping)
+        decode_with(subject, payload, self.mapping(subject))
     }
+
+    fn mapping(&self, subject: &str) -> Option<&Mapping> {
+        self.mappings
+            .iter()
+            .find(|m| crate::event::subject_matches(&m.subject, subject))
+    }
+}
+
+/// The trimmed, non-empty value of the first of `names` among `headers`
+/// (names compared without case).
+fn first_header<'h>(names: &[String], headers: &'h [(String, String)]) -> Option<&'h str> {
+    names.iter().find_map(|name| {
+        let (_, v) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        Some(v.trim()).filter(|v| !v.is_empty())
+    })
 }
 
 /// The value of the first of `names` among `headers` (names compared
@@ -349,8 +381,12 @@ const CATEGORY_TOKENS: [&str; 14] = [
 /// The service a subject names when the payload does not: the first token
 /// that is not a category word (`logs`, `metrics`, `events`, `app`…), so
 /// `logs.orders.eu`, `app.logs.orders` and `orders.created` all give
-/// `orders`. Wildcard or empty tokens give none.
+/// `orders`. Wildcard or empty tokens give none, and so do reply inboxes
+/// (`_INBOX.…`): who answers is not in their name.
 pub fn service_from_subject(subject: &str) -> Option<String> {
+    if subject.starts_with("_INBOX") {
+        return None;
+    }
     let token = subject
         .split('.')
         .find(|t| !CATEGORY_TOKENS.iter().any(|c| t.eq_ignore_ascii_case(c)))?;
@@ -999,6 +1035,45 @@ fn logfmt_pairs(line: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_headers_win_over_payload_and_subject_but_not_a_decode_entry() {
+        let h = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let body = br#"{"msg":"x","service":"from-payload"}"#;
+        let d = Decoders::new(vec![Mapping {
+            subject: "fixed.>".into(),
+            service_name: Some("configured".into()),
+            ..Mapping::default()
+        }]);
+        let svc = |d: &Decoders, subject: &str, headers: &[(String, String)]| {
+            d.decode_message(subject, body, headers).service
+        };
+        assert_eq!(svc(&d, "a.b", &[]).as_deref(), Some("from-payload"));
+        assert_eq!(
+            svc(&d, "a.b", &h("x-service", " fraud ")).as_deref(),
+            Some("fraud")
+        );
+        assert_eq!(
+            svc(&d, "a.b", &h("Nats-Service", "")).as_deref(),
+            Some("from-payload")
+        );
+        assert_eq!(
+            svc(&d, "fixed.x", &h("X-Service", "fraud")).as_deref(),
+            Some("configured")
+        );
+        let custom = Decoders::new(Vec::new()).with_service_headers(vec!["X-App".into()]);
+        assert_eq!(
+            svc(&custom, "a.b", &h("X-Service", "fraud")).as_deref(),
+            Some("from-payload")
+        );
+        assert_eq!(
+            svc(&custom, "a.b", &h("x-app", "billing")).as_deref(),
+            Some("billing")
+        );
+        // A reply inbox names no service.
+        assert_eq!(service_from_subject("_INBOX.abc.1"), None);
+        assert_eq!(decode("_INBOX.abc.1", b"{}").service, None);
+    }
 
     #[test]
     fn correlation_headers_win_over_payload_fields_in_order() {

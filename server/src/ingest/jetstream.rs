@@ -241,6 +241,8 @@ pub async fn run(
                 received_ms: now_ms(),
                 headers,
                 subject: message.subject.to_string(),
+                // Its reply subject is the ack, not a request's inbox.
+                reply: None,
                 payload: message.payload,
                 source: Source::JetStream {
                     stream: source.stream.clone(),

@@ -223,6 +223,7 @@ pub fn from_core_message(msg: async_nats::Message, decoders: &decode::Decoders) 
         received_ms: now_ms(),
         headers,
         subject: msg.subject.to_string(),
+        reply: msg.reply.map(|r| r.to_string()),
         payload: msg.payload,
         source: Source::Core,
         decoded,

@@ -9,6 +9,15 @@
 //!   step's `Causation-Id` header names the causing message's `Nats-Msg-Id`
 //!   (else, without the header, the flow's previous step by another
 //!   service is taken as the cause). See [`super::flows`].
+//! - **Request/reply**: a core NATS message published with a reply subject
+//!   is a request; the message that later arrives on that reply subject
+//!   (the requester's inbox) is its answer. Its publisher (as decoding
+//!   found it: payload field or service header; an inbox names no service)
+//!   *consumes* the request's subject, and a **replies** edge goes from it
+//!   back to the requester. Answers with an error level or a
+//!   `Nats-Service-Error` header (NATS micro services) count as errors.
+//!   Requests wait at most [`REPLY_WAIT_MS`] for an answer, and at most
+//!   [`MAX_PENDING`] wait at once (the oldest give way).
 //!
 //! Subjects are grouped so ids in them do not make one node each: a token
 //! with a digit becomes `*` (`accounts.acc-0001.opened` is
@@ -30,6 +39,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Edges tracked at most (the rest are counted in `overflow`).
 const MAX_EDGES: usize = 2_000;
+/// Requests waiting for an answer, at most.
+pub const MAX_PENDING: usize = 10_000;
+/// How long a request waits for its answer.
+pub const REPLY_WAIT_MS: i64 = 30_000;
+
+/// A request seen, its answer not yet.
+#[derive(Clone, Debug)]
+struct Request {
+    subject: u32,
+    requester: u32,
+    t_ms: i64,
+}
 
 /// The topology projection's state.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +61,11 @@ pub struct Topology {
     telemetry: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
     /// (subject, service) → caused steps per bucket.
     consumes: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    /// (responder, requester) → answers per bucket.
+    replies: HashMap<(u32, u32), MultiRes<(u32, u32)>>,
+    /// Requests by reply subject, and their order (oldest first).
+    requests: HashMap<std::sync::Arc<str>, Request>,
+    request_order: VecDeque<std::sync::Arc<str>>,
     /// Subjects that started flows.
     starters: BTreeSet<u32>,
     overflow: u64,
@@ -95,6 +121,14 @@ impl Topology {
         if starts_flow {
             self.starters.insert(e.subject_id());
         }
+        if let Some(asked) = self.requests.remove(e.subject()) {
+            self.answer(e, &asked, error);
+        }
+        if let Some(reply) = e.reply()
+            && !is_system(e.subject())
+        {
+            self.ask(reply, e.subject_id(), service, t);
+        }
         if service == NONE || is_system(e.subject()) {
             return;
         }
@@ -109,6 +143,59 @@ impl Topology {
                 &mut self.consumes,
                 &mut self.overflow,
                 (cause, service),
+                t,
+                error,
+            );
+        }
+    }
+
+    /// Remembers a request until its answer arrives on `reply`.
+    fn ask(&mut self, reply: &str, subject: u32, requester: u32, t_ms: i64) {
+        if self.request_order.len() >= MAX_PENDING
+            && let Some(old) = self.request_order.pop_front()
+        {
+            self.requests.remove(&old);
+        }
+        // Keys already answered stay in the queue until they reach its
+        // front: the queue, and so the map, never pass `MAX_PENDING`.
+        let key: std::sync::Arc<str> = std::sync::Arc::from(reply);
+        self.request_order.push_back(std::sync::Arc::clone(&key));
+        self.requests.insert(
+            key,
+            Request {
+                subject,
+                requester,
+                t_ms,
+            },
+        );
+    }
+
+    /// `e` arrived on the reply subject of `asked`.
+    fn answer(&mut self, e: &EventRef<'_>, asked: &Request, error: bool) {
+        let t = e.received_ms();
+        if t - asked.t_ms > REPLY_WAIT_MS {
+            return;
+        }
+        let responder = e.service_id();
+        if responder == NONE {
+            return;
+        }
+        let error = error
+            || e.headers()
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("Nats-Service-Error"));
+        bump(
+            &mut self.consumes,
+            &mut self.overflow,
+            (asked.subject, responder),
+            t,
+            error,
+        );
+        if asked.requester != NONE && asked.requester != responder {
+            bump(
+                &mut self.replies,
+                &mut self.overflow,
+                (responder, asked.requester),
                 t,
                 error,
             );
@@ -158,6 +245,9 @@ impl Topology {
         }
         for ((sub, svc), m) in &self.consumes {
             add(subject(*sub), service(*svc), "consumes", sum(m));
+        }
+        for ((responder, requester), m) in &self.replies {
+            add(service(*responder), service(*requester), "replies", sum(m));
         }
         let mut pending: BTreeMap<(String, String), u64> = BTreeMap::new();
         let live = consumers.filter(|t| (now_ms - t.polled_ms).abs() <= 30_000);
@@ -336,6 +426,8 @@ fn layout(
                 // A consumer's edge: what it reads.
                 "delivers" => String::new(), // set by the caller, which knows
                 // what the consumer reads
+                // Answers arrive on the requesters' inboxes.
+                "replies" => "_INBOX.>".to_string(),
                 _ => from.trim_start_matches("sub:").to_string(),
             };
             TopoEdge {
@@ -369,6 +461,88 @@ mod tests {
         assert_eq!(subject_group("v2.e2e.x"), "v2.e2e.x");
         assert_eq!(subject_group("a.42.9f86d081884c7d65"), "a.*.*");
         assert!(is_system("$JS.API.INFO") && is_system("_INBOX.abc") && !is_system("orders.x"));
+    }
+
+    #[test]
+    fn requests_and_their_answers_make_consumes_and_replies_edges() {
+        use crate::event::NewEvent;
+        let mut store = Store::new(16 << 20);
+        let mut topo = Topology::default();
+        let mut fold = |e: NewEvent| {
+            let id = store.append(&e).expect("fits");
+            topo.apply(&store.get(id).expect("stored"), None, false);
+        };
+        let request = |n: u32, t: i64| {
+            let mut e = NewEvent::core("fraud.check", r#"{"service":"payments"}"#, t);
+            e.reply = Some(format!("_INBOX.p.{n}"));
+            e
+        };
+        let answer = |n: u32, t: i64, service: Option<&str>, headers: &[(&str, &str)]| {
+            let mut e = NewEvent::core(&format!("_INBOX.p.{n}"), r#"{"score":0.1}"#, t);
+            e.decoded.service = service.map(str::to_string);
+            e.headers = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            e
+        };
+        let t0 = 1_000_000;
+        for n in 0..4 {
+            fold(request(n, t0 + i64::from(n)));
+        }
+        fold(answer(0, t0 + 10, Some("fraud"), &[]));
+        fold(answer(
+            1,
+            t0 + 11,
+            Some("fraud"),
+            &[("Nats-Service-Error", "boom")],
+        ));
+        // An answer nobody names, and one past the wait: no edges.
+        fold(answer(2, t0 + 12, None, &[]));
+        fold(answer(3, t0 + REPLY_WAIT_MS + 10, Some("fraud"), &[]));
+        // A second answer on an inbox already answered is not an answer.
+        fold(answer(0, t0 + 13, Some("fraud"), &[]));
+        let now = t0 + REPLY_WAIT_MS + 20;
+        let ProjectionBody::Topology { edges, .. } =
+            topo.snapshot(&store, Window::H1, now, false, None)
+        else {
+            panic!("not a topology")
+        };
+        let got: Vec<(&str, &str, &str, u64, u64)> = edges
+            .iter()
+            .map(|e| {
+                (
+                    e.from.as_str(),
+                    e.to.as_str(),
+                    e.kind.as_str(),
+                    e.rate.count,
+                    e.errors,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("sub:fraud.check", "svc:fraud", "consumes", 2, 1),
+                ("svc:fraud", "svc:payments", "replies", 2, 1),
+                ("svc:payments", "sub:fraud.check", "publishes", 4, 0),
+            ]
+        );
+        assert_eq!(edges[1].subject, "_INBOX.>");
+    }
+
+    #[test]
+    fn waiting_requests_are_bounded() {
+        let mut topo = Topology::default();
+        for n in 0..(MAX_PENDING + 50) {
+            topo.ask(&format!("_INBOX.{n}"), 1, 2, 0);
+        }
+        assert_eq!(topo.requests.len(), MAX_PENDING);
+        assert!(!topo.requests.contains_key("_INBOX.0"));
+        assert!(
+            topo.requests
+                .contains_key(format!("_INBOX.{}", MAX_PENDING + 49).as_str())
+        );
     }
 
     #[test]

@@ -41,10 +41,13 @@ const SAMPLE_BYTES: usize = 12;
 const LEVEL_NONE: u8 = u8::MAX;
 /// Entry flag: same `Nats-Msg-Id` as an earlier event.
 pub const FLAG_DUPLICATE: u8 = 1;
+/// Entry flag: the event named a reply subject (a request), stored after
+/// the correlation id as one length byte and the subject.
+const FLAG_REPLY: u8 = 2;
 
 /// One event in the index. Fixed size (56 bytes); the variable parts live
-/// in a chunk at `offset`: payload, encoded headers, metric samples, then
-/// the correlation id.
+/// in a chunk at `offset`: payload, encoded headers, metric samples, the
+/// correlation id, then (flag [`FLAG_REPLY`]) the reply subject.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     received_ms: i64,
@@ -206,6 +209,20 @@ impl<'a> EventRef<'a> {
             + self.entry.headers_len as usize
             + self.entry.samples as usize * SAMPLE_BYTES;
         std::str::from_utf8(&self.chunk.data[start..start + self.entry.corr_len as usize]).ok()
+    }
+    /// The reply subject the event was published with (a request's inbox),
+    /// if any: core NATS only (a JetStream message's reply is its ack).
+    pub fn reply(&self) -> Option<&'a str> {
+        if self.entry.flags & FLAG_REPLY == 0 {
+            return None;
+        }
+        let start = self.entry.offset as usize
+            + self.entry.payload_len as usize
+            + self.entry.headers_len as usize
+            + self.entry.samples as usize * SAMPLE_BYTES
+            + self.entry.corr_len as usize;
+        let len = *self.chunk.data.get(start)? as usize;
+        std::str::from_utf8(self.chunk.data.get(start + 1..start + 1 + len)?).ok()
     }
     /// Metric samples.
     pub fn samples(&self) -> impl Iterator<Item = SampleRef<'a>> + 'a {
@@ -389,6 +406,15 @@ impl Store {
             .as_deref()
             .map_or("", |c| truncate(c, u8::MAX as usize));
         var.extend_from_slice(corr.as_bytes());
+        // A reply subject too long for its length byte is left out, not cut.
+        let reply = ev
+            .reply
+            .as_deref()
+            .filter(|r| !r.is_empty() && r.len() <= u8::MAX as usize);
+        if let Some(r) = reply {
+            var.push(r.len() as u8);
+            var.extend_from_slice(r.as_bytes());
+        }
         // A chunk that can hold it must fit under the cap on its own.
         let data_cap = self.chunk_bytes.max(var.len());
         let entries_cap = (data_cap / 256).max(16);
@@ -468,7 +494,8 @@ impl Store {
             },
             format: format_code(d.format),
             level: d.level.map_or(LEVEL_NONE, |l| l as u8),
-            flags: if duplicate { FLAG_DUPLICATE } else { 0 },
+            flags: if duplicate { FLAG_DUPLICATE } else { 0 }
+                | if reply.is_some() { FLAG_REPLY } else { 0 },
         };
         chunk.data.extend_from_slice(&var);
         chunk.entries.push(entry);

@@ -35,6 +35,27 @@ fn correlation_ids_are_kept_after_the_samples() {
 }
 
 #[test]
+fn reply_subjects_are_kept_after_the_correlation_id() {
+    let mut s = Store::new(64 << 20);
+    let mut req = ev("metrics.a", r#"{"name":"m","value":2}"#, 1);
+    req.decoded.correlation_id = Some("c-1".into());
+    req.reply = Some("_INBOX.abc.1".into());
+    let mut bare = ev("fraud.check", "{}", 2);
+    bare.reply = Some("_INBOX.abc.2".into());
+    let mut too_long = ev("a", "{}", 3);
+    too_long.reply = Some("x".repeat(256));
+    let ids = [&req, &bare, &too_long, &ev("a", "{}", 4)].map(|e| s.append(e).expect("stored"));
+    let get = |i: usize| s.get(ids[i]).expect("stored");
+    assert_eq!(get(0).reply(), Some("_INBOX.abc.1"));
+    assert_eq!(get(0).correlation(), Some("c-1"));
+    assert_eq!(get(0).samples().map(|x| x.value).collect::<Vec<_>>(), [2.0]);
+    assert_eq!(get(1).reply(), Some("_INBOX.abc.2"));
+    // Left out rather than cut: a cut subject would name another inbox.
+    assert_eq!(get(2).reply(), None);
+    assert_eq!(get(3).reply(), None);
+}
+
+#[test]
 fn append_and_read_back_everything() {
     let mut s = Store::new(64 << 20);
     let mut e = ev(
