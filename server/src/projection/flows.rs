@@ -175,6 +175,8 @@ struct Step {
     service: u32,
     level: Option<crate::ingest::decode::Level>,
     role: Role,
+    /// 1 + the index of the step that caused it (0: none known).
+    cause: u16,
 }
 
 #[derive(Clone, Debug)]
@@ -322,6 +324,7 @@ impl Flows {
             service: e.service_id(),
             level: e.level(),
             role,
+            cause: 0,
         };
         let mut link = StepLink::default();
         if !self.flows.contains_key(corr) {
@@ -352,18 +355,30 @@ impl Flows {
             return link;
         };
         flow.last_ms = t;
+        let mut step = step;
         if !telemetry {
             // The cause: the step its Causation-Id names, else the latest
             // step by another service.
             let causing = if cause != 0 {
-                flow.steps.iter().rev().find(|s| s.msg == cause)
+                flow.steps.iter().rposition(|s| s.msg == cause)
             } else {
                 flow.steps
                     .iter()
-                    .rev()
-                    .find(|s| !s.telemetry && s.service != step.service)
+                    .rposition(|s| !s.telemetry && s.service != step.service)
             };
-            link.caused_by = causing.map(|s| s.subject);
+            if let Some(i) = causing {
+                step.cause = (i + 1) as u16;
+                // A service that already reacted to that step consumed it
+                // once: its further steps (a request it makes, then its
+                // event) do not count it again.
+                let again = flow
+                    .steps
+                    .iter()
+                    .any(|s| s.cause == step.cause && s.service == step.service);
+                if !again {
+                    link.caused_by = Some(flow.steps[i].subject);
+                }
+            }
         }
         if step
             .level
@@ -539,6 +554,47 @@ mod tests {
         let mut e = NewEvent::core(subject, r#"{"level":"info","msg":"x"}"#, t);
         e.decoded.correlation_id = corr.map(str::to_string);
         e
+    }
+
+    #[test]
+    fn a_service_consumes_a_step_once_however_many_steps_it_leads_to() {
+        let step = |subject: &str, service: &str, msg: &str, cause: Option<&str>, t: i64| {
+            let mut e = event(subject, Some("o-1"), t);
+            e.decoded.level = None;
+            e.decoded.service = Some(service.to_string());
+            e.headers = vec![("Nats-Msg-Id".to_string(), msg.to_string())];
+            if let Some(c) = cause {
+                e.headers.push(("Causation-Id".to_string(), c.to_string()));
+            }
+            e
+        };
+        let mut store = Store::new(16 << 20);
+        let mut flows = Flows::default();
+        let mut links = Vec::new();
+        for e in [
+            step("orders.placed", "orders", "m1", None, 1),
+            step("fraud.check", "payments", "m2", Some("m1"), 2),
+            step("payments.authorised", "payments", "m3", Some("m1"), 3),
+            step("inventory.reserved", "inventory", "m4", Some("m3"), 4),
+        ] {
+            let id = store.append(&e).expect("fits");
+            let link = flows.apply(&store.get(id).expect("stored"));
+            links.push(
+                link.caused_by
+                    .and_then(|s| store.subjects().name(s))
+                    .map(str::to_string),
+            );
+        }
+        assert_eq!(
+            links,
+            [
+                None,
+                Some("orders.placed"),
+                None,
+                Some("payments.authorised")
+            ]
+            .map(|s| s.map(str::to_string))
+        );
     }
 
     fn fold(events: &[NewEvent]) -> (Store, Flows) {

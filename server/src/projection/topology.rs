@@ -8,7 +8,9 @@
 //!   published a step of a flow *caused* by an event on that subject: the
 //!   step's `Causation-Id` header names the causing message's `Nats-Msg-Id`
 //!   (else, without the header, the flow's previous step by another
-//!   service is taken as the cause). See [`super::flows`].
+//!   service is taken as the cause). Once per event consumed: a service
+//!   whose reaction is several steps (a request, then its event) counts
+//!   it once. See [`super::flows`].
 //! - **Request/reply**: a core NATS message published with a reply subject
 //!   is a request; the message that later arrives on that reply subject
 //!   (the requester's inbox) is its answer. Its publisher (as decoding
