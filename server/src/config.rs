@@ -780,6 +780,27 @@ level = "sev"
         let c = Config::load_from(["eventscope", "--config", path]).expect("valid");
         assert_eq!(c.correlation_headers, ["X-Saga"]);
         assert_eq!(c.service_headers, ["X-App"]);
+        // Flags win over the file, and reach the decoders.
+        let c = Config::load_from([
+            "eventscope",
+            "--config",
+            path,
+            "--correlation-header",
+            "X-Trace,X-Saga",
+            "--service-header",
+            "X-Svc",
+        ])
+        .expect("valid");
+        assert_eq!(c.correlation_headers, ["X-Trace", "X-Saga"]);
+        assert_eq!(c.service_headers, ["X-Svc"]);
+        let h = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let d = c.decoders().decode_message(
+            "a.b",
+            b"{}",
+            &[h("X-Saga", "s-1"), h("X-Svc", "billing"), h("X-App", "no")],
+        );
+        assert_eq!(d.correlation_id.as_deref(), Some("s-1"));
+        assert_eq!(d.service.as_deref(), Some("billing"));
         assert_eq!(c.flows.complete, ["shipping.*.done"]);
         assert_eq!(c.flows.stall_after, Duration::from_secs(120));
         // Unset keys keep their defaults.
