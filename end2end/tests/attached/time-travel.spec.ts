@@ -83,4 +83,12 @@ test("playing from a moment moves it on, and pause stops it", async ({ page }) =
   expect(overview.at()).toBe(stopped);
   await page.getByTestId("step-back").click();
   await expect.poll(() => overview.at()).toBe(stopped! - 1_000);
+  // The same from the keyboard: ] one second on, [ one back, L live.
+  await page.keyboard.press("]");
+  await expect.poll(() => overview.at()).toBe(stopped);
+  await page.keyboard.press("[");
+  await expect.poll(() => overview.at()).toBe(stopped! - 1_000);
+  await page.keyboard.press("L");
+  await expect(overview.pastBanner).toHaveCount(0);
+  expect(overview.at()).toBeNull();
 });

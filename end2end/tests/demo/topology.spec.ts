@@ -39,6 +39,13 @@ test("topology: the saga's graph, and an edge opens the tail", async ({ page }, 
   await page.waitForTimeout(1_000);
   await page.screenshot({ path: testInfo.outputPath("topology.png"), fullPage: true });
 
+  // Logs and metrics join the graph on demand: each service's logs subject.
+  await expect(topo.node("sub:logs.orders")).toHaveCount(0);
+  await page.getByTestId("topology-telemetry").check();
+  await expect(topo.edge("svc:orders", "sub:logs.orders")).toHaveCount(1, { timeout: 20_000 });
+  await page.getByTestId("topology-telemetry").uncheck();
+  await expect(topo.node("sub:logs.orders")).toHaveCount(0, { timeout: 20_000 });
+
   await consumed.dispatchEvent("click");
   await expect(page).toHaveURL(/\/tail\?subject=orders\.placed/);
   await expect(page.getByTestId("tail-row").first()).toContainText("orders.placed", { timeout: 20_000 });
