@@ -43,6 +43,9 @@ pub struct DemoEvent {
 pub struct Generator {
     rng: fastrand::Rng,
     n: u64,
+    /// Each service's work queue depth (a random walk that climbs during
+    /// incidents and drains after).
+    depth: [f64; SERVICES.len()],
 }
 
 impl Generator {
@@ -51,16 +54,37 @@ impl Generator {
         Generator {
             rng: fastrand::Rng::with_seed(seed),
             n: 0,
+            depth: [4.0; SERVICES.len()],
         }
     }
 
     /// The next event, stamped with `ts_ms` (Unix milliseconds).
     pub fn next_event(&mut self, ts_ms: u64) -> DemoEvent {
         self.n += 1;
-        let service = SERVICES[self.rng.usize(..SERVICES.len())];
+        let which = self.rng.usize(..SERVICES.len());
+        let service = SERVICES[which];
         // Every ~30 s of a 200/s stream, "payments" has a short error burst.
         let burst = (self.n / 2_000) % 3 == 2 && self.n % 2_000 < 150;
-        if self.rng.u8(..4) == 0 {
+        if self.rng.u8(..8) == 0 {
+            // Queue depth: drifts around a few, climbs while payments burns.
+            let d = &mut self.depth[which];
+            let push = if burst && service == "payments" {
+                12.0
+            } else {
+                0.0
+            };
+            *d = (*d + self.rng.f64() * 4.0 - 2.1 + push - (*d - 4.0) * 0.02).clamp(0.0, 2_000.0);
+            DemoEvent {
+                subject: format!("metrics.{service}"),
+                payload: json!({
+                    "name": "queue_depth",
+                    "value": d.round(),
+                    "ts": ts_ms,
+                    "tags": {"service": service, "queue": format!("{service}.work")},
+                })
+                .to_string(),
+            }
+        } else if self.rng.u8(..7) == 0 {
             let latency = 5.0 + self.rng.f64() * 40.0 + if burst { 400.0 } else { 0.0 };
             DemoEvent {
                 subject: format!("metrics.{service}"),
@@ -397,6 +421,25 @@ mod tests {
             levels.contains("error") && levels.contains("info"),
             "{levels:?}"
         );
+        // Request latency and queue depth, and payments' queue climbs in
+        // its incident.
+        let mut g = Generator::new(7);
+        let (mut names, mut payments_max) = (std::collections::BTreeSet::new(), 0.0f64);
+        for _ in 0..20_000 {
+            let ev = g.next_event(1);
+            let v: serde_json::Value = serde_json::from_str(&ev.payload).expect("json");
+            if let Some(name) = v["name"].as_str() {
+                names.insert(name.to_string());
+                if name == "queue_depth" && ev.subject == "metrics.payments" {
+                    payments_max = payments_max.max(v["value"].as_f64().expect("value"));
+                }
+            }
+        }
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["http_request_duration_ms", "queue_depth"]
+        );
+        assert!(payments_max > 50.0, "{payments_max}");
     }
 
     #[test]
