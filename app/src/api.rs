@@ -146,6 +146,10 @@ pub struct ProjectionInfo {
     pub name: String,
     /// What it computes.
     pub description: String,
+    /// For a user-defined projection (a read model from the config file):
+    /// its default window. Absent for built-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
 }
 
 /// One demo scenario: its rate and what it has generated

@@ -6,7 +6,7 @@
 //! the state as of then.
 
 use crate::api::{MetricFilter, MetricStats, PERCENTILES, Window, split_series};
-use crate::format;
+use crate::format::{self, value};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -19,18 +19,6 @@ pub fn metric_names(series: &[MetricStats]) -> Vec<String> {
     names.sort();
     names.dedup();
     names
-}
-
-/// A metric value for the table: up to four significant digits.
-pub fn value(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1_000.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 || a == 0.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
 }
 
 /// The metric explorer page.

@@ -26,6 +26,18 @@ pub fn rate(per_sec: f64) -> String {
     }
 }
 
+/// A measured value for a table: up to four significant digits.
+pub fn value(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1_000.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 || a == 0.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 /// Bytes in binary units: `1536` -> `"1.5 KiB"`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

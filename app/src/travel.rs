@@ -445,21 +445,24 @@ pub fn follow<T, F>(
 /// returns: `pick` takes the part of its body wanted.
 #[cfg(feature = "hydrate")]
 pub fn follow_projection<T: 'static>(
-    name: &'static str,
+    name: impl Into<String>,
     window: impl Fn() -> crate::api::Window + Copy + Send + Sync + 'static,
     pick: fn(crate::api::ProjectionBody) -> Option<T>,
     set: impl Fn(Result<T, String>) + Clone + 'static,
 ) {
     use crate::api::ProjectionState;
+    let name: String = name.into();
+    let view_name = name.clone();
     follow(
         move || {
             Some(crate::wire::View::Projection {
-                name: name.into(),
+                name: view_name.clone(),
                 window: window(),
             })
         },
         move |state| pick(state.projection()?.body),
         move |at| {
+            let name = name.clone();
             let url = format!(
                 "/api/v1/projections/{name}?window={}&at={}",
                 window().as_str(),

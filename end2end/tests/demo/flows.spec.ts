@@ -58,3 +58,33 @@ test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ pag
     .toBe(1);
   expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
 });
+
+// The table's number format (format::value): whole above 1,000, else two
+// decimals (four below 1).
+const shown = (v: number) =>
+  Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 1 || v === 0 ? v.toFixed(2) : v.toFixed(4);
+
+test("read models: the demo's account balances, live and rebuilt for a moment", async ({ page, request }, testInfo) => {
+  const flows = new FlowsPage(page);
+  await flows.open();
+  const model = page.locator('[data-testid="read-model"][data-name="account_balances"]');
+  await expect(model.getByTestId("read-model-row").first()).toBeVisible({ timeout: 20_000 });
+  await model.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: testInfo.outputPath("read-models.png"), fullPage: true });
+
+  // A moment a little in the past: the page shows exactly what the log
+  // folds to as of then.
+  await page.waitForTimeout(1_500);
+  const t = Date.now() - 1_000;
+  const then = await (await request.get(`/api/v1/projections/account_balances?at=${t}`)).json();
+  expect(then.live).toBe(false);
+  const groups: { key: string; value: number }[] = then.body.groups;
+  expect(groups.length).toBeGreaterThan(0);
+  await flows.open(`?at=${t}`);
+  await expect(flows.pastBanner).toBeVisible();
+  for (const g of groups.slice(0, 3)) {
+    const row = model.locator(`[data-testid="read-model-row"][data-key="${g.key}"]`);
+    await expect(row.getByTestId("read-model-value")).toHaveText(shown(g.value));
+  }
+  expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
+});

@@ -56,6 +56,7 @@ pub fn builtin_catalogue() -> Vec<ProjectionInfo> {
     .map(|(name, description)| ProjectionInfo {
         name: name.to_string(),
         description: description.to_string(),
+        window: None,
     })
     .collect()
 }
@@ -91,6 +92,7 @@ pub fn catalogue(defs: &[ProjectionDef]) -> Vec<ProjectionInfo> {
                 .unwrap_or_default(),
             d.window,
         ),
+        window: Some(d.default_window()),
     }));
     all
 }
