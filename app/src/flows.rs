@@ -574,7 +574,7 @@ fn ReadModel(info: ProjectionInfo) -> impl IntoView {
             <h3>{info.name.clone()}</h3>
             <p class="muted small">{info.description.clone()}</p>
             {move || status().map(|s| view! { <p class="empty">{s}</p> })}
-            <table>
+            <table class="model">
                 <thead>
                     <tr>
                         <th scope="col">"Key"</th>

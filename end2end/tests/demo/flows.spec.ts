@@ -76,7 +76,9 @@ test("read models: the demo's account balances, live and rebuilt for a moment", 
   // folds to as of then.
   await page.waitForTimeout(1_500);
   const t = Date.now() - 1_000;
-  const then = await (await request.get(`/api/v1/projections/account_balances?at=${t}`)).json();
+  // (The API's `at` is an event id or an RFC 3339 time; the page's is ms.)
+  const iso = encodeURIComponent(new Date(t).toISOString());
+  const then = await (await request.get(`/api/v1/projections/account_balances?at=${iso}`)).json();
   expect(then.live).toBe(false);
   const groups: { key: string; value: number }[] = then.body.groups;
   expect(groups.length).toBeGreaterThan(0);
