@@ -33,10 +33,23 @@ pub fn RateChart(
     /// The page's window, if the page picks it.
     #[prop(optional)]
     window: Option<RwSignal<Window>>,
+    /// Whether the server renders it with data (see
+    /// [`crate::shell::FirstViews`]; the overview's, outside lazy routes).
+    #[prop(optional)]
+    first: bool,
 ) -> impl IntoView {
-    let chart = RwSignal::new(None::<Result<Chart, String>>);
     let own_picker = window.is_none();
     let window = window.unwrap_or_else(|| RwSignal::new(Window::M15));
+    let first = first
+        .then(|| {
+            crate::shell::first_view::<Chart>(crate::shell::first_key(
+                "chart",
+                name,
+                window.get_untracked(),
+            ))
+        })
+        .flatten();
+    let chart = RwSignal::new(first.map(Ok::<Chart, String>));
     let travel = use_travel();
 
     #[cfg(feature = "hydrate")]

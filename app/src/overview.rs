@@ -56,7 +56,7 @@ pub fn Overview() -> impl IntoView {
             <Show when=move || travel.cmp.get().is_some()>
                 <Compare/>
             </Show>
-            <crate::charts::RateChart/>
+            <crate::charts::RateChart first=true/>
             <section class="tops">
                 <TopList name="top_errors" title="Top error messages"/>
                 <TopList name="top_subjects" title="Busiest subjects"/>
@@ -71,7 +71,13 @@ pub fn Overview() -> impl IntoView {
 /// largest first, with bars scaled to the first.
 #[component]
 fn TopList(name: &'static str, title: &'static str) -> impl IntoView {
-    let items = RwSignal::new(None::<Result<Vec<crate::api::TopItem>, String>>);
+    // Served with the server's list (see `FirstViews`), then live.
+    let first = crate::shell::first_view::<Vec<crate::api::TopItem>>(crate::shell::first_key(
+        "projection",
+        name,
+        crate::api::Window::M15,
+    ));
+    let items = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     crate::travel::follow_projection(
         name,

@@ -59,6 +59,44 @@ pub struct LiveCtx {
 #[derive(Clone, Debug, Default)]
 pub struct FirstCounts(pub Counts);
 
+/// Views the server computed for a page's first paint (the time bar's
+/// strip; the overview's chart and top lists), by [`first_key`]: put in the
+/// request's extensions
+/// like [`FirstCounts`], so the page is served with real data and the
+/// browser hydrates with the same. Only for the live moment (a page opened
+/// at a past moment fills in after hydration).
+#[derive(Clone, Debug, Default)]
+pub struct FirstViews(pub std::collections::HashMap<String, serde_json::Value>);
+
+/// The key of a view in [`FirstViews`]: `chart:levels:15m`,
+/// `projection:top_errors:15m`.
+pub fn first_key(kind: &str, name: &str, window: crate::api::Window) -> String {
+    format!("{kind}:{name}:{}", window.as_str())
+}
+
+/// The first-paint value of view `key` (see [`FirstViews`]): on the server
+/// from the request, in the browser the same, read from the page. Call in
+/// the same order on both sides (as components render).
+pub fn first_view<T>(key: String) -> Option<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    leptos::server::SharedValue::new(move || {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<FirstViews>()?.0.get(&key).cloned())
+                .and_then(|v| serde_json::from_value(v).ok())
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            let _ = key;
+            None
+        }
+    })
+    .into_inner()
+}
+
 /// The counts to render first: on the server, those of the request (see
 /// [`FirstCounts`]); in the browser, the same, read from the page.
 fn first_counts() -> Counts {

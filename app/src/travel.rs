@@ -23,6 +23,8 @@ pub const AT: &str = "at";
 pub const CMP: &str = "cmp";
 /// Buckets of the density strip.
 pub const STRIP_BUCKETS: u32 = 240;
+/// The strip's key in [`crate::shell::FirstViews`] (every page has it).
+pub const TIMELINE_FIRST: &str = "timeline";
 /// How often playback moves the moment on, in ms.
 pub const PLAY_TICK_MS: i64 = 500;
 
@@ -142,7 +144,10 @@ pub fn TimeBar() -> impl IntoView {
     let query = use_query_map();
     let location = use_location();
     let navigate = use_navigate();
-    let timeline = RwSignal::new(None::<Timeline>);
+    // Served with the log's density (see `FirstViews`), then live.
+    let timeline = RwSignal::new(crate::shell::first_view::<Timeline>(
+        TIMELINE_FIRST.to_string(),
+    ));
     // Playback speed (1 or 10), while playing.
     let playing = RwSignal::new(None::<i64>);
 

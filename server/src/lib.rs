@@ -112,7 +112,47 @@ async fn with_first_counts(
             .extensions_mut()
             .insert(app::shell::FirstCounts(counts));
     }
+    // Every page's time bar; the overview, live: its chart and top lists.
+    let live = !request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("at=")));
+    let mut views = if request.uri().path() == "/" && live {
+        first_views(&state.hub).await
+    } else {
+        app::shell::FirstViews::default()
+    };
+    let strip = {
+        let store = state.store.read();
+        let earliest = state.checkpoints.lock().earliest_id(store.first_id());
+        api::v1::timeline(&store, earliest, app::travel::STRIP_BUCKETS as usize)
+    };
+    if let Ok(v) = serde_json::to_value(&strip) {
+        views.0.insert(app::travel::TIMELINE_FIRST.to_string(), v);
+    }
+    request.extensions_mut().insert(views);
     next.run(request).await
+}
+
+/// What the overview shows first (see [`app::shell::FirstViews`]).
+async fn first_views(hub: &live::hub::HubHandle) -> app::shell::FirstViews {
+    use app::api::{ProjectionBody, Window};
+    use app::shell::first_key;
+    let mut views = std::collections::HashMap::new();
+    if let Ok(Ok(chart)) = hub.chart("levels", Window::M15, String::new()).await
+        && let Ok(v) = serde_json::to_value(&chart)
+    {
+        views.insert(first_key("chart", "levels", Window::M15), v);
+    }
+    for name in ["top_errors", "top_subjects", "top_services"] {
+        if let Ok(Some(state)) = hub.projection(name, Window::M15).await
+            && let ProjectionBody::TopK { items } = state.body
+            && let Ok(v) = serde_json::to_value(&items)
+        {
+            views.insert(first_key("projection", name, Window::M15), v);
+        }
+    }
+    app::shell::FirstViews(views)
 }
 
 /// Why the server could not start.

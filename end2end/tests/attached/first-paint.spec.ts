@@ -1,6 +1,7 @@
-// The server renders pages with the counts it has, so the first paint (and
-// a browser without the wasm bundle) shows real numbers; the page then
-// hydrates over the same numbers without a warning.
+// The server renders pages with the counts it has (and the overview with
+// its chart and top lists), so the first paint (and a browser without the
+// wasm bundle) shows real numbers; the page then hydrates over the same
+// numbers without a warning.
 import { expect, test } from "@playwright/test";
 import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
@@ -17,6 +18,20 @@ test("the server-rendered overview already holds the counts", async ({ page, req
   const row = html.match(new RegExp(`data-subject="${subject.replace(/\./g, "\\.")}"[^]*?data-testid="subject-count"[^>]*>([^<]*)<`));
   expect(row, "the subject's row is in the server-rendered HTML").not.toBeNull();
   expect(row![1]).toBe("5");
+  // The chart and the top lists are drawn with data too: the subject among
+  // the busiest, and the chart's SVG (not its "waiting" note).
+  const busiest = html.match(/data-testid="top_subjects"[^]*?<\/ol>/);
+  expect(busiest, "the busiest subjects are in the server-rendered HTML").not.toBeNull();
+  expect(busiest![0]).toContain(subject);
+  expect(html).toMatch(/data-testid="rate-chart"[^>]*>\s*(<\?xml[^>]*>\s*)?<svg/);
+  // The time bar's density strip, on every page: bars, not a note.
+  expect(html).not.toContain("Waiting for the live connection");
+  for (const path of ["/", "/tail", "/flows"]) {
+    const page = await (await request.get(path)).text();
+    const strip = page.match(/data-testid="timeline-strip"[^>]*>[^]*?<\/svg>/);
+    expect(strip, `the strip is in ${path}`).not.toBeNull();
+    expect(strip![0], `the strip of ${path} has bars`).toContain("<rect");
+  }
 
   // And the hydrated page agrees, without hydration warnings.
   const overview = new OverviewPage(page);
