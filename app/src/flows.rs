@@ -54,7 +54,13 @@ pub fn Flows() -> impl IntoView {
         })
     });
     let selected = Memo::new(move |_| query.with(|q| q.get("flow")));
-    let flows = RwSignal::new(None::<Result<FlowsView, String>>);
+    // Served with the server's flows (see `FirstViews`), then live.
+    let first = crate::shell::first_view::<FlowsView>(crate::shell::first_key(
+        "projection",
+        "flows",
+        Window::M15,
+    ));
+    let flows = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     crate::travel::follow_projection(
         "flows",
@@ -420,7 +426,12 @@ fn timeline_view(d: &FlowDetail, at: Option<i64>) -> impl IntoView + use<> {
 #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
 #[component]
 fn CqrsPanel(window: RwSignal<Window>) -> impl IntoView {
-    let pairs = RwSignal::new(None::<Result<Vec<CqrsState>, String>>);
+    let first = crate::shell::first_view::<Vec<CqrsState>>(crate::shell::first_key(
+        "projection",
+        "cqrs",
+        Window::M15,
+    ));
+    let pairs = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     crate::travel::follow_projection(
         "cqrs",

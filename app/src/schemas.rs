@@ -27,7 +27,9 @@ pub fn types_text(types: &std::collections::BTreeMap<String, u64>) -> String {
 /// The schemas page.
 #[component]
 pub fn Schemas() -> impl IntoView {
-    let list = RwSignal::new(None::<Result<SchemaList, String>>);
+    // Served with the server's schemas (see `FirstViews`), then polled.
+    let first = crate::shell::first_view::<SchemaList>("schemas".to_string());
+    let list = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     {
         let load = move || {

@@ -107,7 +107,11 @@ fn short(label: &str) -> String {
 pub fn Topology() -> impl IntoView {
     let window = RwSignal::new(Window::M1);
     let telemetry = RwSignal::new(false);
-    let graph = RwSignal::new(None::<Result<(Vec<TopoNode>, Vec<TopoEdge>), String>>);
+    // Served with the server's graph (see `FirstViews`), then live.
+    let first = crate::shell::first_view::<(Vec<TopoNode>, Vec<TopoEdge>)>(
+        crate::shell::first_key("projection", "topology", Window::M1),
+    );
+    let graph = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     {
         let pick = |body| match body {
@@ -116,13 +120,17 @@ pub fn Topology() -> impl IntoView {
         };
         // Two projections (with and without telemetry); follow the chosen.
         let shown = Memo::new(move |_| telemetry.get());
-        Effect::new(move |_| {
+        Effect::new(move |before: Option<()>| {
             let name = if shown.get() {
                 "topology_all"
             } else {
                 "topology"
             };
-            graph.set(None);
+            // A switch clears the graph; the first run keeps what the page
+            // was served with.
+            if before.is_some() {
+                graph.set(None);
+            }
             crate::travel::follow_projection(
                 name,
                 move || window.get(),

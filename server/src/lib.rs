@@ -117,8 +117,8 @@ async fn with_first_counts(
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("at=")));
-    let mut views = if request.uri().path() == "/" && live {
-        first_views(&state.hub).await
+    let mut views = if live {
+        first_views(&state.hub, request.uri().path()).await
     } else {
         app::shell::FirstViews::default()
     };
@@ -134,23 +134,76 @@ async fn with_first_counts(
     next.run(request).await
 }
 
-/// What the overview shows first (see [`app::shell::FirstViews`]).
-async fn first_views(hub: &live::hub::HubHandle) -> app::shell::FirstViews {
+/// What page `path` shows first, live (see [`app::shell::FirstViews`]):
+/// each value has the type the page's component reads it as.
+async fn first_views(hub: &live::hub::HubHandle, path: &str) -> app::shell::FirstViews {
     use app::api::{ProjectionBody, Window};
     use app::shell::first_key;
     let mut views = std::collections::HashMap::new();
-    if let Ok(Ok(chart)) = hub.chart("levels", Window::M15, String::new()).await
-        && let Ok(v) = serde_json::to_value(&chart)
-    {
-        views.insert(first_key("chart", "levels", Window::M15), v);
-    }
-    for name in ["top_errors", "top_subjects", "top_services"] {
-        if let Ok(Some(state)) = hub.projection(name, Window::M15).await
-            && let ProjectionBody::TopK { items } = state.body
-            && let Ok(v) = serde_json::to_value(&items)
-        {
-            views.insert(first_key("projection", name, Window::M15), v);
+    let mut put = |key: String, value: Result<serde_json::Value, serde_json::Error>| {
+        if let Ok(v) = value {
+            views.insert(key, v);
         }
+    };
+    let body = |name: &'static str, window: Window| async move {
+        hub.projection(name, window)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.body)
+    };
+    match path {
+        "/" => {
+            if let Ok(Ok(chart)) = hub.chart("levels", Window::M15, String::new()).await {
+                put(
+                    first_key("chart", "levels", Window::M15),
+                    serde_json::to_value(&chart),
+                );
+            }
+            for name in ["top_errors", "top_subjects", "top_services"] {
+                if let Some(ProjectionBody::TopK { items }) = body(name, Window::M15).await {
+                    put(
+                        first_key("projection", name, Window::M15),
+                        serde_json::to_value(&items),
+                    );
+                }
+            }
+        }
+        "/flows" => {
+            if let Some(ProjectionBody::Flows {
+                counts,
+                stall_ms,
+                flows,
+            }) = body("flows", Window::M15).await
+            {
+                put(
+                    first_key("projection", "flows", Window::M15),
+                    serde_json::to_value((counts, stall_ms, flows)),
+                );
+            }
+            if let Some(ProjectionBody::Cqrs { pairs }) = body("cqrs", Window::M15).await {
+                put(
+                    first_key("projection", "cqrs", Window::M15),
+                    serde_json::to_value(&pairs),
+                );
+            }
+        }
+        "/topology" => {
+            if let Some(ProjectionBody::Topology { nodes, edges }) =
+                body("topology", Window::M1).await
+            {
+                put(
+                    first_key("projection", "topology", Window::M1),
+                    serde_json::to_value((nodes, edges)),
+                );
+            }
+        }
+        "/schemas" => {
+            if let Ok(list) = hub.schemas().await {
+                put("schemas".to_string(), serde_json::to_value(&list));
+            }
+        }
+        _ => {}
     }
     app::shell::FirstViews(views)
 }

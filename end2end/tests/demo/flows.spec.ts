@@ -2,7 +2,7 @@
 // a compensated saga opens as a timeline of its steps, the CQRS pair shows
 // its lag, and the demo's rates can be changed from the page.
 import { expect, test } from "@playwright/test";
-import { FlowsPage, someOf } from "../pages/eda";
+import { FlowsPage, TopologyPage, someOf } from "../pages/eda";
 
 test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ page, request }, testInfo) => {
   const flows = new FlowsPage(page);
@@ -88,5 +88,24 @@ test("read models: the demo's account balances, live and rebuilt for a moment", 
     const row = model.locator(`[data-testid="read-model-row"][data-key="${g.key}"]`);
     await expect(row.getByTestId("read-model-value")).toHaveText(shown(g.value));
   }
+  expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
+});
+
+test("the event-driven pages are served with data, then hydrate over it", async ({ page, request }) => {
+  // Wait until the demo has finished a few flows.
+  await expect
+    .poll(async () => (await (await request.get("/api/v1/projections/flows?window=15m")).json()).body.counts.completed, { timeout: 20_000 })
+    .toBeGreaterThan(2);
+  const html = async (path: string) => (await request.get(path)).text();
+  // As the server sends them, before any script runs.
+  expect(await html("/flows")).toMatch(/data-testid="flow-row" data-status="completed"/);
+  expect(await html("/topology")).toContain('data-id="svc:orders"');
+  expect(await html("/schemas")).toMatch(/data-testid="schema" data-key="[^"]+"/);
+  // Hydrating over that data gives no warnings, and the pages go live.
+  const flows = new FlowsPage(page);
+  await flows.open();
+  await expect(flows.rows.first()).toBeVisible();
+  await new TopologyPage(page).open();
+  await expect(page.locator('[data-testid="topology-node"][data-id="svc:orders"]')).toBeVisible();
   expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
 });
