@@ -30,8 +30,7 @@ pub const ROW_PX: f64 = 28.0;
 /// Rows rendered beyond those in sight, above and below.
 const OVERSCAN: usize = 8;
 /// Events per frame the tail view asks the server for.
-#[cfg(feature = "hydrate")]
-const LIMIT: u32 = crate::wire::MAX_TAIL_LIMIT;
+pub const LIMIT: u32 = crate::wire::MAX_TAIL_LIMIT;
 
 /// The filter keys, in the order they appear in the view's key.
 pub const FILTER_KEYS: [&str; 6] = ["subject", "level", "service", "kind", "q", "field"];
@@ -40,6 +39,11 @@ pub const FILTER_KEYS: [&str; 6] = ["subject", "level", "service", "kind", "q", 
 /// for the page's URL parameters.
 pub fn filter_of(params: &ParamsMap) -> String {
     filter_from(|k| params.get(k))
+}
+
+/// The key of the tail's first rows in [`crate::shell::FirstViews`].
+pub fn first_key(filter: &str) -> String {
+    format!("tail:{filter}")
 }
 
 /// [`filter_of`], reading parameters with `get`.
@@ -176,15 +180,24 @@ pub fn Tail() -> impl IntoView {
     let selected =
         Memo::new(move |_| query.with(|q| q.get("event").and_then(|v| v.parse::<u64>().ok())));
 
-    let buffer = StoredValue::new(TailBuffer::new(HISTORY));
+    // Served with the newest matching events (see `FirstViews`); the live
+    // view then adds what is newer.
+    let first =
+        crate::shell::first_view::<(Vec<EventSummary>, u64)>(first_key(&filter.get_untracked()));
+    let seeded = first.is_some();
+    let mut start = TailBuffer::new(HISTORY);
+    if let Some((events, skipped)) = &first {
+        start.offer(events.iter(), *skipped);
+    }
+    let buffer = StoredValue::new(start);
     // Bumped whenever the buffer changes: what the list reads.
     let version = RwSignal::new(0u64);
-    let shown = RwSignal::new(0usize);
+    let shown = RwSignal::new(buffer.with_value(TailBuffer::len));
     let held = RwSignal::new(0usize);
-    let skipped = RwSignal::new(0u64);
+    let skipped = RwSignal::new(first.map_or(0, |(_, s)| s));
     let paused = RwSignal::new(false);
     let follow = RwSignal::new(true);
-    let subscribed = RwSignal::new(false);
+    let subscribed = RwSignal::new(seeded);
     let scroll_top = RwSignal::new(0.0f64);
     let viewport = RwSignal::new(560.0f64);
     let scroller = NodeRef::<leptos::html::Div>::new();
@@ -213,20 +226,24 @@ pub fn Tail() -> impl IntoView {
         // filter (the URL) changes, dropped when the page goes.
         let current: StoredValue<Option<String>> = StoredValue::new(None);
         let generation = StoredValue::new(0u64);
-        Effect::new(move |_| {
+        Effect::new(move |before: Option<()>| {
             let filter = filter.get();
             let at = travel.at.get();
             if let Some(old) = current.get_value() {
                 crate::live::unwatch(&old);
                 current.set_value(None);
             }
-            buffer.update_value(|b| *b = TailBuffer::new(HISTORY));
-            if paused.get_untracked() && at.is_none() {
-                buffer.update_value(TailBuffer::pause);
+            // The first run keeps the rows the page was served with (the
+            // live view only adds newer ones); a new filter starts over.
+            if before.is_some() || !seeded {
+                buffer.update_value(|b| *b = TailBuffer::new(HISTORY));
+                if paused.get_untracked() && at.is_none() {
+                    buffer.update_value(TailBuffer::pause);
+                }
+                subscribed.set(false);
+                past_error.set(None);
+                refresh(0);
             }
-            subscribed.set(false);
-            past_error.set(None);
-            refresh(0);
             generation.update_value(|g| *g += 1);
             if let Some(at) = at {
                 // The past: the newest matching events before the moment.

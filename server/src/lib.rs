@@ -118,7 +118,7 @@ async fn with_first_counts(
         .query()
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("at=")));
     let mut views = if live {
-        first_views(&state.hub, request.uri().path()).await
+        first_views(&state, request.uri().path(), request.uri().query()).await
     } else {
         app::shell::FirstViews::default()
     };
@@ -136,9 +136,10 @@ async fn with_first_counts(
 
 /// What page `path` shows first, live (see [`app::shell::FirstViews`]):
 /// each value has the type the page's component reads it as.
-async fn first_views(hub: &live::hub::HubHandle, path: &str) -> app::shell::FirstViews {
+async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::shell::FirstViews {
     use app::api::{ProjectionBody, Window};
     use app::shell::first_key;
+    let (hub, store, decoders) = (&state.hub, &state.store, &state.decoders);
     let mut views = std::collections::HashMap::new();
     let mut put = |key: String, value: Result<serde_json::Value, serde_json::Error>| {
         if let Ok(v) = value {
@@ -196,6 +197,25 @@ async fn first_views(hub: &live::hub::HubHandle, path: &str) -> app::shell::Firs
                     first_key("projection", "topology", Window::M1),
                     serde_json::to_value((nodes, edges)),
                 );
+            }
+        }
+        "/tail" => {
+            // The newest events matching the page's filter, as the live
+            // tail view would send them first.
+            let params: std::collections::HashMap<String, String> =
+                serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+            let filter = app::tail::filter_from(|k| params.get(k).cloned());
+            if let Ok(q) = api::v1::parse_filter(&filter) {
+                let store = store.read();
+                let tail = live::hub::tail(
+                    decoders,
+                    &store,
+                    &q,
+                    app::tail::LIMIT as usize,
+                    None,
+                    store.last_id(),
+                );
+                put(app::tail::first_key(&filter), serde_json::to_value(&tail));
             }
         }
         "/schemas" => {

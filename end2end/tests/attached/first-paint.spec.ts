@@ -5,6 +5,7 @@
 import { expect, test } from "@playwright/test";
 import { publishAll, times } from "../pages/nats";
 import { OverviewPage } from "../pages/overview";
+import { TailPage } from "../pages/tail";
 
 test("the server-rendered overview already holds the counts", async ({ page, request }) => {
   const subject = `e2e.fp${Math.random().toString(36).slice(2, 7)}`;
@@ -33,7 +34,16 @@ test("the server-rendered overview already holds the counts", async ({ page, req
     expect(strip![0], `the strip of ${path} has bars`).toContain("<rect");
   }
 
-  // And the hydrated page agrees, without hydration warnings.
+  // The tail is served with the newest matching events too.
+  const tailHtml = await (await request.get(`/tail?subject=${subject}`)).text();
+  expect(tailHtml.match(/data-testid="tail-row"/g) ?? []).toHaveLength(5);
+  expect(tailHtml).toContain("first 4");
+  const tail = new TailPage(page);
+  await tail.open({ subject });
+  await expect(tail.rows).toHaveCount(5);
+  expect(tail.consoleErrors).toEqual([]);
+
+  // And the hydrated overview agrees, without hydration warnings.
   const overview = new OverviewPage(page);
   await overview.open();
   await expect(overview.rowCount(subject)).toHaveText("5");

@@ -375,38 +375,6 @@ impl Hub {
     /// The newest `limit` events matching `query` with ids after `after`
     /// (if given) up to `upto`, oldest first; and, when `after` is given,
     /// how many more matched.
-    fn tail(
-        &self,
-        store: &Store,
-        query: &Query,
-        limit: usize,
-        after: Option<u64>,
-        upto: Option<u64>,
-    ) -> (Vec<app::api::EventSummary>, u64) {
-        let Some(upto) = upto else {
-            return (Vec::new(), 0);
-        };
-        let mut q = query.clone();
-        q.after_id = after;
-        q.before_id = Some(upto.saturating_add(1));
-        q.limit = limit;
-        q.max_scan = 0;
-        let page = store.query(&q);
-        let mut skipped = 0;
-        if let (Some(next), Some(_)) = (page.next_before, after) {
-            q.before_id = Some(next);
-            q.limit = usize::MAX;
-            skipped = store.query(&q).events.len() as u64;
-        }
-        let events = page
-            .events
-            .iter()
-            .rev()
-            .map(|e| summary(&self.decoders, e))
-            .collect();
-        (events, skipped)
-    }
-
     /// A subscription to `view`: its topic's current state as a snapshot,
     /// and a receiver of the topic's frames after it.
     fn subscribe(&mut self, view: View) -> Result<Subscription, String> {
@@ -443,7 +411,7 @@ impl Hub {
                 limit,
                 last_id,
             } => ViewData::Tail {
-                events: self.tail(&store, query, *limit, None, *last_id).0,
+                events: tail(&self.decoders, &store, query, *limit, None, *last_id).0,
             },
         };
         Ok(Subscription {
@@ -554,8 +522,14 @@ impl Hub {
                         last_id,
                     } => match store.last_id() {
                         Some(newest) if last_id.is_none_or(|l| newest > l) => {
-                            let (events, skipped) =
-                                self.tail(&store, query, *limit, *last_id, Some(newest));
+                            let (events, skipped) = tail(
+                                &self.decoders,
+                                &store,
+                                query,
+                                *limit,
+                                *last_id,
+                                Some(newest),
+                            );
                             *last_id = Some(newest);
                             (!events.is_empty()).then_some(ViewDelta::Events { events, skipped })
                         }
@@ -625,6 +599,41 @@ impl Hub {
         }
         tracing::info!("live hub stopped");
     }
+}
+
+/// A tail view's events: those matching `query` with ids in
+/// `(after, upto]`, the newest `limit` of them, oldest first, and how many
+/// more matched but were left out (only when `after` is given: a refresh).
+pub fn tail(
+    decoders: &Decoders,
+    store: &Store,
+    query: &Query,
+    limit: usize,
+    after: Option<u64>,
+    upto: Option<u64>,
+) -> (Vec<app::api::EventSummary>, u64) {
+    let Some(upto) = upto else {
+        return (Vec::new(), 0);
+    };
+    let mut q = query.clone();
+    q.after_id = after;
+    q.before_id = Some(upto.saturating_add(1));
+    q.limit = limit;
+    q.max_scan = 0;
+    let page = store.query(&q);
+    let mut skipped = 0;
+    if let (Some(next), Some(_)) = (page.next_before, after) {
+        q.before_id = Some(next);
+        q.limit = usize::MAX;
+        skipped = store.query(&q).events.len() as u64;
+    }
+    let events = page
+        .events
+        .iter()
+        .rev()
+        .map(|e| summary(decoders, e))
+        .collect();
+    (events, skipped)
 }
 
 /// The patch from `last` to `new`, if it changes more than the clock;
