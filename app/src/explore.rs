@@ -21,6 +21,31 @@ pub fn metric_names(series: &[MetricStats]) -> Vec<String> {
     names
 }
 
+/// The key of the explorer's chart in [`crate::shell::FirstViews`].
+pub fn first_chart_key(window: Window, filter: &MetricFilter) -> String {
+    format!(
+        "{}?{}",
+        crate::shell::first_key("chart", "metrics", window),
+        filter.to_query()
+    )
+}
+
+/// The explorer's filter and window from its URL parameters (a bad filter:
+/// none, as the page shows it).
+pub fn from_params(get: impl Fn(&str) -> Option<String>) -> (MetricFilter, Window) {
+    let pairs: Vec<(&str, String)> = ["metric", "tags", "p"]
+        .into_iter()
+        .filter_map(|k| get(k).map(|v| (k, v)))
+        .collect();
+    let filter =
+        MetricFilter::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap_or_default();
+    let window = get("window")
+        .as_deref()
+        .and_then(Window::parse)
+        .unwrap_or(Window::M1);
+    (filter, window)
+}
+
 /// The metric explorer page.
 #[component]
 pub fn Explore() -> impl IntoView {
@@ -45,8 +70,19 @@ pub fn Explore() -> impl IntoView {
                 .unwrap_or(Window::M1)
         })
     });
-    let stats = RwSignal::new(None::<Result<Vec<MetricStats>, String>>);
-    let chart = RwSignal::new(None::<Result<crate::api::Chart, String>>);
+    // Served with the series and the chart (see `FirstViews`), then live.
+    let (first_stats, first_chart) = {
+        let (w, f) = (window.get_untracked(), filter.get_untracked());
+        let stats = crate::shell::first_view::<Vec<MetricStats>>(crate::shell::first_key(
+            "projection",
+            "metrics",
+            w,
+        ));
+        let chart = crate::shell::first_view::<crate::api::Chart>(first_chart_key(w, &f));
+        (stats, chart)
+    };
+    let stats = RwSignal::new(first_stats.map(Ok::<_, String>));
+    let chart = RwSignal::new(first_chart.map(Ok::<_, String>));
 
     #[cfg(feature = "hydrate")]
     {

@@ -218,6 +218,25 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
                 put(app::tail::first_key(&filter), serde_json::to_value(&tail));
             }
         }
+        "/explore" => {
+            let params: std::collections::HashMap<String, String> =
+                serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+            let (filter, window) = app::explore::from_params(|k| params.get(k).cloned());
+            if let Some(ProjectionBody::Metrics { series }) = body("metrics", window).await {
+                put(
+                    first_key("projection", "metrics", window),
+                    serde_json::to_value(&series),
+                );
+            }
+            if !filter.metric.is_empty()
+                && let Ok(Ok(chart)) = hub.chart("metrics", window, filter.to_query()).await
+            {
+                put(
+                    app::explore::first_chart_key(window, &filter),
+                    serde_json::to_value(&chart),
+                );
+            }
+        }
         "/schemas" => {
             if let Ok(list) = hub.schemas().await {
                 put("schemas".to_string(), serde_json::to_value(&list));

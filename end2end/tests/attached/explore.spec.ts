@@ -38,6 +38,15 @@ test("choosing a metric and tags charts it and lists its series", async ({ page 
   await expect(page.getByTestId("explore-legend")).toContainText("p99");
   await page.screenshot({ path: testInfo.outputPath("explore.png"), fullPage: true });
 
+  // A link to it is served with its series and chart drawn, then hydrates.
+  const link = `/explore?metric=${metric}&tags=${encodeURIComponent("route=/pay")}`;
+  const html = await (await page.request.get(link)).text();
+  expect(html.match(/data-testid="explore-row"/g) ?? []).toHaveLength(1);
+  expect(html).toMatch(/data-testid="explore-chart"[^>]*data-total="50"/);
+  await explore.goto(link);
+  await expect(rows).toHaveCount(1);
+  await expect(chart).toHaveAttribute("data-total", "50");
+
   // A hand-edited link with a bad percentile says what is wrong.
   await explore.goto(`/explore?metric=${metric}&p=75`);
   await expect(page.getByTestId("explore-error")).toContainText("75");
