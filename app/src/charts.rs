@@ -33,8 +33,8 @@ pub fn RateChart(
     /// The page's window, if the page picks it.
     #[prop(optional)]
     window: Option<RwSignal<Window>>,
-    /// Whether the server renders it with data (see
-    /// [`crate::shell::FirstViews`]; the overview's, outside lazy routes).
+    /// Whether the page is served with it drawn (see
+    /// [`crate::shell::FirstViews`]: the server must put it there).
     #[prop(optional)]
     first: bool,
 ) -> impl IntoView {

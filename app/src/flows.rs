@@ -158,6 +158,7 @@ pub fn Flows() -> impl IntoView {
                 testid="flows-chart"
                 legend_testid="flows-legend"
                 window
+                first=true
             />
             <Show when=move || selected.get().is_some()>
                 <FlowTimeline id=Signal::derive(move || selected.get().unwrap_or_default()) flows/>

@@ -182,6 +182,12 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
                     serde_json::to_value((counts, stall_ms, flows)),
                 );
             }
+            if let Ok(Ok(chart)) = hub.chart("flows", Window::M15, String::new()).await {
+                put(
+                    first_key("chart", "flows", Window::M15),
+                    serde_json::to_value(&chart),
+                );
+            }
             if let Some(ProjectionBody::Cqrs { pairs }) = body("cqrs", Window::M15).await {
                 put(
                     first_key("projection", "cqrs", Window::M15),

@@ -98,7 +98,10 @@ test("the event-driven pages are served with data, then hydrate over it", async 
     .toBeGreaterThan(2);
   const html = async (path: string) => (await request.get(path)).text();
   // As the server sends them, before any script runs.
-  expect(await html("/flows")).toMatch(/data-testid="flow-row" data-status="completed"/);
+  const flowsHtml = await html("/flows");
+  expect(flowsHtml).toMatch(/data-testid="flow-row" data-status="completed"/);
+  expect(flowsHtml).toMatch(/data-testid="flows-chart"[^>]*>\s*(<\?xml[^>]*>\s*)?<svg/);
+  expect(flowsHtml).toContain('data-testid="cqrs-row"');
   expect(await html("/topology")).toContain('data-id="svc:orders"');
   expect(await html("/schemas")).toMatch(/data-testid="schema" data-key="[^"]+"/);
   // Hydrating over that data gives no warnings, and the pages go live.
