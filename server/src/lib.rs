@@ -32,8 +32,10 @@ use store::{SharedStore, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Events waiting between ingest and the hub before ingest starts dropping.
-pub const INGEST_QUEUE: usize = 65_536;
+/// Batches waiting between ingest and the hub before ingest starts
+/// dropping: with batches of at most [`ingest::MAX_BATCH`] events, at most
+/// 65,536 events.
+pub const INGEST_QUEUE: usize = 65_536 / ingest::MAX_BATCH;
 /// A time-travel checkpoint every this many events…
 const CHECKPOINT_EVENTS: u64 = 50_000;
 /// …or this much received time, whichever comes first.

@@ -253,7 +253,7 @@ pub async fn run(
             // Wait rather than drop: JetStream keeps what we cannot take yet.
             tokio::select! {
                 _ = shutdown.cancelled() => break 'attach,
-                sent = tx.send(event) => if sent.is_err() { break 'attach },
+                sent = tx.send(vec![event]) => if sent.is_err() { break 'attach },
             }
             if durable.is_some()
                 && let Err(e) = acker.ack().await

@@ -158,11 +158,16 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
     }
 }
 
+/// Events handed to the hub at once, at most: every message already
+/// received when the receive loop looks (so one channel send and at most
+/// one wake-up of the hub per batch, not per event).
+pub const MAX_BATCH: usize = 256;
+
 /// What every source hands its events to, and what it needs to make them.
 #[derive(Clone, Debug)]
 pub struct Pipe {
-    /// The hub's queue.
-    pub tx: mpsc::Sender<NewEvent>,
+    /// The hub's queue, of batches of events.
+    pub tx: mpsc::Sender<Vec<NewEvent>>,
     /// Counters.
     pub stats: Arc<Stats>,
     /// The decoder, with the config file's overrides.
@@ -172,7 +177,8 @@ pub struct Pipe {
 }
 
 /// Subscribes to `subjects` and forwards every message to the pipe until
-/// shutdown or the client closes.
+/// shutdown or the client closes: the messages already received, in one
+/// batch; a batch the queue has no room for is dropped and counted.
 pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<(), IngestError> {
     let Pipe {
         tx,
@@ -193,17 +199,23 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         subs.push(sub);
     }
     tracing::info!(?subjects, "ingest subscribed");
+    let mut batches = subs.ready_chunks(MAX_BATCH);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            msg = subs.next() => {
-                let Some(msg) = msg else { break };
-                stats.ingested_core.fetch_add(1, Ordering::Relaxed);
-                match tx.try_send(from_core_message(msg, &decoders)) {
+            msgs = batches.next() => {
+                let Some(msgs) = msgs else { break };
+                let n = msgs.len() as u64;
+                stats.ingested_core.fetch_add(n, Ordering::Relaxed);
+                let batch: Vec<NewEvent> = msgs
+                    .into_iter()
+                    .map(|msg| from_core_message(msg, &decoders))
+                    .collect();
+                match tx.try_send(batch) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        stats.dropped_ingest.fetch_add(1, Ordering::Relaxed);
+                        stats.dropped_ingest.fetch_add(n, Ordering::Relaxed);
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => break,
                 }

@@ -32,8 +32,9 @@ pub const CLIENT_BUFFER_FRAMES: usize = 64;
 pub const MAX_SUBJECTS: usize = 10_000;
 /// Distinct views watched at once, over all clients.
 pub const MAX_TOPICS: usize = 1_024;
-/// Events folded per turn of the loop before the tick gets a chance to run.
-const FOLD_BATCH: usize = 1_024;
+/// Batches (of at most `ingest::MAX_BATCH` events) folded per turn of the
+/// loop before the tick gets a chance to run.
+const FOLD_BATCHES: usize = 16;
 /// Views that change at most once a second (the timeline, the per-second
 /// history, charts) are recomputed every this many ticks.
 const SLOW_EVERY_TICKS: u64 = 10;
@@ -230,7 +231,7 @@ pub struct Hub {
     checkpoints: SharedCheckpoints,
     topics: HashMap<String, Topic>,
     ticks: u64,
-    events: mpsc::Receiver<NewEvent>,
+    events: mpsc::Receiver<Vec<NewEvent>>,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     store: SharedStore,
@@ -262,7 +263,7 @@ fn only_clock(patch: &json_patch::Patch) -> bool {
 impl Hub {
     /// A hub fed by `events`, publishing every `tick`.
     pub fn new(
-        events: mpsc::Receiver<NewEvent>,
+        events: mpsc::Receiver<Vec<NewEvent>>,
         stats: Arc<Stats>,
         store: SharedStore,
         checkpoints: SharedCheckpoints,
@@ -551,7 +552,7 @@ impl Hub {
         let start = Instant::now();
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(FOLD_BATCH);
+        let mut batches: Vec<Vec<NewEvent>> = Vec::with_capacity(FOLD_BATCHES);
         loop {
             tokio::select! {
                 biased;
@@ -589,11 +590,13 @@ impl Hub {
                         query(&self.projections, &store, now);
                     }
                 },
-                n = self.events.recv_many(&mut batch, FOLD_BATCH) => {
+                n = self.events.recv_many(&mut batches, FOLD_BATCHES) => {
                     if n == 0 {
                         break;
                     }
-                    self.ingest(&mut batch);
+                    for mut batch in batches.drain(..) {
+                        self.ingest(&mut batch);
+                    }
                 }
             }
         }
