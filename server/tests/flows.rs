@@ -20,6 +20,22 @@ use tokio_util::sync::CancellationToken;
 
 const STALL: Duration = Duration::from_millis(1_500);
 
+/// A topology's edges as (from, to, kind, events, errors).
+fn edge_rows(edges: &[app::api::TopoEdge]) -> Vec<(&str, &str, &str, u64, u64)> {
+    edges
+        .iter()
+        .map(|e| {
+            (
+                e.from.as_str(),
+                e.to.as_str(),
+                e.kind.as_str(),
+                e.rate.count,
+                e.errors,
+            )
+        })
+        .collect()
+}
+
 fn flows_body(state: ProjectionState) -> (app::api::FlowCounts, Vec<app::api::FlowSummary>) {
     match state.body {
         ProjectionBody::Flows { counts, flows, .. } => (counts, flows),
@@ -306,26 +322,16 @@ async fn topology_of_a_known_fan_out_has_exactly_its_nodes_and_edges() {
             "svc:topo",
         ]
     );
-    let got: Vec<(&str, &str, &str, u64)> = edges
-        .iter()
-        .map(|e| {
-            (
-                e.from.as_str(),
-                e.to.as_str(),
-                e.kind.as_str(),
-                e.rate.count,
-            )
-        })
-        .collect();
+    let got = edge_rows(&edges);
     assert_eq!(
         got,
         [
-            ("sub:topo.signup.created", "svc:crm", "consumes", N),
-            ("sub:topo.signup.created", "svc:mail", "consumes", N),
-            ("svc:crm", "sub:topo.crm.added", "publishes", N),
-            ("svc:mail", "sub:topo.mail.sent", "publishes", N),
-            ("svc:signup", "sub:topo.signup.created", "publishes", N),
-            ("svc:topo", "sub:topo.probe", "publishes", probes),
+            ("sub:topo.signup.created", "svc:crm", "consumes", N, 0),
+            ("sub:topo.signup.created", "svc:mail", "consumes", N, 0),
+            ("svc:crm", "sub:topo.crm.added", "publishes", N, 0),
+            ("svc:mail", "sub:topo.mail.sent", "publishes", N, 0),
+            ("svc:signup", "sub:topo.signup.created", "publishes", N, 0),
+            ("svc:topo", "sub:topo.probe", "publishes", probes, 0),
         ]
     );
     // The flow's start is the first column; its consumers come after.
@@ -399,18 +405,7 @@ async fn request_reply_makes_the_responder_a_consumer_with_replies() {
     let ProjectionBody::Topology { edges, .. } = state.body else {
         panic!("not a topology: {:?}", state.body)
     };
-    let got: Vec<(&str, &str, &str, u64, u64)> = edges
-        .iter()
-        .map(|e| {
-            (
-                e.from.as_str(),
-                e.to.as_str(),
-                e.kind.as_str(),
-                e.rate.count,
-                e.errors,
-            )
-        })
-        .collect();
+    let got = edge_rows(&edges);
     // Inboxes make no nodes: the answers become the responder's edges.
     assert_eq!(
         got,

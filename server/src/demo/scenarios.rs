@@ -183,17 +183,13 @@ impl Flow<'_> {
             headers.push(("Causation-Id".to_string(), cause.clone()));
         }
         let ts = self.start_ms + self.t;
-        let mut payload = json!({"type": kind, "service": service, "ts": ts});
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), fields) {
-            p.extend(extra);
-        }
-        self.messages.push(Message {
-            delay_ms: self.t,
-            subject: subject.to_string(),
+        self.emit(
+            subject,
             headers,
-            payload: payload.to_string(),
-            reply: None,
-        });
+            json!({"type": kind, "service": service, "ts": ts}),
+            fields,
+            None,
+        );
         self.cause = Some(msg_id);
         // The service logs what it did, a few ms later: the same shape as
         // its other logs, the flow's id in a header.
@@ -213,6 +209,28 @@ impl Flow<'_> {
             reply: None,
         });
         self
+    }
+
+    /// Schedules a message now (at `self.t`): the payload `base` with
+    /// `fields` added.
+    fn emit(
+        &mut self,
+        subject: &str,
+        headers: Vec<(String, String)>,
+        mut payload: Value,
+        fields: Value,
+        reply: Option<String>,
+    ) {
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), fields) {
+            p.extend(extra);
+        }
+        self.messages.push(Message {
+            delay_ms: self.t,
+            subject: subject.to_string(),
+            headers,
+            payload: payload.to_string(),
+            reply,
+        });
     }
 
     /// Waits `lo..hi` ms, then `requester` asks `subject` (request/reply,
@@ -243,17 +261,8 @@ impl Flow<'_> {
         if let Some(cause) = &self.cause {
             headers.push(("Causation-Id".to_string(), cause.clone()));
         }
-        let mut payload = json!({"service": requester, "ts": self.start_ms + self.t});
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), fields) {
-            p.extend(extra);
-        }
-        self.messages.push(Message {
-            delay_ms: self.t,
-            subject: subject.to_string(),
-            headers,
-            payload: payload.to_string(),
-            reply: Some(inbox.clone()),
-        });
+        let base = json!({"service": requester, "ts": self.start_ms + self.t});
+        self.emit(subject, headers, base, fields, Some(inbox.clone()));
         self.t += self.rng.u64(answer);
         self.n += 1;
         self.messages.push(Message {
