@@ -89,7 +89,7 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            with_first_counts,
+            with_first_paint,
         ));
     Router::new()
         .route("/ws", get(live::ws::handler))
@@ -102,9 +102,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Puts the hub's counts in a page request's extensions, where the app
-/// reads them for its first paint ([`app::shell::FirstCounts`]).
-async fn with_first_counts(
+/// Puts the hub's counts, and the views the page shows first, in a page
+/// request's extensions, where the app reads them for its first paint
+/// ([`app::shell::FirstCounts`], [`app::shell::FirstViews`]).
+async fn with_first_paint(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -114,7 +115,8 @@ async fn with_first_counts(
             .extensions_mut()
             .insert(app::shell::FirstCounts(counts));
     }
-    // Every page's time bar; the overview, live: its chart and top lists.
+    // Every page's time bar; for the live moment, what the page shows
+    // first (see `first_views`).
     let live = !request
         .uri()
         .query()
@@ -213,17 +215,22 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
             let params: std::collections::HashMap<String, String> =
                 serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
             let filter = app::tail::filter_from(|k| params.get(k).cloned());
+            // Bounded like an API query (the log's read lock is held
+            // meanwhile); a page the bound cut short is left to the live
+            // view, which is not bounded.
             if let Ok(q) = api::v1::parse_filter(&filter) {
                 let store = store.read();
-                let tail = live::hub::tail(
+                if let Some(tail) = live::hub::tail_within(
                     decoders,
                     &store,
                     &q,
                     app::tail::LIMIT as usize,
                     None,
                     store.last_id(),
-                );
-                put(app::tail::first_key(&filter), serde_json::to_value(&tail));
+                    api::v1::MAX_SCAN,
+                ) {
+                    put(app::tail::first_key(&filter), serde_json::to_value(&tail));
+                }
             }
         }
         "/explore" => {

@@ -26,7 +26,7 @@ const PREVIEW_CHARS: usize = 240;
 /// Events one request examines at most (under 10 ms even for a free-text
 /// scan): the log is read-locked while a query runs, and ingest must not
 /// wait long.
-const MAX_SCAN: usize = 200_000;
+pub(crate) const MAX_SCAN: usize = 200_000;
 
 /// The v1 routes, to be nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {

@@ -615,15 +615,32 @@ pub fn tail(
     after: Option<u64>,
     upto: Option<u64>,
 ) -> (Vec<app::api::EventSummary>, u64) {
+    tail_within(decoders, store, query, limit, after, upto, 0).unwrap_or_default()
+}
+
+/// [`tail`], examining at most `max_scan` events (0: no bound); `None`
+/// when that bound cut the page short (so it may miss matches).
+pub fn tail_within(
+    decoders: &Decoders,
+    store: &Store,
+    query: &Query,
+    limit: usize,
+    after: Option<u64>,
+    upto: Option<u64>,
+    max_scan: usize,
+) -> Option<(Vec<app::api::EventSummary>, u64)> {
     let Some(upto) = upto else {
-        return (Vec::new(), 0);
+        return Some((Vec::new(), 0));
     };
     let mut q = query.clone();
     q.after_id = after;
     q.before_id = Some(upto.saturating_add(1));
     q.limit = limit;
-    q.max_scan = 0;
+    q.max_scan = max_scan;
     let page = store.query(&q);
+    if page.events.len() < limit && page.next_before.is_some() {
+        return None;
+    }
     let mut skipped = 0;
     if let (Some(next), Some(_)) = (page.next_before, after) {
         q.before_id = Some(next);
@@ -636,7 +653,7 @@ pub fn tail(
         .rev()
         .map(|e| summary(decoders, e))
         .collect();
-    (events, skipped)
+    Some((events, skipped))
 }
 
 /// The patch from `last` to `new`, if it changes more than the clock;
