@@ -59,12 +59,12 @@ pub struct LiveCtx {
 #[derive(Clone, Debug, Default)]
 pub struct FirstCounts(pub Counts);
 
-/// Views the server computed for a page's first paint (the time bar's
-/// strip; the overview's chart and top lists), by [`first_key`]: put in the
-/// request's extensions
-/// like [`FirstCounts`], so the page is served with real data and the
-/// browser hydrates with the same. Only for the live moment (a page opened
-/// at a past moment fills in after hydration).
+/// Views the server computed for a page's first paint, by key (the time
+/// bar's strip on every page; for the live moment, what the page shows
+/// first: charts, lists, the graph, the tail's newest rows): put in the
+/// request's extensions like [`FirstCounts`], so the page is served with
+/// real data and the browser hydrates over the same. A page opened at a
+/// past moment fills in after hydration.
 #[derive(Clone, Debug, Default)]
 pub struct FirstViews(pub std::collections::HashMap<String, serde_json::Value>);
 
