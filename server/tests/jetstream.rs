@@ -180,10 +180,28 @@ async fn a_jetstream_consumer_is_a_node_of_the_topology_fed_by_what_it_reads() {
         })
         .await
         .expect("consumer created");
-    let mut config = Config::attach(nats.url(), &["shop.>"]);
+    // `probe.>` is subscribed after `shop.>`: once a probe is stored, both
+    // subscriptions are live and no order can be missed.
+    let mut config = Config::attach(nats.url(), &["shop.>", "probe.>"]);
     config.consumer_poll_ms = 200;
     let running = eventscope::start(config).await.expect("app starts");
     let client = publisher(&nats.url()).await;
+    within("the subscriptions are live", async {
+        loop {
+            client
+                .publish("probe.live", "{}".into())
+                .await
+                .expect("probe");
+            client.flush().await.expect("flush");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (_, page): (u16, app::api::EventPage) =
+                json(running.addr, "/api/v1/events?subject=probe.live&limit=1").await;
+            if !page.events.is_empty() {
+                break;
+            }
+        }
+    })
+    .await;
     for i in 0..5 {
         let p = format!(r#"{{"type":"OrderPlaced","service":"shop","n":{i}}}"#);
         js.publish("shop.orders.placed", p.into())
