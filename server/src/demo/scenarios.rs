@@ -146,6 +146,9 @@ pub struct Scripts {
     pub v2_from_ms: u64,
 }
 
+/// Reply subjects each requester answers are sent to.
+const REPLY_POOL: u8 = 16;
+
 /// Builds one flow's messages: each step caused by the one before.
 struct Flow<'a> {
     rng: &'a mut fastrand::Rng,
@@ -253,7 +256,10 @@ impl Flow<'_> {
         self.t += self.rng.u64(wait);
         self.n += 1;
         let request_id = format!("{}-{}", self.correlation, self.n);
-        let inbox = format!("_INBOX.{requester}.{request_id}");
+        // A small pool of reply subjects per requester (one inbox per
+        // request would make a new subject every saga: the log's subject
+        // dictionary would fill in a long demo).
+        let inbox = format!("_INBOX.{requester}.{}", self.rng.u8(..REPLY_POOL));
         let mut headers = vec![
             ("Nats-Correlation-Id".to_string(), self.correlation.clone()),
             ("Nats-Msg-Id".to_string(), request_id.clone()),

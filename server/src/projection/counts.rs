@@ -56,6 +56,10 @@ struct Row {
     sent: Option<(u64, f64)>,
 }
 
+/// The row that counts every reply inbox (`_INBOX.…`): one per request,
+/// they would otherwise fill the table.
+pub const INBOX_ROW: &str = "_INBOX.>";
+
 /// Counts per subject: the walking skeleton's projection.
 #[derive(Debug)]
 pub struct SubjectCounts {
@@ -93,6 +97,12 @@ impl SubjectCounts {
 
     /// Folds one event, seen on `subject`, into the counts.
     pub fn apply(&mut self, subject: &str) {
+        // Every request has its own reply inbox: one row for them all.
+        let subject = if subject.starts_with("_INBOX.") {
+            INBOX_ROW
+        } else {
+            subject
+        };
         self.total += 1;
         if let Some(row) = self.rows.get_mut(subject) {
             row.count += 1;
@@ -210,6 +220,19 @@ mod tests {
         assert_eq!(s.total, 4);
         assert_eq!(s.subjects["a"].count, 3);
         assert_eq!(s.subjects["b"].count, 1);
+    }
+
+    #[test]
+    fn reply_inboxes_share_one_row() {
+        let mut p = SubjectCounts::new(10);
+        for i in 0..50 {
+            p.apply(&format!("_INBOX.payments.{i}"));
+        }
+        p.apply("orders.placed");
+        let c = p.snapshot();
+        assert_eq!(c.subjects.len(), 2);
+        assert_eq!(c.subjects[INBOX_ROW].count, 50);
+        assert_eq!(c.health.overflow_subjects, 0);
     }
 
     #[test]
