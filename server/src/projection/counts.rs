@@ -59,6 +59,9 @@ struct Row {
 /// The row that counts every reply inbox (`_INBOX.…`): one per request,
 /// they would otherwise fill the table.
 pub const INBOX_ROW: &str = "_INBOX.>";
+/// The row that counts every JetStream acknowledgement (`$JS.ACK.…`, one
+/// subject per message acknowledged).
+pub const ACK_ROW: &str = "$JS.ACK.>";
 
 /// Counts per subject: the walking skeleton's projection.
 #[derive(Debug)]
@@ -97,9 +100,12 @@ impl SubjectCounts {
 
     /// Folds one event, seen on `subject`, into the counts.
     pub fn apply(&mut self, subject: &str) {
-        // Every request has its own reply inbox: one row for them all.
+        // Every request has its own reply inbox, every acknowledged
+        // JetStream message its own ack subject: one row for each kind.
         let subject = if subject.starts_with("_INBOX.") {
             INBOX_ROW
+        } else if subject.starts_with("$JS.ACK.") {
+            ACK_ROW
         } else {
             subject
         };
@@ -223,15 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn reply_inboxes_share_one_row() {
+    fn reply_inboxes_and_acks_share_a_row_each() {
         let mut p = SubjectCounts::new(10);
         for i in 0..50 {
             p.apply(&format!("_INBOX.payments.{i}"));
         }
         p.apply("orders.placed");
+        p.apply("$JS.ACK.ACCOUNTS.statements.1.5.5.1795672800000000000.0");
+        p.apply("$JS.ACK.ACCOUNTS.statements.1.6.6.1795672800000000001.0");
         let c = p.snapshot();
-        assert_eq!(c.subjects.len(), 2);
+        assert_eq!(c.subjects.len(), 3);
         assert_eq!(c.subjects[INBOX_ROW].count, 50);
+        assert_eq!(c.subjects[ACK_ROW].count, 2);
         assert_eq!(c.health.overflow_subjects, 0);
     }
 
