@@ -93,15 +93,24 @@ pub struct HubHandle {
 pub struct HubStopped;
 
 impl HubHandle {
-    /// Subscribes to a view: a snapshot, then deltas. The inner error says
-    /// why the view cannot be served (unknown projection, bad filter, ...).
-    pub async fn subscribe(&self, view: View) -> Result<Result<Subscription, String>, HubStopped> {
+    /// Sends the command `make` builds around a reply channel, and waits
+    /// for the hub's answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, HubStopped> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::Subscribe { view, reply })
+            .send(make(reply))
             .await
             .map_err(|_| HubStopped)?;
         rx.await.map_err(|_| HubStopped)
+    }
+
+    /// Subscribes to a view: a snapshot, then deltas. The inner error says
+    /// why the view cannot be served (unknown projection, bad filter, ...).
+    pub async fn subscribe(&self, view: View) -> Result<Result<Subscription, String>, HubStopped> {
+        self.ask(|reply| Command::Subscribe { view, reply }).await
     }
 
     /// The live state of built-in projection `name` over `window`; `None`
@@ -111,16 +120,12 @@ impl HubHandle {
         name: &str,
         window: Window,
     ) -> Result<Option<ProjectionState>, HubStopped> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Projection {
-                name: name.to_string(),
-                window,
-                reply,
-            })
-            .await
-            .map_err(|_| HubStopped)?;
-        rx.await.map_err(|_| HubStopped)
+        self.ask(|reply| Command::Projection {
+            name: name.to_string(),
+            window,
+            reply,
+        })
+        .await
     }
 
     /// Runs `f` on the live projections (with the log and "now") on the
@@ -130,35 +135,23 @@ impl HubHandle {
         &self,
         f: impl FnOnce(&Projections, &Store, i64) -> T + Send + 'static,
     ) -> Result<T, HubStopped> {
-        let (reply, rx) = oneshot::channel();
-        let query: LiveQuery = Box::new(move |p, s, now| {
-            let _ = reply.send(f(p, s, now));
-        });
-        self.commands
-            .send(Command::Query(query))
-            .await
-            .map_err(|_| HubStopped)?;
-        rx.await.map_err(|_| HubStopped)
+        self.ask(|reply| {
+            let query: LiveQuery = Box::new(move |p, s, now| {
+                let _ = reply.send(f(p, s, now));
+            });
+            Command::Query(query)
+        })
+        .await
     }
 
     /// Every payload schema watched, with the drift and skip counts.
     pub async fn schemas(&self) -> Result<app::api::SchemaList, HubStopped> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Schemas { reply })
-            .await
-            .map_err(|_| HubStopped)?;
-        rx.await.map_err(|_| HubStopped)
+        self.ask(|reply| Command::Schemas { reply }).await
     }
 
     /// The counts view's current state (a full snapshot).
     pub async fn counts(&self) -> Result<app::wire::Counts, HubStopped> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Counts { reply })
-            .await
-            .map_err(|_| HubStopped)?;
-        rx.await.map_err(|_| HubStopped)
+        self.ask(|reply| Command::Counts { reply }).await
     }
 
     /// The live chart `name` over `window` (`filter` as for the chart
@@ -169,17 +162,13 @@ impl HubHandle {
         window: Window,
         filter: String,
     ) -> Result<Result<app::api::Chart, String>, HubStopped> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Chart {
-                name: name.to_string(),
-                window,
-                filter,
-                reply,
-            })
-            .await
-            .map_err(|_| HubStopped)?;
-        rx.await.map_err(|_| HubStopped)
+        self.ask(|reply| Command::Chart {
+            name: name.to_string(),
+            window,
+            filter,
+            reply,
+        })
+        .await
     }
 }
 
