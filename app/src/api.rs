@@ -589,6 +589,22 @@ pub struct ProjectionState {
     pub body: ProjectionBody,
 }
 
+/// Field `field` of the body of a projection state given as JSON (as the
+/// API and the live protocol send it), when the body is of kind `kind`.
+/// The browser reads projections this way: decoding a whole
+/// [`ProjectionBody`] would put every kind's decoder into every page's wasm.
+pub fn body_field<T: serde::de::DeserializeOwned>(
+    state: &serde_json::Value,
+    kind: &str,
+    field: &str,
+) -> Option<T> {
+    let body = state.get("body")?;
+    if body.get("kind")?.as_str()? != kind {
+        return None;
+    }
+    serde_json::from_value(body.get(field)?.clone()).ok()
+}
+
 /// Event density over the log's span (`GET /api/v1/timeline`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {

@@ -89,10 +89,7 @@ pub fn Explore() -> impl IntoView {
         crate::travel::follow_projection(
             "metrics",
             move || window.get(),
-            |body| match body {
-                crate::api::ProjectionBody::Metrics { series } => Some(series),
-                _ => None,
-            },
+            |state| crate::api::body_field(state, "metrics", "series"),
             move |s| stats.set(Some(s)),
         );
         crate::travel::follow(

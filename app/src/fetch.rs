@@ -50,11 +50,11 @@ async fn read<T: serde::de::DeserializeOwned>(
         .as_string()
         .unwrap_or_default();
     if !resp.ok() {
-        return Err(serde_json::from_str::<crate::api::ApiError>(&text)
+        return Err(crate::wire::from_json_text::<crate::api::ApiError>(&text)
             .map(|e| e.error)
             .unwrap_or_else(|_| format!("{} answered {}", url, resp.status())));
     }
-    serde_json::from_str(&text).map_err(|e| format!("{url}: {e}"))
+    crate::wire::from_json_text(&text).map_err(|e| format!("{url}: {e}"))
 }
 
 /// GETs `url` and decodes its JSON; an error answer's `error` message, or

@@ -9,8 +9,6 @@
 //! The URL holds the choices (`status=`, `flow=<correlation id>`), so a
 //! flow is a link; time travel (`at=`) applies to all of it.
 
-#[cfg(feature = "hydrate")]
-use crate::api::ProjectionBody;
 use crate::api::{
     CqrsState, CustomGroup, DemoState, FlowCounts, FlowDetail, FlowStatus, FlowSummary,
     ProjectionInfo, Window,
@@ -65,13 +63,13 @@ pub fn Flows() -> impl IntoView {
     crate::travel::follow_projection(
         "flows",
         move || window.get(),
-        |body| match body {
-            ProjectionBody::Flows {
-                counts,
-                stall_ms,
-                flows,
-            } => Some((counts, stall_ms, flows)),
-            _ => None,
+        |state| {
+            use crate::api::body_field as part;
+            Some((
+                part(state, "flows", "counts")?,
+                part(state, "flows", "stall_ms")?,
+                part(state, "flows", "flows")?,
+            ))
         },
         move |r| flows.set(Some(r)),
     );
@@ -437,10 +435,7 @@ fn CqrsPanel(window: RwSignal<Window>) -> impl IntoView {
     crate::travel::follow_projection(
         "cqrs",
         move || window.get(),
-        |body| match body {
-            ProjectionBody::Cqrs { pairs } => Some(pairs),
-            _ => None,
-        },
+        |state| crate::api::body_field(state, "cqrs", "pairs"),
         move |r| pairs.set(Some(r)),
     );
     let list = move || {
@@ -545,10 +540,7 @@ fn ReadModel(info: ProjectionInfo) -> impl IntoView {
     crate::travel::follow_projection(
         info.name.clone(),
         move || window,
-        |body| match body {
-            ProjectionBody::Custom { groups, .. } => Some(groups),
-            _ => None,
-        },
+        |state| crate::api::body_field(state, "custom", "groups"),
         move |r| groups.set(Some(r)),
     );
     let shown = move || {

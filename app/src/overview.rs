@@ -7,7 +7,7 @@
 //! projection as of then (the hour before the moment), rebuilt by the
 //! server; with a second moment (`cmp=`) a comparison of the two follows.
 
-use crate::api::{KeyedRate, ProjectionBody, ProjectionState};
+use crate::api::{KeyedRate, MetricStats, Rate, body_field};
 use crate::format;
 use crate::shell::{Link, LiveCtx};
 use crate::travel::use_travel;
@@ -82,10 +82,7 @@ fn TopList(name: &'static str, title: &'static str) -> impl IntoView {
     crate::travel::follow_projection(
         name,
         || crate::api::Window::M15,
-        |body| match body {
-            ProjectionBody::TopK { items } => Some(items),
-            _ => None,
-        },
+        |state| crate::api::body_field(state, "top_k", "items"),
         move |r| items.set(Some(r)),
     );
     let list = move || {
@@ -126,38 +123,55 @@ fn TopList(name: &'static str, title: &'static str) -> impl IntoView {
 /// rates over the last 10 seconds of it.
 #[cfg(feature = "hydrate")]
 async fn past_counts(at: i64) -> Result<Counts, String> {
-    use crate::fetch::get_json;
     let at = crate::travel::at_param(at);
-    let hour: ProjectionState =
-        get_json(format!("/api/v1/projections/rates?window=1h&at={at}")).await?;
-    let recent: ProjectionState =
-        get_json(format!("/api/v1/projections/rates?window=10s&at={at}")).await?;
-    counts_from(&hour, &recent).ok_or_else(|| "the server sent no rates".to_string())
+    let hour = RatesPart::fetch(&format!("window=1h&at={at}")).await?;
+    let recent = RatesPart::fetch(&format!("window=10s&at={at}")).await?;
+    Ok(counts_from(&hour, &recent))
+}
+
+/// What the overview reads of a `rates` projection's state (decoded alone,
+/// see [`body_field`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatesPart {
+    /// All events.
+    pub total: Rate,
+    /// Per subject.
+    pub subjects: Vec<KeyedRate>,
+}
+
+impl RatesPart {
+    /// The part of `state` (a projection state's JSON), if it is `rates`.
+    pub fn of(state: &serde_json::Value) -> Option<Self> {
+        Some(Self {
+            total: body_field(state, "rates", "total")?,
+            subjects: body_field(state, "rates", "subjects")?,
+        })
+    }
+
+    /// `GET /api/v1/projections/rates?{query}`.
+    #[cfg(feature = "hydrate")]
+    async fn fetch(query: &str) -> Result<Self, String> {
+        let url = format!("/api/v1/projections/rates?{query}");
+        let state = crate::fetch::get_json::<serde_json::Value>(url).await?;
+        Self::of(&state).ok_or_else(|| "the server sent no rates".to_string())
+    }
 }
 
 /// Counts made of a `rates` state over a long window (counts) and one over
 /// a short window (rates).
-pub fn counts_from(long: &ProjectionState, short: &ProjectionState) -> Option<Counts> {
-    let (
-        ProjectionBody::Rates {
-            total, subjects, ..
-        },
-        ProjectionBody::Rates {
-            total: now,
-            subjects: recent,
-            ..
-        },
-    ) = (&long.body, &short.body)
-    else {
-        return None;
-    };
+pub fn counts_from(long: &RatesPart, short: &RatesPart) -> Counts {
+    let RatesPart { total, subjects } = long;
+    let RatesPart {
+        total: now,
+        subjects: recent,
+    } = short;
     let rate_of = |k: &str| {
         recent
             .iter()
             .find(|r| r.key == k)
             .map_or(0.0, |r| r.rate.per_sec)
     };
-    Some(Counts {
+    Counts {
         total: total.count,
         rate: now.per_sec,
         subjects: subjects
@@ -173,7 +187,7 @@ pub fn counts_from(long: &ProjectionState, short: &ProjectionState) -> Option<Co
             })
             .collect(),
         ..Counts::default()
-    })
+    }
 }
 
 /// The headline numbers.
@@ -325,24 +339,22 @@ pub struct CompareRow {
 /// The rows comparing two moments, from the `rates` and `metrics`
 /// projections at each (same window).
 pub fn compare_rows(
-    rates: (&ProjectionState, &ProjectionState),
-    metrics: (&ProjectionState, &ProjectionState),
+    rates: (&RatesPart, &RatesPart),
+    metrics: (&[MetricStats], &[MetricStats]),
 ) -> Vec<CompareRow> {
     use std::collections::BTreeMap;
     let mut rows = Vec::new();
-    if let (
-        ProjectionBody::Rates {
-            total: ta,
-            subjects: sa,
-            ..
-        },
-        ProjectionBody::Rates {
-            total: tb,
-            subjects: sb,
-            ..
-        },
-    ) = (&rates.0.body, &rates.1.body)
     {
+        let (
+            RatesPart {
+                total: ta,
+                subjects: sa,
+            },
+            RatesPart {
+                total: tb,
+                subjects: sb,
+            },
+        ) = rates;
         rows.push(CompareRow {
             label: "all events".into(),
             group: "Events",
@@ -363,9 +375,8 @@ pub fn compare_rows(
             b,
         }));
     }
-    if let (ProjectionBody::Metrics { series: ma }, ProjectionBody::Metrics { series: mb }) =
-        (&metrics.0.body, &metrics.1.body)
     {
+        let (ma, mb) = metrics;
         let mut by: BTreeMap<(&str, &str), (f64, f64)> = BTreeMap::new();
         for (side, list) in [(0, ma), (1, mb)] {
             for m in list {
@@ -502,33 +513,40 @@ fn Compare() -> impl IntoView {
 /// Fetches what [`compare_rows`] needs for moments `a` and `b`.
 #[cfg(feature = "hydrate")]
 async fn fetch_compare(a: i64, b: i64) -> Result<Vec<CompareRow>, String> {
-    use crate::fetch::get_json;
-    let get = |name: &str, at: i64| {
-        let at = crate::travel::at_param(at);
-        get_json::<ProjectionState>(format!("/api/v1/projections/{name}?window=1m&at={at}"))
+    let query = |at: i64| format!("window=1m&at={}", crate::travel::at_param(at));
+    let (ra, rb) = (
+        RatesPart::fetch(&query(a)).await?,
+        RatesPart::fetch(&query(b)).await?,
+    );
+    let metrics = |at: i64| async move {
+        let url = format!("/api/v1/projections/metrics?{}", query(at));
+        let state = crate::fetch::get_json::<serde_json::Value>(url).await?;
+        body_field::<Vec<MetricStats>>(&state, "metrics", "series")
+            .ok_or_else(|| "the server sent no metrics".to_string())
     };
-    let (ra, rb) = (get("rates", a).await?, get("rates", b).await?);
-    let (ma, mb) = (get("metrics", a).await?, get("metrics", b).await?);
+    let (ma, mb) = (metrics(a).await?, metrics(b).await?);
     Ok(compare_rows((&ra, &rb), (&ma, &mb)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{MetricStats, Rate};
+    use crate::api::{ProjectionBody, ProjectionState};
 
-    fn state(body: ProjectionBody) -> ProjectionState {
-        ProjectionState {
+    /// The JSON of a state with `body`, as the server sends it.
+    fn state(body: ProjectionBody) -> serde_json::Value {
+        serde_json::to_value(ProjectionState {
             name: "x".into(),
             window: None,
             at_ms: 0,
             last_event_id: None,
             live: false,
             body,
-        }
+        })
+        .expect("json")
     }
 
-    fn rates(total: u64, subjects: &[(&str, u64, f64)]) -> ProjectionState {
+    fn rates(total: u64, subjects: &[(&str, u64, f64)]) -> RatesPart {
         let keyed = |(k, c, r): &(&str, u64, f64)| KeyedRate {
             key: k.to_string(),
             rate: Rate {
@@ -536,7 +554,7 @@ mod tests {
                 per_sec: *r,
             },
         };
-        state(ProjectionBody::Rates {
+        let s = state(ProjectionBody::Rates {
             total: Rate {
                 count: total,
                 per_sec: total as f64 / 10.0,
@@ -544,7 +562,20 @@ mod tests {
             subjects: subjects.iter().map(keyed).collect(),
             services: vec![],
             levels: vec![],
-        })
+        });
+        RatesPart::of(&s).expect("a rates state")
+    }
+
+    #[test]
+    fn body_fields_are_read_only_from_their_kind() {
+        let s = state(ProjectionBody::TopK { items: vec![] });
+        assert_eq!(RatesPart::of(&s), None);
+        let items: Option<Vec<crate::api::TopItem>> = body_field(&s, "top_k", "items");
+        assert_eq!(items, Some(vec![]));
+        assert_eq!(
+            body_field::<Vec<crate::api::TopItem>>(&s, "top_k", "nope"),
+            None
+        );
     }
 
     #[test]
@@ -552,8 +583,7 @@ mod tests {
         let c = counts_from(
             &rates(30, &[("a", 20, 0.0), ("b", 10, 0.0)]),
             &rates(5, &[("a", 5, 0.5)]),
-        )
-        .expect("counts");
+        );
         assert_eq!((c.total, c.rate), (30, 0.5));
         assert_eq!(c.subjects["a"].count, 20);
         assert_eq!(c.subjects["a"].rate, 0.5);
@@ -573,7 +603,14 @@ mod tests {
             p90: p50,
             p99: p50 * 2.0,
         };
-        let m = |s: Vec<MetricStats>| state(ProjectionBody::Metrics { series: s });
+        let m = |s: Vec<MetricStats>| {
+            body_field::<Vec<MetricStats>>(
+                &state(ProjectionBody::Metrics { series: s }),
+                "metrics",
+                "series",
+            )
+            .expect("a metrics state")
+        };
         let rows = compare_rows(
             (&rates(4, &[("a", 4, 0.0)]), &rates(6, &[("b", 6, 0.0)])),
             (&m(vec![stats("lat", 10.0)]), &m(vec![])),

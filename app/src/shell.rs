@@ -81,12 +81,12 @@ pub fn first_view<T>(key: String) -> Option<T>
 where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    leptos::server::SharedValue::new(move || {
+    // Carried as a `Value` (one decoder for every view) and typed here.
+    leptos::server::SharedValue::<Option<serde_json::Value>>::new(move || {
         #[cfg(feature = "ssr")]
         {
             use_context::<http::request::Parts>()
                 .and_then(|p| p.extensions.get::<FirstViews>()?.0.get(&key).cloned())
-                .and_then(|v| serde_json::from_value(v).ok())
         }
         #[cfg(not(feature = "ssr"))]
         {
@@ -95,6 +95,7 @@ where
         }
     })
     .into_inner()
+    .and_then(|v| serde_json::from_value(v).ok())
 }
 
 /// The counts to render first: on the server, those of the request (see

@@ -7,8 +7,6 @@
 //! The server lays the graph out (columns by distance from where flows
 //! start, rows by name), so it stays put between ticks.
 
-#[cfg(feature = "hydrate")]
-use crate::api::ProjectionBody;
 use crate::api::{TopoEdge, TopoNode, Window};
 use crate::format;
 use crate::travel::url_with;
@@ -114,9 +112,12 @@ pub fn Topology() -> impl IntoView {
     let graph = RwSignal::new(first.map(Ok::<_, String>));
     #[cfg(feature = "hydrate")]
     {
-        let pick = |body| match body {
-            ProjectionBody::Topology { nodes, edges } => Some((nodes, edges)),
-            _ => None,
+        let pick = |state: &serde_json::Value| {
+            use crate::api::body_field as part;
+            Some((
+                part(state, "topology", "nodes")?,
+                part(state, "topology", "edges")?,
+            ))
         };
         // Two projections (with and without telemetry); follow the chosen.
         let shown = Memo::new(move |_| telemetry.get());

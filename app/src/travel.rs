@@ -446,16 +446,16 @@ pub fn follow<T, F>(
     });
 }
 
-/// [`follow`] for a built-in projection over the window `window()`
-/// returns: `pick` takes the part of its body wanted.
+/// [`follow`] for a projection over the window `window()` returns: `pick`
+/// takes the part wanted from the state's JSON (with
+/// [`crate::api::body_field`]).
 #[cfg(feature = "hydrate")]
 pub fn follow_projection<T: 'static>(
     name: impl Into<String>,
     window: impl Fn() -> crate::api::Window + Copy + Send + Sync + 'static,
-    pick: fn(crate::api::ProjectionBody) -> Option<T>,
+    pick: fn(&serde_json::Value) -> Option<T>,
     set: impl Fn(Result<T, String>) + Clone + 'static,
 ) {
-    use crate::api::ProjectionState;
     let name: String = name.into();
     let view_name = name.clone();
     follow(
@@ -465,7 +465,7 @@ pub fn follow_projection<T: 'static>(
                 window: window(),
             })
         },
-        move |state| pick(state.projection()?.body),
+        move |state| pick(state.json()?),
         move |at| {
             let name = name.clone();
             let url = format!(
@@ -474,8 +474,8 @@ pub fn follow_projection<T: 'static>(
                 at_param(at)
             );
             Some(async move {
-                let p = crate::fetch::get_json::<ProjectionState>(url).await?;
-                pick(p.body).ok_or_else(|| format!("{name} sent an unexpected body"))
+                let p = crate::fetch::get_json::<serde_json::Value>(url).await?;
+                pick(&p).ok_or_else(|| format!("{name} sent an unexpected body"))
             })
         },
         set,

@@ -323,6 +323,15 @@ pub enum ViewState {
 }
 
 impl ViewState {
+    /// The state as JSON (a projection, the timeline or a chart), if it is
+    /// kept so: read parts of a projection with [`crate::api::body_field`].
+    pub fn json(&self) -> Option<&serde_json::Value> {
+        match self {
+            ViewState::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The state as a projection, if it is one.
     pub fn projection(&self) -> Option<ProjectionState> {
         match self {
@@ -591,6 +600,14 @@ enum SnapshotIn {
     Counts(Counts),
     Json(serde_json::Value),
     Tail(Vec<EventSummary>),
+}
+
+/// Decodes JSON text into `T` through `serde_json::Value`. The browser
+/// decodes everything this way (fetched answers, first views, frames): every
+/// type then has one decoder, from `Value`, instead of one per input kind,
+/// which keeps the wasm bundle smaller; the cost is one tree per answer.
+pub fn from_json_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::from_str::<serde_json::Value>(text)?)
 }
 
 fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
