@@ -65,7 +65,7 @@ pub fn App() -> impl IntoView {
             <shell::TopBar/>
             <travel::TimeBar/>
             <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=overview::Overview/>
+                <Route path=StaticSegment("") view={Lazy::<OverviewPage>::new()}/>
                 <Route path=StaticSegment("tail") view={Lazy::<TailPage>::new()}/>
                 <Route path=StaticSegment("explore") view={Lazy::<ExplorePage>::new()}/>
                 <Route path=StaticSegment("flows") view={Lazy::<FlowsPage>::new()}/>
@@ -76,87 +76,52 @@ pub fn App() -> impl IntoView {
     }
 }
 
-// Every page but the overview is split into its own wasm chunk (built with
-// `cargo leptos build --split`), loaded when the page is first visited, so
-// the bundle a first visit loads holds the shell, the live client and the
-// overview only.
+// Every page is split into its own wasm chunk (built with `cargo leptos
+// build --split`), loaded when the page is first visited, so the bundle a
+// first visit loads holds the shell, the live client and that page only.
 
-/// The live tail page, lazily loaded.
-#[derive(Debug)]
-pub struct TailPage;
+/// A page as a lazily loaded route: `$page` shows component `$component`.
+macro_rules! lazy_page {
+    ($(#[$doc:meta])* $page:ident => $component:path) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $page;
 
-#[lazy_route]
-impl LazyRoute for TailPage {
-    fn data() -> Self {
-        TailPage
-    }
+        #[lazy_route]
+        impl LazyRoute for $page {
+            fn data() -> Self {
+                $page
+            }
 
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <tail::Tail/> }.into_any()
-    }
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$component/> }.into_any()
+            }
+        }
+    };
 }
 
-/// The metric explorer, lazily loaded.
-#[derive(Debug)]
-pub struct ExplorePage;
-
-#[lazy_route]
-impl LazyRoute for ExplorePage {
-    fn data() -> Self {
-        ExplorePage
-    }
-
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <explore::Explore/> }.into_any()
-    }
-}
-
-/// The flows page, lazily loaded.
-#[derive(Debug)]
-pub struct FlowsPage;
-
-#[lazy_route]
-impl LazyRoute for FlowsPage {
-    fn data() -> Self {
-        FlowsPage
-    }
-
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <flows::Flows/> }.into_any()
-    }
-}
-
-/// The topology page, lazily loaded.
-#[derive(Debug)]
-pub struct TopologyPage;
-
-#[lazy_route]
-impl LazyRoute for TopologyPage {
-    fn data() -> Self {
-        TopologyPage
-    }
-
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <topology::Topology/> }.into_any()
-    }
-}
-
-/// The schemas page, lazily loaded.
-#[derive(Debug)]
-pub struct SchemasPage;
-
-#[lazy_route]
-impl LazyRoute for SchemasPage {
-    fn data() -> Self {
-        SchemasPage
-    }
-
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <schemas::Schemas/> }.into_any()
-    }
-}
+lazy_page!(
+    /// The overview, lazily loaded.
+    OverviewPage => overview::Overview
+);
+lazy_page!(
+    /// The live tail page, lazily loaded.
+    TailPage => tail::Tail
+);
+lazy_page!(
+    /// The metric explorer, lazily loaded.
+    ExplorePage => explore::Explore
+);
+lazy_page!(
+    /// The flows page, lazily loaded.
+    FlowsPage => flows::Flows
+);
+lazy_page!(
+    /// The topology page, lazily loaded.
+    TopologyPage => topology::Topology
+);
+lazy_page!(
+    /// The schemas page, lazily loaded.
+    SchemasPage => schemas::Schemas
+);
