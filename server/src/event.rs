@@ -65,6 +65,25 @@ impl NewEvent {
     }
 }
 
+/// The group of every reply inbox (`_INBOX.…`): one subject per request.
+pub const INBOX_GROUP: &str = "_INBOX.>";
+/// The group of every JetStream acknowledgement (`$JS.ACK.…`): one subject
+/// per message acknowledged.
+pub const ACK_GROUP: &str = "$JS.ACK.>";
+
+/// The group of a one-off subject (a reply inbox or a JetStream ack), which
+/// names no stream of events: its own row, schema or dictionary entry would
+/// be one per message. `None` for every other subject.
+pub fn one_off_group(subject: &str) -> Option<&'static str> {
+    if subject.starts_with("_INBOX.") {
+        Some(INBOX_GROUP)
+    } else if subject.starts_with("$JS.ACK.") {
+        Some(ACK_GROUP)
+    } else {
+        None
+    }
+}
+
 /// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` one
 /// or more trailing tokens).
 pub fn subject_matches(pattern: &str, subject: &str) -> bool {

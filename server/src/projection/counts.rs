@@ -58,10 +58,10 @@ struct Row {
 
 /// The row that counts every reply inbox (`_INBOX.…`): one per request,
 /// they would otherwise fill the table.
-pub const INBOX_ROW: &str = "_INBOX.>";
+pub const INBOX_ROW: &str = crate::event::INBOX_GROUP;
 /// The row that counts every JetStream acknowledgement (`$JS.ACK.…`, one
 /// subject per message acknowledged).
-pub const ACK_ROW: &str = "$JS.ACK.>";
+pub const ACK_ROW: &str = crate::event::ACK_GROUP;
 
 /// Counts per subject: the walking skeleton's projection.
 #[derive(Debug)]
@@ -102,13 +102,7 @@ impl SubjectCounts {
     pub fn apply(&mut self, subject: &str) {
         // Every request has its own reply inbox, every acknowledged
         // JetStream message its own ack subject: one row for each kind.
-        let subject = if subject.starts_with("_INBOX.") {
-            INBOX_ROW
-        } else if subject.starts_with("$JS.ACK.") {
-            ACK_ROW
-        } else {
-            subject
-        };
+        let subject = crate::event::one_off_group(subject).unwrap_or(subject);
         self.total += 1;
         if let Some(row) = self.rows.get_mut(subject) {
             row.count += 1;

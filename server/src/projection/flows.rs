@@ -311,10 +311,16 @@ impl Flows {
                 }
             }
         }
-        let role = *self
-            .roles
-            .entry(e.subject_id())
-            .or_insert_with(|| self.rules.role(e.subject()));
+        // Roles by subject id, but not for a subject the event keeps (a
+        // group or the dictionary's overflow): its role is its own.
+        let role = if e.subject_is_own() {
+            self.rules.role(e.subject())
+        } else {
+            *self
+                .roles
+                .entry(e.subject_id())
+                .or_insert_with(|| self.rules.role(e.subject()))
+        };
         let step = Step {
             id: e.id,
             msg,

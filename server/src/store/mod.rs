@@ -44,10 +44,19 @@ pub const FLAG_DUPLICATE: u8 = 1;
 /// Entry flag: the event named a reply subject (a request), stored after
 /// the correlation id as one length byte and the subject.
 const FLAG_REPLY: u8 = 2;
+/// Entry flag: the subject is kept whole in the event's bytes (after the
+/// reply subject, as a `u16` length and the text), and the entry's subject
+/// id is only its group: for a one-off subject (a reply inbox, a JetStream
+/// ack; [`crate::event::one_off_group`]), which would otherwise take one
+/// dictionary entry per message, and for any subject arriving once the
+/// dictionary is full (id [`intern::OVERFLOW`]). Such an event still reads
+/// and filters by its own subject.
+const FLAG_SUBJECT: u8 = 4;
 
 /// One event in the index. Fixed size (56 bytes); the variable parts live
 /// in a chunk at `offset`: payload, encoded headers, metric samples, the
-/// correlation id, then (flag [`FLAG_REPLY`]) the reply subject.
+/// correlation id, then (flag [`FLAG_REPLY`]) the reply subject, then (flag
+/// [`FLAG_SUBJECT`]) the subject.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     received_ms: i64,
@@ -104,7 +113,10 @@ pub struct StoreStats {
     pub duplicates: u64,
     /// Events that decoded as nothing (kept as raw bytes).
     pub raw: u64,
-    /// Strings counted under "(overflow)" because a dictionary was full.
+    /// Strings counted under "(overflow)" because a dictionary was full
+    /// (an event whose subject overflowed still keeps it, see
+    /// [`FLAG_SUBJECT`]; per-subject projections count it under
+    /// "(overflow)").
     pub interner_overflow: u64,
 }
 
@@ -140,11 +152,22 @@ impl<'a> EventRef<'a> {
     }
     /// Subject.
     pub fn subject(&self) -> &'a str {
-        self.store.subjects.name(self.entry.subject).unwrap_or("")
+        match self.own_subject() {
+            Some(s) => s,
+            None => self.store.subjects.name(self.entry.subject).unwrap_or(""),
+        }
     }
-    /// Interned subject id.
+    /// Interned subject id: the subject's own, or for a subject kept in the
+    /// event (see [`EventRef::subject_is_own`]) its group's (`_INBOX.>`,
+    /// `$JS.ACK.>`) or [`intern::OVERFLOW`].
     pub fn subject_id(&self) -> u32 {
         self.entry.subject
+    }
+    /// Whether the subject is kept in the event rather than named by
+    /// [`EventRef::subject_id`] (a one-off subject, or one that came once
+    /// the dictionary was full): match it by its text.
+    pub fn subject_is_own(&self) -> bool {
+        self.entry.flags & FLAG_SUBJECT != 0
     }
     /// Service, if known.
     pub fn service(&self) -> Option<&'a str> {
@@ -216,13 +239,30 @@ impl<'a> EventRef<'a> {
         if self.entry.flags & FLAG_REPLY == 0 {
             return None;
         }
-        let start = self.entry.offset as usize
+        let start = self.reply_start();
+        let len = *self.chunk.data.get(start)? as usize;
+        std::str::from_utf8(self.chunk.data.get(start + 1..start + 1 + len)?).ok()
+    }
+    /// Where the reply subject's length byte is (or would be).
+    fn reply_start(&self) -> usize {
+        self.entry.offset as usize
             + self.entry.payload_len as usize
             + self.entry.headers_len as usize
             + self.entry.samples as usize * SAMPLE_BYTES
-            + self.entry.corr_len as usize;
-        let len = *self.chunk.data.get(start)? as usize;
-        std::str::from_utf8(self.chunk.data.get(start + 1..start + 1 + len)?).ok()
+            + self.entry.corr_len as usize
+    }
+    /// The subject kept in the event (flag [`FLAG_SUBJECT`]).
+    fn own_subject(&self) -> Option<&'a str> {
+        if self.entry.flags & FLAG_SUBJECT == 0 {
+            return None;
+        }
+        let mut start = self.reply_start();
+        if self.entry.flags & FLAG_REPLY != 0 {
+            start += 1 + *self.chunk.data.get(start)? as usize;
+        }
+        let len = self.chunk.data.get(start..start + 2)?;
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        std::str::from_utf8(self.chunk.data.get(start + 2..start + 2 + len)?).ok()
     }
     /// Metric samples.
     pub fn samples(&self) -> impl Iterator<Item = SampleRef<'a>> + 'a {
@@ -415,6 +455,20 @@ impl Store {
             var.push(r.len() as u8);
             var.extend_from_slice(r.as_bytes());
         }
+        // A one-off subject is grouped in the dictionary and kept whole in
+        // the event; so is any subject once the dictionary is full.
+        let (subject, own_subject) = match crate::event::one_off_group(&ev.subject) {
+            Some(group) => (self.subjects.intern(group), true),
+            None => {
+                let id = self.subjects.intern(&ev.subject);
+                (id, id == intern::OVERFLOW)
+            }
+        };
+        if own_subject {
+            let s = truncate(&ev.subject, u16::MAX as usize);
+            var.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            var.extend_from_slice(s.as_bytes());
+        }
         // A chunk that can hold it must fit under the cap on its own.
         let data_cap = self.chunk_bytes.max(var.len());
         let entries_cap = (data_cap / 256).max(16);
@@ -461,7 +515,6 @@ impl Store {
             Source::Core => (NONE, 0),
             Source::JetStream { stream, seq } => (self.streams.intern(stream), *seq),
         };
-        let subject = self.subjects.intern(&ev.subject);
         let service = d
             .service
             .as_deref()
@@ -495,7 +548,8 @@ impl Store {
             format: format_code(d.format),
             level: d.level.map_or(LEVEL_NONE, |l| l as u8),
             flags: if duplicate { FLAG_DUPLICATE } else { 0 }
-                | if reply.is_some() { FLAG_REPLY } else { 0 },
+                | if reply.is_some() { FLAG_REPLY } else { 0 }
+                | if own_subject { FLAG_SUBJECT } else { 0 },
         };
         chunk.data.extend_from_slice(&var);
         chunk.entries.push(entry);

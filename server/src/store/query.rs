@@ -101,7 +101,8 @@ impl Store {
     /// Runs `q`, newest first.
     pub fn query(&self, q: &Query) -> Page<'_> {
         let limit = q.limit.max(1);
-        // Resolve the subject pattern against the dictionary once.
+        // Resolve the subject pattern against the dictionary once (events
+        // that keep their own subject are matched one by one).
         let subjects: Option<HashSet<u32>> = q.subject.as_ref().map(|p| {
             self.subjects()
                 .iter()
@@ -147,9 +148,14 @@ impl Store {
             }
             scanned += 1;
             last_scanned = Some(e.id);
-            if subjects
-                .as_ref()
-                .is_some_and(|set| !set.contains(&e.subject_id()))
+            if subjects.as_ref().is_some_and(|set| {
+                // A subject kept in the event is matched by its own text.
+                if e.subject_is_own() {
+                    !q.subject.as_ref().is_some_and(|p| subject_matches(p, e.subject()))
+                } else {
+                    !set.contains(&e.subject_id())
+                }
+            })
                 || service.is_some_and(|id| e.service_id() != id)
                 || (!q.levels.is_empty() && !e.level().is_some_and(|l| q.levels.contains(&l)))
                 || q.kind.is_some_and(|k| e.kind() != k)

@@ -56,6 +56,83 @@ fn reply_subjects_are_kept_after_the_correlation_id() {
 }
 
 #[test]
+fn one_off_subjects_keep_their_name_but_share_one_dictionary_entry() {
+    use super::query::Query;
+    let mut s = Store::new(64 << 20);
+    let subjects_before = s.subjects().iter().count();
+    // A request/reply system: one inbox per request, one ack per message.
+    for n in 0..20_000 {
+        let mut req = ev("fraud.check", "{}", n);
+        req.reply = Some(format!("_INBOX.payments.{n}"));
+        s.append(&req).expect("stored");
+        s.append(&ev(&format!("_INBOX.payments.{n}"), r#"{"ok":true}"#, n))
+            .expect("stored");
+        s.append(&ev(&format!("$JS.ACK.ACCOUNTS.c.1.{n}.{n}.0.0"), "", n))
+            .expect("stored");
+    }
+    // Three names, not 40,001: the inbox and ack groups and the request.
+    assert_eq!(s.subjects().iter().count() - subjects_before, 3);
+    assert_eq!(s.stats().interner_overflow, 0);
+    let inbox = s.subjects().get("_INBOX.>").expect("the group is named");
+    let answer = s.get(2 + 3 * 1234).expect("stored");
+    assert_eq!(answer.subject(), "_INBOX.payments.1234");
+    assert!(answer.subject_is_own());
+    assert_eq!(answer.subject_id(), inbox);
+    let request = s.get(1 + 3 * 1234).expect("stored");
+    assert_eq!(request.reply(), Some("_INBOX.payments.1234"));
+    assert!(!request.subject_is_own());
+    // Filters match the event's own subject, by name or by pattern.
+    let count = |pattern: &str| {
+        s.query(&Query {
+            subject: Some(pattern.into()),
+            limit: 100_000,
+            ..Query::default()
+        })
+        .events
+        .len()
+    };
+    assert_eq!(count("_INBOX.payments.1234"), 1);
+    assert_eq!(count("_INBOX.payments.*"), 20_000);
+    assert_eq!(count("_INBOX.>"), 20_000);
+    assert_eq!(count("$JS.ACK.ACCOUNTS.>"), 20_000);
+    assert_eq!(count("fraud.check"), 20_000);
+    assert_eq!(count(">"), 60_000);
+}
+
+#[test]
+fn subjects_past_a_full_dictionary_are_kept_in_their_events() {
+    use super::query::Query;
+    // A small store has a small dictionary (64 subjects).
+    let mut s = Store::new(64 << 10);
+    let mut req = ev("late.99", "{}", 1);
+    req.reply = Some("_INBOX.r.1".into());
+    let long = format!("deep.{}", "x".repeat(300));
+    let mut ids = Vec::new();
+    for n in 0..100 {
+        ids.push(s.append(&ev(&format!("late.{n}"), "{}", 1)).expect("stored"));
+    }
+    let asked = s.append(&req).expect("stored");
+    let deep = s.append(&ev(&long, "{}", 1)).expect("stored");
+    assert!(s.stats().interner_overflow > 0, "the dictionary filled up");
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(s.get(*id).expect("stored").subject(), format!("late.{n}"));
+    }
+    let e = s.get(asked).expect("stored");
+    assert!(e.subject_is_own());
+    assert_eq!((e.subject(), e.reply()), ("late.99", Some("_INBOX.r.1")));
+    assert_eq!(s.get(deep).expect("stored").subject(), long);
+    let found = s.query(&Query {
+        subject: Some("late.99".into()),
+        limit: 10,
+        ..Query::default()
+    });
+    assert_eq!(
+        found.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [asked, ids[99]]
+    );
+}
+
+#[test]
 fn append_and_read_back_everything() {
     let mut s = Store::new(64 << 20);
     let mut e = ev(
