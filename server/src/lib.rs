@@ -32,9 +32,9 @@ use store::{SharedStore, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Batches waiting between ingest and the hub before ingest starts
-/// dropping: with batches of at most [`ingest::MAX_BATCH`] events, at most
-/// 65,536 events.
+/// Batches waiting between ingest and the hub; with batches of at most
+/// [`ingest::MAX_BATCH`] events, and one more batch waiting in ingest, at
+/// most 69,632 events are between NATS and the hub before ingest drops.
 pub const INGEST_QUEUE: usize = 65_536 / ingest::MAX_BATCH;
 /// A time-travel checkpoint every this many events…
 const CHECKPOINT_EVENTS: u64 = 50_000;

@@ -227,3 +227,60 @@ async fn a_client_that_stops_reading_cannot_hold_anything_up() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_hub_loses_nothing_ingest_can_hold() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes,
+    } = Harness::start(|url| Config::attach(url, &["test.>"]), "test.probe").await;
+
+    // Pause the hub: it folds under the log's write lock, which waits for
+    // this read lock. Meanwhile 600 messages arrive a millisecond apart,
+    // each its own batch if nothing joined them: far more batches than the
+    // hub's queue holds (`INGEST_QUEUE`), so ingest must add them to the
+    // batch it holds back.
+    let n = 600u64;
+    assert!(n > eventscope::INGEST_QUEUE as u64);
+    let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let store = std::sync::Arc::clone(&running.store);
+    let pauser = std::thread::spawn(move || {
+        let _paused = store.read();
+        held.0.send(()).expect("signal");
+        release.1.recv().ok();
+    });
+    held.1.recv().expect("the log is held");
+    for i in 0..n {
+        client
+            .publish("test.paused", format!("{{\"i\":{i}}}").into())
+            .await
+            .expect("publish");
+        within("flush", client.flush()).await.expect("flush");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    release.0.send(()).expect("release");
+    pauser.join().expect("pauser");
+
+    mirror
+        .until(&mut ws, "counts reach what was published", |s| {
+            s.total >= n + probes
+        })
+        .await;
+    assert_eq!(mirror.count("test.paused"), n);
+    assert_eq!(mirror.state.health.dropped_ingest, 0);
+    assert_eq!(
+        running
+            .stats
+            .dropped_ingest
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    running.stop().await;
+    nats.stop().await;
+}

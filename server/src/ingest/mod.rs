@@ -158,10 +158,16 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
     }
 }
 
-/// Events handed to the hub at once, at most: every message already
-/// received when the receive loop looks (so one channel send and at most
-/// one wake-up of the hub per batch, not per event).
-pub const MAX_BATCH: usize = 256;
+/// Messages taken from the subscriptions at once, at most: every message
+/// already received when the receive loop looks.
+const RECV_CHUNK: usize = 256;
+
+/// Events handed to the hub at once, at most. What arrives while the hub's
+/// queue is full is added to the batch waiting to go, up to this many
+/// (dropped and counted past it): a moment's pause of the hub (a tick, a
+/// checkpoint) then costs one bigger batch, not lost events, and the queue
+/// holds big batches exactly when it fills.
+pub const MAX_BATCH: usize = 4_096;
 
 /// What every source hands its events to, and what it needs to make them.
 #[derive(Clone, Debug)]
@@ -178,7 +184,9 @@ pub struct Pipe {
 
 /// Subscribes to `subjects` and forwards every message to the pipe until
 /// shutdown or the client closes: the messages already received, in one
-/// batch; a batch the queue has no room for is dropped and counted.
+/// batch; while the queue is full they wait in one batch of at most
+/// [`MAX_BATCH`] events, and what does not fit is dropped and counted. The
+/// loop never waits for the hub, so it always drains the subscriptions.
 pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<(), IngestError> {
     let Pipe {
         tx,
@@ -199,25 +207,37 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         subs.push(sub);
     }
     tracing::info!(?subjects, "ingest subscribed");
-    let mut batches = subs.ready_chunks(MAX_BATCH);
+    let mut received = subs.ready_chunks(RECV_CHUNK);
+    // Events decoded but not yet taken by the hub's queue.
+    let mut waiting: Vec<NewEvent> = Vec::new();
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            msgs = batches.next() => {
+            // The queue has room again: hand over what waited.
+            permit = tx.reserve(), if !waiting.is_empty() => match permit {
+                Ok(permit) => permit.send(std::mem::take(&mut waiting)),
+                Err(_) => break,
+            },
+            msgs = received.next() => {
                 let Some(msgs) = msgs else { break };
-                let n = msgs.len() as u64;
-                stats.ingested_core.fetch_add(n, Ordering::Relaxed);
-                let batch: Vec<NewEvent> = msgs
-                    .into_iter()
-                    .map(|msg| from_core_message(msg, &decoders))
-                    .collect();
-                match tx.try_send(batch) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        stats.dropped_ingest.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                let n = msgs.len();
+                stats.ingested_core.fetch_add(n as u64, Ordering::Relaxed);
+                let room = MAX_BATCH.saturating_sub(waiting.len());
+                if n > room {
+                    stats
+                        .dropped_ingest
+                        .fetch_add((n - room) as u64, Ordering::Relaxed);
+                }
+                waiting.extend(
+                    msgs.into_iter()
+                        .take(room)
+                        .map(|msg| from_core_message(msg, &decoders)),
+                );
+                match tx.try_reserve() {
+                    Ok(permit) => permit.send(std::mem::take(&mut waiting)),
+                    Err(mpsc::error::TrySendError::Full(())) => {}
+                    Err(mpsc::error::TrySendError::Closed(())) => break,
                 }
             }
         }

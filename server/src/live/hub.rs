@@ -34,7 +34,7 @@ pub const MAX_SUBJECTS: usize = 10_000;
 pub const MAX_TOPICS: usize = 1_024;
 /// Batches (of at most `ingest::MAX_BATCH` events) folded per turn of the
 /// loop before the tick gets a chance to run.
-const FOLD_BATCHES: usize = 16;
+const FOLD_BATCHES: usize = 4;
 /// Views that change at most once a second (the timeline, the per-second
 /// history, charts) are recomputed every this many ticks.
 const SLOW_EVERY_TICKS: u64 = 10;

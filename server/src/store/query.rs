@@ -151,12 +151,13 @@ impl Store {
             if subjects.as_ref().is_some_and(|set| {
                 // A subject kept in the event is matched by its own text.
                 if e.subject_is_own() {
-                    !q.subject.as_ref().is_some_and(|p| subject_matches(p, e.subject()))
+                    !q.subject
+                        .as_ref()
+                        .is_some_and(|p| subject_matches(p, e.subject()))
                 } else {
                     !set.contains(&e.subject_id())
                 }
-            })
-                || service.is_some_and(|id| e.service_id() != id)
+            }) || service.is_some_and(|id| e.service_id() != id)
                 || (!q.levels.is_empty() && !e.level().is_some_and(|l| q.levels.contains(&l)))
                 || q.kind.is_some_and(|k| e.kind() != k)
                 || text.is_some_and(|t| !contains_ignore_ascii_case(e.payload(), t))

@@ -109,7 +109,10 @@ fn subjects_past_a_full_dictionary_are_kept_in_their_events() {
     let long = format!("deep.{}", "x".repeat(300));
     let mut ids = Vec::new();
     for n in 0..100 {
-        ids.push(s.append(&ev(&format!("late.{n}"), "{}", 1)).expect("stored"));
+        ids.push(
+            s.append(&ev(&format!("late.{n}"), "{}", 1))
+                .expect("stored"),
+        );
     }
     let asked = s.append(&req).expect("stored");
     let deep = s.append(&ev(&long, "{}", 1)).expect("stored");
