@@ -618,13 +618,7 @@ pub(crate) fn timeline(store: &Store, earliest_id: Option<u64>, buckets: usize) 
     let step = (raw_step + 999) / 1_000 * 1_000;
     let start = start.div_euclid(1_000) * 1_000;
     let n = ((end - start) / step + 1) as usize;
-    let mut counts = vec![0u64; n];
-    for e in store.iter() {
-        let i = ((e.received_ms() - start) / step) as usize;
-        if let Some(c) = counts.get_mut(i) {
-            *c += 1;
-        }
-    }
+    let counts = store.counts_per_bucket(start, step, n);
     let earliest_at_ms = earliest_id.map(|id| match store.get(id) {
         Some(e) => e.received_ms(),
         None => start,

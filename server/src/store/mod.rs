@@ -685,6 +685,30 @@ impl Store {
         Some(chunk.first_id + ei.checked_sub(1)? as u64)
     }
 
+    /// Events held per bucket of received time: bucket `k` covers
+    /// `[start + k·step, start + (k+1)·step)`. Received times are monotonic
+    /// and ids contiguous, so each bucket is a difference of two binary
+    /// searches: O(n log events), not a scan of the log.
+    pub fn counts_per_bucket(&self, start: i64, step: i64, n: usize) -> Vec<u64> {
+        let (Some(first), Some(_)) = (self.first_id(), self.last_id()) else {
+            return vec![0; n];
+        };
+        // The id of the last event received before `ms`, as a count of the
+        // held events before it (0: none).
+        let before = |ms: i64| {
+            self.last_id_at(ms.saturating_sub(1))
+                .map_or(0, |id| id + 1 - first)
+        };
+        let mut out = Vec::with_capacity(n);
+        let mut below = before(start);
+        for k in 1..=n as i64 {
+            let upto = before(start.saturating_add(k.saturating_mul(step)));
+            out.push(upto - below);
+            below = upto;
+        }
+        out
+    }
+
     /// Received time of the oldest and newest events held.
     pub fn span_ms(&self) -> Option<(i64, i64)> {
         let first = self.chunks.iter().find_map(|c| c.entries.first())?;

@@ -135,6 +135,34 @@ fn subjects_past_a_full_dictionary_are_kept_in_their_events() {
     );
 }
 
+proptest! {
+    #[test]
+    fn bucket_counts_equal_a_scan_of_the_log(
+        gaps in proptest::collection::vec(0i64..700, 1..400),
+        cap_kib in 64usize..512,
+        start_off in -2_000i64..2_000,
+        step in 1i64..3_000,
+        n in 0usize..40,
+    ) {
+        // Small caps evict, so the log starts past id 1 too.
+        let mut s = Store::new(cap_kib << 10);
+        let mut t = 1_000_000;
+        for (i, g) in gaps.iter().enumerate() {
+            t += g;
+            s.append(&ev("a.b", &"x".repeat(200 + i % 300), t)).expect("stored");
+        }
+        let start = s.span_ms().expect("held").0 + start_off;
+        let mut want = vec![0u64; n];
+        for e in s.iter() {
+            let off = e.received_ms() - start;
+            if off >= 0 && ((off / step) as usize) < n {
+                want[(off / step) as usize] += 1;
+            }
+        }
+        prop_assert_eq!(s.counts_per_bucket(start, step, n), want);
+    }
+}
+
 #[test]
 fn append_and_read_back_everything() {
     let mut s = Store::new(64 << 20);
