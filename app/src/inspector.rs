@@ -116,20 +116,24 @@ fn json_tree(key: Option<String>, v: &Value, depth: usize) -> AnyView {
 /// The inspector panel for event `id`.
 #[component]
 pub fn Inspector(id: Signal<u64>, on_close: Callback<()>) -> impl IntoView {
+    // Fetched in the browser only (the page is served with "Loading"), as
+    // JSON; decoded and drawn by `detail_view`, in its own wasm chunk.
     let detail = LocalResource::new(move || {
         let id = id.get();
-        get_json::<EventDetail>(format!("/api/v1/events/{id}"))
+        get_json::<Value>(format!("/api/v1/events/{id}"))
     });
     let body = move || {
         let Some(result) = detail.get() else {
             return view! { <p class="empty">"Loading the event…"</p> }.into_any();
         };
         match result {
-            Err(message) => {
-                view! { <p class="empty error" data-testid="inspector-error">{message}</p> }
-                    .into_any()
+            Err(message) => error_view(message).into_any(),
+            Ok(json) => {
+                // (The browser is one thread: the wrapper only tells the
+                // compiler so.)
+                let drawn = send_wrapper::SendWrapper::new(detail_view(json));
+                Suspend::new(drawn).into_any()
             }
-            Ok(e) => detail_view(e).into_any(),
         }
     };
     view! {
@@ -145,7 +149,25 @@ pub fn Inspector(id: Signal<u64>, on_close: Callback<()>) -> impl IntoView {
     }
 }
 
-fn detail_view(e: EventDetail) -> impl IntoView {
+fn error_view(message: String) -> impl IntoView {
+    view! { <p class="empty error" data-testid="inspector-error">{message}</p> }
+}
+
+/// The event (`GET /api/v1/events/{id}`'s JSON) drawn: loaded lazily, in its
+/// own wasm chunk (`cargo leptos build --split`), with the decoder of
+/// [`EventDetail`], as most visits never open an event.
+#[leptos::lazy]
+fn detail_view(json: Value) -> AnyView {
+    match serde_json::from_value::<EventDetail>(json) {
+        Ok(e) => detail_of(e).into_any(),
+        Err(e) => error_view(format!(
+            "the server sent an event this page cannot read: {e}"
+        ))
+        .into_any(),
+    }
+}
+
+fn detail_of(e: EventDetail) -> impl IntoView {
     let s = &e.summary;
     let payload_text = e.payload_text.clone();
     let parsed: Option<Value> = payload_text

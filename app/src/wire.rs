@@ -504,7 +504,7 @@ impl LiveViews {
                     Incoming::Delta(ViewDelta::Counts(from_value(data).map_err(err)?))
                 }
                 ("delta", "patch") => Incoming::Delta(ViewDelta::Patch {
-                    ops: from_value(take("ops")).map_err(err)?,
+                    ops: patch_ops(take("ops"))?,
                 }),
                 ("delta", "events") => Incoming::Delta(ViewDelta::Events {
                     events: from_value(take("events")).map_err(err)?,
@@ -602,6 +602,48 @@ enum SnapshotIn {
     Tail(Vec<EventSummary>),
 }
 
+/// The operations of a patch, read from its JSON by hand: `add`, `remove`
+/// and `replace`, all the server's diff makes (`server::live::patch`).
+/// serde's decoder for json-patch's six internally tagged operations was
+/// most of the patch code in the browser's wasm; applying stays json-patch's.
+pub fn patch_ops(json: serde_json::Value) -> Result<json_patch::Patch, String> {
+    use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
+    let serde_json::Value::Array(items) = json else {
+        return Err("a patch is a list of operations".into());
+    };
+    let op = |item: serde_json::Value| -> Result<PatchOperation, String> {
+        let serde_json::Value::Object(mut m) = item else {
+            return Err("a patch operation is an object".into());
+        };
+        let path = m
+            .get("path")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("a patch operation without a path")?;
+        let path = json_patch::jsonptr::PointerBuf::parse(path).map_err(|e| e.to_string())?;
+        let kind = m.remove("op");
+        let mut value = || m.remove("value").ok_or("a patch operation without a value");
+        Ok(match kind.as_ref().and_then(serde_json::Value::as_str) {
+            Some("add") => PatchOperation::Add(AddOperation {
+                path,
+                value: value()?,
+            }),
+            Some("replace") => PatchOperation::Replace(ReplaceOperation {
+                path,
+                value: value()?,
+            }),
+            Some("remove") => PatchOperation::Remove(RemoveOperation { path }),
+            other => {
+                return Err(format!(
+                    "a patch operation this page does not apply: {other:?}"
+                ));
+            }
+        })
+    };
+    Ok(json_patch::Patch(
+        items.into_iter().map(op).collect::<Result<_, _>>()?,
+    ))
+}
+
 /// Decodes JSON text into `T` through `serde_json::Value`. The browser
 /// decodes everything this way (fetched answers, first views, frames): every
 /// type then has one decoder, from `Value`, instead of one per input kind,
@@ -624,6 +666,28 @@ fn trim(events: &mut VecDeque<EventSummary>, cap: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patch_ops_read_what_the_diff_makes_and_refuse_the_rest() {
+        let ops = patch_ops(serde_json::json!([
+            {"op": "remove", "path": "/a/0"},
+            {"op": "add", "path": "/a/-", "value": 3},
+            {"op": "replace", "path": "/b~1c", "value": {"x": 1}},
+        ]))
+        .expect("reads");
+        let mut v = serde_json::json!({"a": [1, 2], "b/c": null});
+        json_patch::patch(&mut v, &ops).expect("applies");
+        assert_eq!(v, serde_json::json!({"a": [2, 3], "b/c": {"x": 1}}));
+        for bad in [
+            serde_json::json!({"op": "add"}),
+            serde_json::json!([{"op": "move", "from": "/a", "path": "/b"}]),
+            serde_json::json!([{"op": "add", "path": "/a"}]),
+            serde_json::json!([{"op": "remove", "path": "a"}]),
+            serde_json::json!([{"path": "/a"}]),
+        ] {
+            assert!(patch_ops(bad.clone()).is_err(), "{bad}");
+        }
+    }
 
     /// The golden fixtures in `app/fixtures/protocol`, one message each:
     /// `client_*` ones are client messages, the rest frames.

@@ -106,9 +106,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `patch` applied to `old` as the browser does: sent as JSON, read
+    /// back with `app::wire::patch_ops`.
     fn apply(old: &Value, patch: &json_patch::Patch) -> Value {
+        let sent = serde_json::to_value(patch).expect("json");
+        let read = app::wire::patch_ops(sent).expect("the browser reads every op the diff makes");
+        assert_eq!(&read, patch);
         let mut v = old.clone();
-        json_patch::patch(&mut v, patch).expect("patch applies");
+        json_patch::patch(&mut v, &read).expect("patch applies");
         v
     }
 
