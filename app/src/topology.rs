@@ -25,28 +25,43 @@ fn at(n: &TopoNode) -> (f64, f64) {
     (PAD + n.column as f64 * COL_W, PAD + n.row as f64 * ROW_H)
 }
 
-/// The SVG path of an edge between two nodes: a curve from the right of
-/// `a` to the left of `b`, bowing down when it goes back to an earlier
-/// column.
-pub fn edge_path(a: &TopoNode, b: &TopoNode) -> String {
+/// Corner radius of a back edge's turns.
+const TURN: f64 = 6.0;
+
+/// The SVG path of an edge between two nodes, and where its label goes.
+/// Forward: a curve from the right of `a` to the left of `b`. Back (to the
+/// same or an earlier column): down from the bottom of `a` into the gap
+/// under its row, left along that gap (no node stands in a gap between
+/// rows), along the column gap beside `b`, into the left of `b`; rounded
+/// corners. A back edge thus never runs through a node.
+pub fn edge_path(a: &TopoNode, b: &TopoNode) -> (String, f64, f64) {
     let ((ax, ay), (bx, by)) = (at(a), at(b));
-    let (x1, y1, x2, y2) = (ax + NODE_W, ay + NODE_H / 2.0, bx, by + NODE_H / 2.0);
+    let y2 = by + NODE_H / 2.0;
     if b.column > a.column {
-        let dx = (x2 - x1) / 2.0;
-        format!(
-            "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
+        let (x1, y1) = (ax + NODE_W, ay + NODE_H / 2.0);
+        let dx = (bx - x1) / 2.0;
+        let d = format!(
+            "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {bx:.1},{y2:.1}",
             x1 + dx,
-            x2 - dx
-        )
-    } else {
-        // Back (or same column): out of the right, under both, into the left.
-        let low = y1.max(y2) + ROW_H * 0.8;
-        format!(
-            "M{x1:.1},{y1:.1} C{:.1},{low:.1} {:.1},{low:.1} {x2:.1},{y2:.1}",
-            x1 + 60.0,
-            x2 - 60.0
-        )
+            bx - dx
+        );
+        return (d, (x1 + bx) / 2.0, (y1 + y2) / 2.0 - 5.0);
     }
+    let (sx, sy) = (ax + NODE_W / 2.0, ay + NODE_H);
+    let gap = ay + NODE_H + (ROW_H - NODE_H) / 2.0;
+    let vx = bx - 10.0;
+    // Down the side of `b`'s column, or up it.
+    let dir = if y2 > gap { 1.0 } else { -1.0 };
+    let d = format!(
+        "M{sx:.1},{sy:.1} V{:.1} Q{sx:.1},{gap:.1} {:.1},{gap:.1} H{:.1} Q{vx:.1},{gap:.1} {vx:.1},{:.1} V{:.1} Q{vx:.1},{y2:.1} {:.1},{y2:.1} H{bx:.1}",
+        gap - TURN,
+        sx - TURN,
+        vx + TURN,
+        gap + dir * TURN,
+        y2 - dir * TURN,
+        vx + TURN,
+    );
+    (d, (sx + vx) / 2.0, gap - 3.0)
 }
 
 /// The tail's URL for the events an edge carries.
@@ -160,11 +175,8 @@ pub fn Topology() -> impl IntoView {
                     .iter()
                     .filter_map(|e| {
                         let (a, b) = (find(&e.from)?, find(&e.to)?);
-                        let d = edge_path(a, b);
+                        let (d, mx, my) = edge_path(a, b);
                         let href = tail_href(e);
-                        let (ax, ay) = at(a);
-                        let (bx, by) = at(b);
-                        let (mx, my) = ((ax + NODE_W + bx) / 2.0, (ay + by) / 2.0 + NODE_H / 2.0 - 5.0);
                         let width = 1.2 + 2.2 * (1.0 + e.rate.per_sec).log10();
                         let title = format!(
                             "{} → {}: {} events ({}/s), {} errors. Click for the tail.",
@@ -328,16 +340,23 @@ mod tests {
     }
 
     #[test]
-    fn edges_curve_forward_and_bow_under_going_back() {
+    fn edges_curve_forward_and_go_back_along_the_gaps() {
         let (a, b) = (node("svc:a", 0, 0), node("sub:x", 1, 0));
-        let forward = edge_path(&a, &b);
+        let (forward, ..) = edge_path(&a, &b);
         assert!(forward.starts_with("M184.0,33.0 C"), "{forward}");
         assert!(forward.ends_with("226.0,33.0"), "{forward}");
-        let back = edge_path(&b, &a);
-        assert!(
-            back.contains(&format!("{:.1}", 33.0 + ROW_H * 0.8)),
-            "{back}"
-        );
+        // From x (column 1, row 0) back to a: out of x's bottom middle,
+        // along the gap under row 0 (y 62), down beside a's column (x 6),
+        // into a's left at its middle (y 33, going up from the gap).
+        let (back, lx, ly) = edge_path(&b, &a);
+        assert!(back.starts_with("M310.0,50.0 V56.0"), "{back}");
+        assert!(back.contains("H12.0 Q6.0,62.0 6.0,56.0 V39.0"), "{back}");
+        assert!(back.ends_with("H16.0"), "{back}");
+        assert_eq!((lx, ly), (158.0, 59.0));
+        // Going down to a lower row instead.
+        let c = node("svc:c", 0, 3);
+        let (down, ..) = edge_path(&b, &c);
+        assert!(down.contains("Q6.0,62.0 6.0,68.0 V201.0"), "{down}");
     }
 
     #[test]
