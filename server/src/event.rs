@@ -25,8 +25,9 @@ pub enum Source {
 pub struct NewEvent {
     /// When we received it, Unix milliseconds.
     pub received_ms: i64,
-    /// Subject it was published on.
-    pub subject: String,
+    /// Subject it was published on (as NATS gave it: a shared buffer, no
+    /// copy per event).
+    pub subject: async_nats::Subject,
     /// The payload, untouched. Copied into the store's own chunks on
     /// append, so this (possibly a slice of a large read buffer) is freed.
     pub payload: Bytes,
@@ -47,7 +48,7 @@ impl NewEvent {
         let payload = payload.into();
         NewEvent {
             received_ms,
-            subject: subject.to_string(),
+            subject: async_nats::Subject::from(subject),
             decoded: crate::ingest::decode::decode(subject, &payload),
             payload,
             headers: Vec::new(),

@@ -240,7 +240,7 @@ pub async fn run(
             let event = NewEvent {
                 received_ms: now_ms(),
                 headers,
-                subject: message.subject.to_string(),
+                subject: message.subject.clone(),
                 // Its reply subject is the ack, not a request's inbox.
                 reply: None,
                 payload: message.payload,

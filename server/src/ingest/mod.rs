@@ -254,7 +254,7 @@ pub fn from_core_message(msg: async_nats::Message, decoders: &decode::Decoders) 
     NewEvent {
         received_ms: now_ms(),
         headers,
-        subject: msg.subject.to_string(),
+        subject: msg.subject,
         reply: msg.reply.map(|r| r.to_string()),
         payload: msg.payload,
         source: Source::Core,
