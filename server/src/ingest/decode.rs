@@ -717,18 +717,20 @@ impl FieldsVisitor<'_> {
     }
 }
 
-/// A JSON scalar (objects and arrays become `Other`, skipped).
-enum Scalar {
-    Text(String),
+/// A JSON scalar (objects and arrays become `Other`, skipped). Text is
+/// borrowed from the payload when it has no escapes: a level or a time
+/// read as text costs no allocation.
+enum Scalar<'de> {
+    Text(std::borrow::Cow<'de, str>),
     Number(f64),
     Bool(bool),
     Other,
 }
 
-impl Scalar {
+impl Scalar<'_> {
     fn text(self) -> Option<String> {
         match self {
-            Scalar::Text(s) => Some(s),
+            Scalar::Text(s) => Some(s.into_owned()),
             Scalar::Number(n) => Some(format_number(n)),
             Scalar::Bool(b) => Some(b.to_string()),
             Scalar::Other => None,
@@ -803,40 +805,43 @@ fn parse_time_text(s: &str) -> Option<i64> {
     s.parse::<f64>().ok().and_then(epoch_to_ms)
 }
 
-impl<'de> de::Deserialize<'de> for Scalar {
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Borrowed(v)))
             }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v))
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v.to_string())))
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Number(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Number(v as f64))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Number(v as f64))
             }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Bool(v))
             }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Other)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Scalar::Other)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Scalar::Other)
             }
