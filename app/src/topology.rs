@@ -175,7 +175,12 @@ pub fn Topology() -> impl IntoView {
                     .iter()
                     .filter_map(|e| {
                         let (a, b) = (find(&e.from)?, find(&e.to)?);
-                        let (d, mx, my) = edge_path(a, b);
+                        let (d, mx, mut my) = edge_path(a, b);
+                        // A consumer's label (rate and pending) is wider
+                        // than the gap between columns: above the row.
+                        if e.pending.is_some() && b.column > a.column {
+                            my = at(a).1.min(at(b).1) - 4.0;
+                        }
                         let href = tail_href(e);
                         let width = 1.2 + 2.2 * (1.0 + e.rate.per_sec).log10();
                         let title = format!(
