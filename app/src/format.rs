@@ -19,6 +19,9 @@ pub fn thousands(n: u64) -> String {
 pub fn rate(per_sec: f64) -> String {
     if !per_sec.is_finite() || per_sec <= 0.0 {
         "0".to_string()
+    } else if per_sec < 0.05 {
+        // Some, but fewer than one event in twenty seconds: not "0.0".
+        "<0.1".to_string()
     } else if per_sec < 100.0 {
         format!("{per_sec:.1}")
     } else {
@@ -143,6 +146,8 @@ mod tests {
         assert_eq!(rate(f64::NAN), "0");
         assert_eq!(rate(12.34), "12.3");
         assert_eq!(rate(12345.6), "12,346");
+        assert_eq!(rate(1.0 / 60.0), "<0.1", "one event a minute is not 0.0");
+        assert_eq!(rate(0.05), "0.1");
     }
 
     #[test]
