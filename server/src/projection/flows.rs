@@ -190,6 +190,15 @@ struct Flow {
     compensated_ms: Option<i64>,
 }
 
+/// A step's subject: its event's own while the log holds it (a reply
+/// inbox's, not only its group `_INBOX.>`), else its subject id's name.
+fn step_subject(store: &Store, s: &Step) -> String {
+    match store.get(s.id) {
+        Some(e) => e.subject().to_string(),
+        None => store.subjects().name(s.subject).unwrap_or("").to_string(),
+    }
+}
+
 impl Flow {
     fn status(&self, now_ms: i64, stall_ms: i64) -> FlowStatus {
         if self.compensated_ms.is_some() {
@@ -204,7 +213,7 @@ impl Flow {
     }
 
     fn summary(&self, id: &str, store: &Store, now_ms: i64, stall_ms: i64) -> FlowSummary {
-        let subject = |s: &Step| store.subjects().name(s.subject).unwrap_or("").to_string();
+        let subject = |s: &Step| step_subject(store, s);
         let status = self.status(now_ms, stall_ms);
         // Where it stopped: the last domain event (not a log line) before
         // the first compensation, or the last one of a stalled flow.
@@ -533,7 +542,7 @@ impl Flows {
                     event_id: s.id,
                     t_ms: s.t_ms,
                     gap_ms,
-                    subject: store.subjects().name(s.subject).unwrap_or("").to_string(),
+                    subject: step_subject(store, s),
                     service: (s.service != NONE)
                         .then(|| store.services().name(s.service).map(str::to_string))
                         .flatten(),
@@ -667,6 +676,22 @@ mod tests {
         let gaps: Vec<i64> = d.steps.iter().map(|s| s.gap_ms).collect();
         assert_eq!(gaps, [0, 10, 20]);
         assert_eq!(d.steps[2].role, "completion");
+    }
+
+    #[test]
+    fn a_reply_step_shows_its_own_inbox() {
+        let t0 = 1_000_000;
+        let (store, flows) = fold(&[
+            event("fraud.check", Some("a"), t0),
+            event("_INBOX.payments.7", Some("a"), t0 + 5),
+            event("_INBOX.payments.8", Some("b"), t0 + 6),
+        ]);
+        let d = flows.detail(&store, "a", t0 + 1_000).expect("a");
+        let subjects: Vec<&str> = d.steps.iter().map(|s| s.subject.as_str()).collect();
+        assert_eq!(subjects, ["fraud.check", "_INBOX.payments.7"]);
+        let (_, list) = counts(flows.snapshot(&store, Window::M1, t0 + 1_000));
+        let b = list.iter().find(|f| f.id == "b").expect("b listed");
+        assert_eq!(b.first_subject, "_INBOX.payments.8");
     }
 
     #[test]
