@@ -283,7 +283,7 @@ pub fn Explore() -> impl IntoView {
                         <tbody>
                             <For each=rows key=|s| (s.series.clone(), s.count, s.sum.to_bits()) let:s>
                                 <tr data-testid="explore-row" data-series=s.series.clone()>
-                                    <td class="subject">{s.series.clone()}</td>
+                                    <td class="series">{breakable(&s.series)}</td>
                                     <td class="num" data-testid="explore-count">{format::thousands(s.count)}</td>
                                     <td class="num">{value(s.min)}</td>
                                     <td class="num">{value(s.mean)}</td>
@@ -299,6 +299,15 @@ pub fn Explore() -> impl IntoView {
             </section>
         </main>
     }
+}
+
+/// A series name with a line-break opportunity after each `{` and `,`: a
+/// narrow column breaks it between tags, not inside a word.
+fn breakable(series: &str) -> impl IntoView + use<> {
+    series
+        .split_inclusive(['{', ','])
+        .map(|part| view! { {part.to_string()}<wbr/> })
+        .collect_view()
 }
 
 #[cfg(test)]
