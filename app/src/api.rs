@@ -602,6 +602,8 @@ pub fn body_field<T: serde::de::DeserializeOwned>(
     if body.get("kind")?.as_str()? != kind {
         return None;
     }
+    // A clone, decoded from an owned `Value`: the same decoder every other
+    // browser-side decode uses (a borrowed one would be another per type).
     serde_json::from_value(body.get(field)?.clone()).ok()
 }
 

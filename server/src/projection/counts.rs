@@ -56,13 +56,6 @@ struct Row {
     sent: Option<(u64, f64)>,
 }
 
-/// The row that counts every reply inbox (`_INBOX.…`): one per request,
-/// they would otherwise fill the table.
-pub const INBOX_ROW: &str = crate::event::INBOX_GROUP;
-/// The row that counts every JetStream acknowledgement (`$JS.ACK.…`, one
-/// subject per message acknowledged).
-pub const ACK_ROW: &str = crate::event::ACK_GROUP;
-
 /// Counts per subject: the walking skeleton's projection.
 #[derive(Debug)]
 pub struct SubjectCounts {
@@ -233,8 +226,8 @@ mod tests {
         p.apply("$JS.ACK.ACCOUNTS.statements.1.6.6.1795672800000000001.0");
         let c = p.snapshot();
         assert_eq!(c.subjects.len(), 3);
-        assert_eq!(c.subjects[INBOX_ROW].count, 50);
-        assert_eq!(c.subjects[ACK_ROW].count, 2);
+        assert_eq!(c.subjects[crate::event::INBOX_GROUP].count, 50);
+        assert_eq!(c.subjects[crate::event::ACK_GROUP].count, 2);
         assert_eq!(c.health.overflow_subjects, 0);
     }
 
