@@ -244,7 +244,9 @@ fn FlowTimeline(
     flows: RwSignal<Option<Result<FlowsView, String>>>,
 ) -> impl IntoView {
     let travel = use_travel();
-    let detail = RwSignal::new(None::<Result<FlowDetail, String>>);
+    // Fetched as JSON; decoded and drawn by `flow_view`, in its own wasm
+    // chunk, as most visits open no flow.
+    let detail = RwSignal::new(None::<Result<serde_json::Value, String>>);
     // Refetched when the flow's summary changes (a new step, a new status).
     let summary = Memo::new(move |_| {
         let id = id.get();
@@ -266,7 +268,7 @@ fn FlowTimeline(
             None => format!("/api/v1/flows/{}", format::url_component(&id)),
         };
         leptos::task::spawn_local(async move {
-            let got = crate::fetch::get_json::<FlowDetail>(url).await;
+            let got = crate::fetch::get_json::<serde_json::Value>(url).await;
             detail.set(Some(got));
         });
     });
@@ -278,7 +280,13 @@ fn FlowTimeline(
             Some(Err(e)) => {
                 view! { <p class="empty error" data-testid="flow-error">{e.clone()}</p> }.into_any()
             }
-            Some(Ok(d)) => timeline_view(d, travel.at.get()).into_any(),
+            Some(Ok(json)) => {
+                // (The browser is one thread: the wrapper only tells the
+                // compiler so.)
+                let drawn =
+                    send_wrapper::SendWrapper::new(flow_view(json.clone(), travel.at.get()));
+                Suspend::new(drawn).into_any()
+            }
         })
     };
     view! {
@@ -290,6 +298,22 @@ fn FlowTimeline(
             </div>
             {body}
         </section>
+    }
+}
+
+/// A flow (`GET /api/v1/flows/{id}`'s JSON) drawn: loaded lazily, in its
+/// own wasm chunk (`cargo leptos build --split`), with the decoder of
+/// [`FlowDetail`].
+#[leptos::lazy]
+fn flow_view(json: serde_json::Value, at: Option<i64>) -> AnyView {
+    match serde_json::from_value::<FlowDetail>(json) {
+        Ok(d) => timeline_view(&d, at).into_any(),
+        Err(e) => view! {
+            <p class="empty error" data-testid="flow-error">
+                {format!("the server sent a flow this page cannot read: {e}")}
+            </p>
+        }
+        .into_any(),
     }
 }
 
