@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod charts;
+pub mod cqrs;
 pub mod explore;
 pub mod fetch;
 pub mod flows;
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("tail") view={Lazy::<TailPage>::new()}/>
                 <Route path=StaticSegment("explore") view={Lazy::<ExplorePage>::new()}/>
                 <Route path=StaticSegment("flows") view={Lazy::<FlowsPage>::new()}/>
+                <Route path=StaticSegment("cqrs") view={Lazy::<CqrsPage>::new()}/>
                 <Route path=StaticSegment("topology") view={Lazy::<TopologyPage>::new()}/>
                 <Route path=StaticSegment("schemas") view={Lazy::<SchemasPage>::new()}/>
             </Routes>
@@ -116,6 +118,10 @@ lazy_page!(
 lazy_page!(
     /// The flows page, lazily loaded.
     FlowsPage => flows::Flows
+);
+lazy_page!(
+    /// The CQRS page, lazily loaded.
+    CqrsPage => cqrs::Cqrs
 );
 lazy_page!(
     /// The topology page, lazily loaded.

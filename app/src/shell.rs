@@ -164,6 +164,7 @@ pub fn TopBar() -> impl IntoView {
                 <A href="/tail">"Live tail"</A>
                 <A href="/explore">"Metrics"</A>
                 <A href="/flows">"Flows"</A>
+                <A href="/cqrs">"CQRS"</A>
                 <A href="/topology">"Topology"</A>
                 <A href="/schemas">"Schemas"</A>
             </nav>

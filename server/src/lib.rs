@@ -192,6 +192,8 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
                     serde_json::to_value(&chart),
                 );
             }
+        }
+        "/cqrs" => {
             if let Some(ProjectionBody::Cqrs { pairs }) = body("cqrs", Window::M15).await {
                 put(
                     first_key("projection", "cqrs", Window::M15),

@@ -1,10 +1,11 @@
 // The demo's flows on the Flows page: sagas complete and are compensated,
-// a compensated saga opens as a timeline of its steps, the CQRS pair shows
-// its lag, and the demo's rates can be changed from the page.
+// a compensated saga opens as a timeline of its steps, and the demo's rates
+// can be changed from the page. On the CQRS page: the CQRS pair shows its
+// lag, and the read models are live and rebuilt for a moment.
 import { expect, test } from "@playwright/test";
-import { FlowsPage, TopologyPage, someOf } from "../pages/eda";
+import { CqrsPage, FlowsPage, TopologyPage, someOf } from "../pages/eda";
 
-test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ page, request }, testInfo) => {
+test("flows: statuses, a saga's timeline and demo rates", async ({ page, request }, testInfo) => {
   const flows = new FlowsPage(page);
   await flows.open();
   await someOf(flows.rows);
@@ -37,11 +38,6 @@ test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ pag
   await page.reload();
   await expect(flows.detail.getByTestId("flow-status")).toHaveText("compensated");
 
-  // CQRS: the demo's inventory pair, with a measured lag.
-  await someOf(flows.cqrsRows);
-  await expect(flows.cqrsRows.first()).toContainText("inventory");
-  await expect(flows.cqrsRows.first().getByTestId("cqrs-p50")).not.toHaveText("0 ms", { timeout: 20_000 });
-
   await page.screenshot({ path: testInfo.outputPath("flows.png"), fullPage: true });
 
   // The demo's rates: set the fan-out to 0 from the page, then back.
@@ -64,13 +60,17 @@ test("flows: statuses, a saga's timeline, CQRS lag and demo rates", async ({ pag
 const shown = (v: number) =>
   Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 1 || v === 0 ? v.toFixed(2) : v.toFixed(4);
 
-test("read models: the demo's account balances, live and rebuilt for a moment", async ({ page, request }, testInfo) => {
-  const flows = new FlowsPage(page);
-  await flows.open();
-  const model = page.locator('[data-testid="read-model"][data-name="account_balances"]');
+test("cqrs: the demo's pair with its lag; its account balances, live and rebuilt for a moment", async ({ page, request }, testInfo) => {
+  const cqrs = new CqrsPage(page);
+  await cqrs.open();
+  // The demo's inventory pair, with a measured lag.
+  await someOf(cqrs.rows);
+  await expect(cqrs.rows.first()).toContainText("inventory");
+  await expect(cqrs.rows.first().getByTestId("cqrs-p50")).not.toHaveText("0 ms", { timeout: 20_000 });
+
+  const model = cqrs.model("account_balances");
   await expect(model.getByTestId("read-model-row").first()).toBeVisible({ timeout: 20_000 });
-  await model.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: testInfo.outputPath("read-models.png"), fullPage: true });
+  await page.screenshot({ path: testInfo.outputPath("cqrs.png"), fullPage: true });
 
   // A moment a little in the past: the page shows exactly what the log
   // folds to as of then.
@@ -82,13 +82,13 @@ test("read models: the demo's account balances, live and rebuilt for a moment", 
   expect(then.live).toBe(false);
   const groups: { key: string; value: number }[] = then.body.groups;
   expect(groups.length).toBeGreaterThan(0);
-  await flows.open(`?at=${t}`);
-  await expect(flows.pastBanner).toBeVisible();
+  await cqrs.open(`?at=${t}`);
+  await expect(cqrs.pastBanner).toBeVisible();
   for (const g of groups.slice(0, 3)) {
     const row = model.locator(`[data-testid="read-model-row"][data-key="${g.key}"]`);
     await expect(row.getByTestId("read-model-value")).toHaveText(shown(g.value));
   }
-  expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);
+  expect(cqrs.consoleErrors, "no console errors or hydration warnings").toEqual([]);
 });
 
 test("the event-driven pages are served with data, then hydrate over it", async ({ page, request }) => {
@@ -101,13 +101,15 @@ test("the event-driven pages are served with data, then hydrate over it", async 
   const flowsHtml = await html("/flows");
   expect(flowsHtml).toMatch(/data-testid="flow-row" data-status="completed"/);
   expect(flowsHtml).toMatch(/data-testid="flows-chart"[^>]*>\s*(<\?xml[^>]*>\s*)?<svg/);
-  expect(flowsHtml).toContain('data-testid="cqrs-row"');
+  expect(await html("/cqrs")).toContain('data-testid="cqrs-row"');
   expect(await html("/topology")).toContain('data-id="svc:orders"');
   expect(await html("/schemas")).toMatch(/data-testid="schema" data-key="[^"]+"/);
   // Hydrating over that data gives no warnings, and the pages go live.
   const flows = new FlowsPage(page);
   await flows.open();
   await expect(flows.rows.first()).toBeVisible();
+  await new CqrsPage(page).open();
+  await expect(page.getByTestId("cqrs-row").first()).toBeVisible();
   await new TopologyPage(page).open();
   await expect(page.locator('[data-testid="topology-node"][data-id="svc:orders"]')).toBeVisible();
   expect(flows.consoleErrors, "no console errors or hydration warnings").toEqual([]);

@@ -5,14 +5,12 @@ import { BasePage } from "./base";
 export class FlowsPage extends BasePage {
   readonly rows: Locator;
   readonly detail: Locator;
-  readonly cqrsRows: Locator;
   readonly demoRows: Locator;
 
   constructor(page: Page) {
     super(page);
     this.rows = page.getByTestId("flow-row");
     this.detail = page.getByTestId("flow-detail");
-    this.cqrsRows = page.getByTestId("cqrs-row");
     this.demoRows = page.getByTestId("demo-row");
   }
 
@@ -32,6 +30,24 @@ export class FlowsPage extends BasePage {
 
   steps(): Locator {
     return this.detail.getByTestId("flow-step");
+  }
+}
+
+export class CqrsPage extends BasePage {
+  readonly rows: Locator;
+
+  constructor(page: Page) {
+    super(page);
+    this.rows = page.getByTestId("cqrs-row");
+  }
+
+  async open(query = "") {
+    await this.goto(`/cqrs${query}`);
+  }
+
+  /** A read model's table, by the projection's name. */
+  model(name: string): Locator {
+    return this.page.locator(`[data-testid="read-model"][data-name="${name}"]`);
   }
 }
 
