@@ -40,8 +40,16 @@ test("flows: statuses, a saga's timeline and demo rates", async ({ page, request
 
   await page.screenshot({ path: testInfo.outputPath("flows.png"), fullPage: true });
 
-  // The demo's rates: set the fan-out to 0 from the page, then back.
-  const fanout = page.locator('[data-testid="demo-row"][data-scenario="fanout"]').getByTestId("demo-rate");
+  // The demo's rates: a rate being typed survives the table's refresh
+  // (the counts move on every 2 s; the row is updated in place).
+  const fanoutRow = page.locator('[data-testid="demo-row"][data-scenario="fanout"]');
+  const fanout = fanoutRow.getByTestId("demo-rate");
+  const published = fanoutRow.locator("td").last();
+  const before = await published.innerText();
+  await fanout.fill("7");
+  await expect(published).not.toHaveText(before, { timeout: 10_000 });
+  await expect(fanout).toHaveValue("7");
+  // Set the fan-out to 0 from the page, then back.
   await fanout.fill("0");
   await fanout.press("Enter");
   await expect
