@@ -47,14 +47,21 @@ pub fn Overview() -> impl IntoView {
             .then(|| past.with(|p| p.as_ref().and_then(|r| r.as_ref().err()).cloned()))
             .flatten()
     };
+    // The comparison is drawn in the browser only (both moments are rebuilt
+    // on request), from its own wasm chunk: set once hydrated.
+    let mounted = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| mounted.set(true));
     view! {
         <main class="page">
             <Show when=move || past_error().is_some()>
                 <p class="error-banner" role="alert" data-testid="past-error">{past_error}</p>
             </Show>
             <Cards counts=shown past=viewing_past/>
-            <Show when=move || travel.cmp.get().is_some()>
-                <Compare/>
+            <Show when=move || mounted.get() && travel.cmp.get().is_some()>
+                // (The browser is one thread: the wrapper only tells the
+                // compiler so.)
+                {Suspend::new(send_wrapper::SendWrapper::new(compare_view()))}
             </Show>
             <crate::charts::RateChart first=true/>
             <section class="tops">
@@ -446,6 +453,13 @@ fn change_class(a: f64, b: f64) -> &'static str {
     } else {
         "num"
     }
+}
+
+/// The comparison panel, loaded lazily in its own wasm chunk (`cargo
+/// leptos build --split`), as most visits compare nothing.
+#[leptos::lazy]
+fn compare_view() -> AnyView {
+    view! { <Compare/> }.into_any()
 }
 
 /// Two moments side by side (the pinned one and the one viewed): events per
