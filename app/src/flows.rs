@@ -71,6 +71,11 @@ pub fn Flows() -> impl IntoView {
         move |r| flows.set(Some(r)),
     );
     let go = crate::travel::use_go("/flows");
+    // A flow's panel is drawn in the browser only (it is fetched there),
+    // from its own wasm chunk: set once hydrated.
+    let mounted = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| mounted.set(true));
     let counts = move || {
         flows.with(|f| match f {
             Some(Ok((c, ..))) => c.clone(),
@@ -155,8 +160,13 @@ pub fn Flows() -> impl IntoView {
                 window
                 first=true
             />
-            <Show when=move || selected.get().is_some()>
-                <FlowTimeline id=Signal::derive(move || selected.get().unwrap_or_default()) flows/>
+            <Show when=move || mounted.get() && selected.get().is_some()>
+                // (The browser is one thread: the wrapper only tells the
+                // compiler so.)
+                {Suspend::new(send_wrapper::SendWrapper::new(flow_panel(
+                    Signal::derive(move || selected.get().unwrap_or_default()),
+                    flows,
+                )))}
             </Show>
             <section class="panel">
                 <h2>"Recent flows"</h2>
@@ -231,6 +241,14 @@ pub fn place(detail: &FlowDetail) -> (Vec<String>, Vec<(f64, usize)>) {
     (lanes, points)
 }
 
+/// The panel of the flow with correlation id `id`: loaded lazily, in its
+/// own wasm chunk (`cargo leptos build --split`), with the decoder of
+/// [`FlowDetail`], as most visits open no flow.
+#[leptos::lazy]
+fn flow_panel(id: Signal<String>, flows: RwSignal<Option<Result<FlowsView, String>>>) -> AnyView {
+    view! { <FlowTimeline id flows/> }.into_any()
+}
+
 /// One flow's steps: a lane per service, a dot per step at its time, a
 /// line through them in order; then the steps as a table.
 #[component]
@@ -239,9 +257,7 @@ fn FlowTimeline(
     flows: RwSignal<Option<Result<FlowsView, String>>>,
 ) -> impl IntoView {
     let travel = use_travel();
-    // Fetched as JSON; decoded and drawn by `flow_view`, in its own wasm
-    // chunk, as most visits open no flow.
-    let detail = RwSignal::new(None::<Result<serde_json::Value, String>>);
+    let detail = RwSignal::new(None::<Result<FlowDetail, String>>);
     // Refetched when the flow's summary changes (a new step, a new status).
     let summary = Memo::new(move |_| {
         let id = id.get();
@@ -263,7 +279,7 @@ fn FlowTimeline(
             None => format!("/api/v1/flows/{}", format::url_component(&id)),
         };
         leptos::task::spawn_local(async move {
-            let got = crate::fetch::get_json::<serde_json::Value>(url).await;
+            let got = crate::fetch::get_json::<FlowDetail>(url).await;
             detail.set(Some(got));
         });
     });
@@ -275,13 +291,7 @@ fn FlowTimeline(
             Some(Err(e)) => {
                 view! { <p class="empty error" data-testid="flow-error">{e.clone()}</p> }.into_any()
             }
-            Some(Ok(json)) => {
-                // (The browser is one thread: the wrapper only tells the
-                // compiler so.)
-                let drawn =
-                    send_wrapper::SendWrapper::new(flow_view(json.clone(), travel.at.get()));
-                Suspend::new(drawn).into_any()
-            }
+            Some(Ok(d)) => timeline_view(d, travel.at.get()).into_any(),
         })
     };
     view! {
@@ -293,22 +303,6 @@ fn FlowTimeline(
             </div>
             {body}
         </section>
-    }
-}
-
-/// A flow (`GET /api/v1/flows/{id}`'s JSON) drawn: loaded lazily, in its
-/// own wasm chunk (`cargo leptos build --split`), with the decoder of
-/// [`FlowDetail`].
-#[leptos::lazy]
-fn flow_view(json: serde_json::Value, at: Option<i64>) -> AnyView {
-    match serde_json::from_value::<FlowDetail>(json) {
-        Ok(d) => timeline_view(&d, at).into_any(),
-        Err(e) => view! {
-            <p class="empty error" data-testid="flow-error">
-                {format!("the server sent a flow this page cannot read: {e}")}
-            </p>
-        }
-        .into_any(),
     }
 }
 
