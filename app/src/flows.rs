@@ -168,6 +168,8 @@ pub fn Flows() -> impl IntoView {
                     flows,
                 )))}
             </Show>
+            // Above the list (up to 200 rows), where a presenter finds it.
+            <DemoPanel/>
             <section class="panel">
                 <h2>"Recent flows"</h2>
                 <Show when=move || !rows().is_empty() fallback=move || view! { <p class="empty" data-testid="flows-empty">{note}</p> }>
@@ -216,7 +218,6 @@ pub fn Flows() -> impl IntoView {
                     </table>
                 </Show>
             </section>
-            <DemoPanel/>
         </main>
     }
 }

@@ -177,7 +177,7 @@ pub async fn run(
             };
             Ok::<_, async_nats::Error>(messages)
         };
-        let mut messages = tokio::select! {
+        let messages = tokio::select! {
             _ = shutdown.cancelled() => break,
             opened = opened => match opened {
                 Ok(m) => {
@@ -197,6 +197,9 @@ pub async fn run(
                 }
             },
         };
+        // Every message already received, at once (one hand-over to the
+        // hub per batch, as core ingest does).
+        let mut messages = messages.ready_chunks(super::RECV_CHUNK);
         loop {
             let next = tokio::select! {
                 biased;
@@ -209,56 +212,75 @@ pub async fn run(
             if stats.nats_connects.load(Ordering::Relaxed) != generation {
                 continue 'attach;
             }
-            let msg = match next {
-                Some(Ok(msg)) => msg,
-                Some(Err(e)) => {
-                    tracing::warn!(stream = %source.stream, error = %e, "jetstream source error; re-attaching");
-                    continue 'attach;
+            let Some(msgs) = next else { continue 'attach };
+            let mut batch = Vec::with_capacity(msgs.len());
+            let mut ackers = Vec::new();
+            let mut failed = None;
+            for msg in msgs {
+                let msg = match msg {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        // Hand on what came before it, then attach again
+                        // after the last sequence handed on.
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let Ok(info) = msg.info() else { continue };
+                let seq = info.stream_sequence;
+                let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+                if let Some(last) = last_seq {
+                    if seq <= last {
+                        continue; // redelivered after a re-attach: already handed on
+                    }
+                    if seq > last + 1 {
+                        stats
+                            .js_seq_gaps
+                            .fetch_add(seq - last - 1, Ordering::Relaxed);
+                    }
                 }
-                None => continue 'attach,
-            };
-            let Ok(info) = msg.info() else { continue };
-            let seq = info.stream_sequence;
-            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
-            if let Some(last) = last_seq {
-                if seq <= last {
-                    continue; // redelivered after a re-attach: already handed on
-                }
-                if seq > last + 1 {
-                    stats
-                        .js_seq_gaps
-                        .fetch_add(seq - last - 1, Ordering::Relaxed);
+                last_seq = Some(seq);
+                let (message, acker) = msg.split();
+                let headers = flatten_headers(message.headers.as_ref());
+                let mut decoded =
+                    decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
+                decoded.time_ms = decoded.time_ms.or(Some(published_ms));
+                batch.push(NewEvent {
+                    received_ms: now_ms(),
+                    headers,
+                    subject: message.subject,
+                    // Its reply subject is the ack, not a request's inbox.
+                    reply: None,
+                    payload: message.payload,
+                    source: Source::JetStream {
+                        stream: source.stream.clone(),
+                        seq,
+                    },
+                    decoded,
+                });
+                if durable.is_some() {
+                    ackers.push((seq, acker));
                 }
             }
-            last_seq = Some(seq);
-            stats.ingested_jetstream.fetch_add(1, Ordering::Relaxed);
-            let (message, acker) = msg.split();
-            let headers = flatten_headers(message.headers.as_ref());
-            let mut decoded =
-                decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
-            decoded.time_ms = decoded.time_ms.or(Some(published_ms));
-            let event = NewEvent {
-                received_ms: now_ms(),
-                headers,
-                subject: message.subject.clone(),
-                // Its reply subject is the ack, not a request's inbox.
-                reply: None,
-                payload: message.payload,
-                source: Source::JetStream {
-                    stream: source.stream.clone(),
-                    seq,
-                },
-                decoded,
-            };
-            // Wait rather than drop: JetStream keeps what we cannot take yet.
-            tokio::select! {
-                _ = shutdown.cancelled() => break 'attach,
-                sent = tx.send(vec![event]) => if sent.is_err() { break 'attach },
+            if !batch.is_empty() {
+                stats
+                    .ingested_jetstream
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                // Wait rather than drop: JetStream keeps what we cannot
+                // take yet.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'attach,
+                    sent = tx.send(batch) => if sent.is_err() { break 'attach },
+                }
+                for (seq, acker) in ackers {
+                    if let Err(e) = acker.ack().await {
+                        tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
+                    }
+                }
             }
-            if durable.is_some()
-                && let Err(e) = acker.ack().await
-            {
-                tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
+            if let Some(e) = failed {
+                tracing::warn!(stream = %source.stream, error = %e, "jetstream source error; re-attaching");
+                continue 'attach;
             }
         }
     }

@@ -160,7 +160,7 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
 
 /// Messages taken from the subscriptions at once, at most: every message
 /// already received when the receive loop looks.
-const RECV_CHUNK: usize = 256;
+pub(crate) const RECV_CHUNK: usize = 256;
 
 /// Events handed to the hub at once, at most. What arrives while the hub's
 /// queue is full is added to the batch waiting to go, up to this many
