@@ -13,8 +13,8 @@ pub enum Source {
     Core,
     /// A JetStream stream, with the message's stream sequence.
     JetStream {
-        /// Stream name.
-        stream: String,
+        /// Stream name (shared by every event read from the stream).
+        stream: std::sync::Arc<str>,
         /// Stream sequence of the message.
         seq: u64,
     },

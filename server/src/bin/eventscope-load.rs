@@ -10,6 +10,9 @@
 //! 3. fan-out: C WebSocket clients watching while ingesting at the steady
 //!    rate; ingest rate against the no-client run, frames per client per
 //!    second, resyncs, and the process's resident memory.
+//! 4. a stored burst: the same N events already in a JetStream stream,
+//!    drained by a bare ordered consumer that only counts, then by
+//!    Eventscope reading the stream; the ratio is printed.
 //!
 //! `--quick` runs small numbers (for CI, so the tool cannot rot); the full
 //! run and its results are in docs/PERFORMANCE.md.
@@ -174,6 +177,88 @@ async fn ws(addr: std::net::SocketAddr) -> Ws {
         .await
         .expect("send subscribe");
     ws
+}
+
+/// Step 4: a burst stored in a stream, drained by a bare consumer, then
+/// by Eventscope; each timed from its first event to its last.
+async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
+    use async_nats::jetstream::{self, consumer::pull::OrderedConfig, stream};
+    let js = jetstream::new(publisher.clone());
+    let mut load = js
+        .get_or_create_stream(stream::Config {
+            name: "LOAD".into(),
+            subjects: vec!["stored.>".into()],
+            ..stream::Config::default()
+        })
+        .await
+        .expect("stream LOAD");
+    // Published with JetStream's acknowledgements (a few thousand in
+    // flight), so the stream holds every one: a core publish may be
+    // dropped by a stream that is behind.
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..n {
+        match js.publish("stored.events", payload(i)).await {
+            Ok(ack) => acks.push(ack.into_future()),
+            Err(e) => {
+                eprintln!("  (cannot publish to the stream: {e})");
+                return;
+            }
+        }
+        while acks.len() >= 4_096 {
+            let _ = acks.next().await;
+        }
+    }
+    while acks.next().await.is_some() {}
+    let stored = load.info().await.map_or(0, |i| i.state.messages);
+    if stored < n {
+        eprintln!("  (the stream holds {stored} of {n} events)");
+        return;
+    }
+
+    let consumer = load
+        .create_consumer(OrderedConfig::default())
+        .await
+        .expect("ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let (mut got, mut first) = (0u64, None);
+    while got < n {
+        match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
+            Ok(Some(Ok(_))) => {
+                first.get_or_insert_with(Instant::now);
+                got += 1;
+            }
+            _ => break,
+        }
+    }
+    let base_secs = first.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+    let base_rate = got as f64 / base_secs;
+    drop(messages);
+    println!(
+        "stored burst, bare ordered consumer: {got}/{n} in {base_secs:.3} s = {base_rate:.0} events/s"
+    );
+
+    let mut config = Config::attach(url.to_string(), &[]);
+    config.streams = vec!["LOAD@all".parse().expect("stream source")];
+    config.store_bytes = bytesize::ByteSize::gib(2);
+    let running = eventscope::start(config).await.expect("eventscope starts");
+    let events = || running.store.read().stats().events;
+    let (mut first, mut last) = (None, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while last < n && Instant::now() < deadline {
+        last = events();
+        if last > 0 {
+            first.get_or_insert_with(Instant::now);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let es_secs = first.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+    let es_rate = last as f64 / es_secs;
+    println!(
+        "stored burst, eventscope reading the stream (log + all projections): {last}/{n} in {es_secs:.3} s = {es_rate:.0} events/s, ratio to baseline {:.2}",
+        es_rate / base_rate
+    );
+    running.stop().await;
+    let _ = js.delete_stream("LOAD").await;
 }
 
 #[tokio::main]
@@ -375,6 +460,13 @@ async fn main() {
         w.abort();
     }
     running.stop().await;
+
+    // 4. A stored burst: the same N events already in a JetStream stream,
+    // drained by a bare ordered consumer that only counts, then by
+    // Eventscope reading the stream from its start (`LOAD@all`). The
+    // publisher is done before either starts, so the two cores are shared
+    // by nats-server and the reader only.
+    stored_burst(&publisher, &url, burst_n).await;
     if let Some(mut n) = managed {
         n.stop().await;
     }

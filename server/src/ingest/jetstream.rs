@@ -120,6 +120,7 @@ pub async fn run(
         shutdown,
     } = pipe;
     let js = jetstream::new(client);
+    let stream_name: std::sync::Arc<str> = source.stream.as_str().into();
     let mut last_seq: Option<u64> = None;
     let mut warned = false;
     'attach: loop {
@@ -253,7 +254,7 @@ pub async fn run(
                     reply: None,
                     payload: message.payload,
                     source: Source::JetStream {
-                        stream: source.stream.clone(),
+                        stream: std::sync::Arc::clone(&stream_name),
                         seq,
                     },
                     decoded,
