@@ -72,10 +72,8 @@ pub fn Flows() -> impl IntoView {
     );
     let go = crate::travel::use_go("/flows");
     // A flow's panel is drawn in the browser only (it is fetched there),
-    // from its own wasm chunk: set once hydrated.
-    let mounted = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| mounted.set(true));
+    // from its own wasm chunk.
+    let hydrated = crate::shell::hydrated();
     let counts = move || {
         flows.with(|f| match f {
             Some(Ok((c, ..))) => c.clone(),
@@ -160,13 +158,11 @@ pub fn Flows() -> impl IntoView {
                 window
                 first=true
             />
-            <Show when=move || mounted.get() && selected.get().is_some()>
-                // (The browser is one thread: the wrapper only tells the
-                // compiler so.)
-                {Suspend::new(send_wrapper::SendWrapper::new(flow_panel(
+            <Show when=move || hydrated.get() && selected.get().is_some()>
+                {crate::shell::lazy_view(flow_panel(
                     Signal::derive(move || selected.get().unwrap_or_default()),
                     flows,
-                )))}
+                ))}
             </Show>
             // Above the list (up to 200 rows), where a presenter finds it.
             <DemoPanel/>

@@ -128,12 +128,7 @@ pub fn Inspector(id: Signal<u64>, on_close: Callback<()>) -> impl IntoView {
         };
         match result {
             Err(message) => error_view(message).into_any(),
-            Ok(json) => {
-                // (The browser is one thread: the wrapper only tells the
-                // compiler so.)
-                let drawn = send_wrapper::SendWrapper::new(detail_view(json));
-                Suspend::new(drawn).into_any()
-            }
+            Ok(json) => crate::shell::lazy_view(detail_view(json)).into_any(),
         }
     };
     view! {

@@ -48,20 +48,16 @@ pub fn Overview() -> impl IntoView {
             .flatten()
     };
     // The comparison is drawn in the browser only (both moments are rebuilt
-    // on request), from its own wasm chunk: set once hydrated.
-    let mounted = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| mounted.set(true));
+    // on request), from its own wasm chunk.
+    let hydrated = crate::shell::hydrated();
     view! {
         <main class="page">
             <Show when=move || past_error().is_some()>
                 <p class="error-banner" role="alert" data-testid="past-error">{past_error}</p>
             </Show>
             <Cards counts=shown past=viewing_past/>
-            <Show when=move || mounted.get() && travel.cmp.get().is_some()>
-                // (The browser is one thread: the wrapper only tells the
-                // compiler so.)
-                {Suspend::new(send_wrapper::SendWrapper::new(compare_view()))}
+            <Show when=move || hydrated.get() && travel.cmp.get().is_some()>
+                {crate::shell::lazy_view(compare_view())}
             </Show>
             <crate::charts::RateChart first=true/>
             <section class="tops">

@@ -74,6 +74,23 @@ pub fn first_key(kind: &str, name: &str, window: crate::api::Window) -> String {
     format!("{kind}:{name}:{}", window.as_str())
 }
 
+/// `true` once the page is hydrated (never on the server): for parts drawn
+/// in the browser only, which the server's HTML and hydration then agree
+/// on leaving out.
+pub fn hydrated() -> ReadSignal<bool> {
+    let done = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| done.set(true));
+    done.read_only()
+}
+
+/// The view a `#[lazy]` function returns, shown once its wasm chunk has
+/// loaded (`cargo leptos build --split`). (The browser is one thread: the
+/// wrapper only tells the compiler so.)
+pub fn lazy_view(view: impl std::future::Future<Output = AnyView> + 'static) -> Suspend<AnyView> {
+    Suspend::new(send_wrapper::SendWrapper::new(view))
+}
+
 /// The first-paint value of view `key` (see [`FirstViews`]): on the server
 /// from the request, in the browser the same, read from the page. Call in
 /// the same order on both sides (as components render).
