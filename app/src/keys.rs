@@ -8,11 +8,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 /// The shortcuts, as the overlay lists them: keys, what they do.
-pub const SHORTCUTS: [(&str, &str); 14] = [
+pub const SHORTCUTS: [(&str, &str); 12] = [
     ("?", "show or hide this list"),
-    ("1", "overview"),
-    ("2", "live tail"),
-    ("3", "metric explorer"),
+    (
+        "1 … 7",
+        "the pages, as the top bar orders them: overview, live tail, metrics, flows, CQRS, topology, schemas",
+    ),
     ("t", "switch between dark and light"),
     (
         "←  →",
@@ -26,6 +27,17 @@ pub const SHORTCUTS: [(&str, &str); 14] = [
     ("p", "tail: pause or resume"),
     ("f", "tail: follow the newest"),
     ("Esc", "close this list, or the inspector"),
+];
+
+/// The pages keys `1` to `7` go to, in the top bar's order.
+pub const PAGES: [&str; 7] = [
+    "/",
+    "/tail",
+    "/explore",
+    "/flows",
+    "/cqrs",
+    "/topology",
+    "/schemas",
 ];
 
 /// Where the chosen theme is kept in the browser.
@@ -134,12 +146,16 @@ pub fn Shortcuts(theme: RwSignal<String>) -> impl IntoView {
                 return;
             }
             let go = |url: &str| navigate(url, leptos_router::NavigateOptions::default());
-            match ev.key().as_str() {
+            let key = ev.key();
+            // `1` to `7`: the page at that place in the top bar.
+            let page = match key.as_bytes() {
+                [d @ b'1'..=b'7'] => PAGES.get(usize::from(d - b'1')),
+                _ => None,
+            };
+            match key.as_str() {
                 "?" => open.update(|o| *o = !*o),
                 "Escape" if open.get_untracked() => open.set(false),
-                "1" => go("/"),
-                "2" => go("/tail"),
-                "3" => go("/explore"),
+                _ if page.is_some() => go(page.copied().unwrap_or("/")),
                 "t" => toggle_theme(theme),
                 "L" => click("[data-testid=back-to-live]"),
                 "[" => click("[data-testid=step-back]"),

@@ -31,6 +31,10 @@ test("the ? overlay lists the shortcuts and the theme switch is kept", async ({ 
 
   await page.keyboard.press("2");
   await expect(page).toHaveURL(/\/tail$/);
+  await page.keyboard.press("5");
+  await expect(page).toHaveURL(/\/cqrs$/);
+  await page.keyboard.press("7");
+  await expect(page).toHaveURL(/\/schemas$/);
   await page.keyboard.press("1");
   await expect(page).toHaveURL(/\/$/);
   expect(overview.consoleErrors, "no console errors or hydration warnings").toEqual([]);
