@@ -146,16 +146,13 @@ pub fn Shortcuts(theme: RwSignal<String>) -> impl IntoView {
                 return;
             }
             let go = |url: &str| navigate(url, leptos_router::NavigateOptions::default());
-            let key = ev.key();
-            // `1` to `7`: the page at that place in the top bar.
-            let page = match key.as_bytes() {
-                [d @ b'1'..=b'7'] => PAGES.get(usize::from(d - b'1')),
-                _ => None,
-            };
-            match key.as_str() {
+            match ev.key().as_str() {
                 "?" => open.update(|o| *o = !*o),
                 "Escape" if open.get_untracked() => open.set(false),
-                _ if page.is_some() => go(page.copied().unwrap_or("/")),
+                // The page at that place in the top bar.
+                k @ ("1" | "2" | "3" | "4" | "5" | "6" | "7") => {
+                    go(PAGES[usize::from(k.as_bytes()[0] - b'1')])
+                }
                 "t" => toggle_theme(theme),
                 "L" => click("[data-testid=back-to-live]"),
                 "[" => click("[data-testid=step-back]"),

@@ -242,16 +242,13 @@ async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
     config.store_bytes = bytesize::ByteSize::gib(2);
     let running = eventscope::start(config).await.expect("eventscope starts");
     let events = || running.store.read().stats().events;
-    let (mut first, mut last) = (None, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while last < n && Instant::now() < deadline {
-        last = events();
-        if last > 0 {
-            first.get_or_insert_with(Instant::now);
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let es_secs = first.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+    wait_until(
+        "eventscope's first event from the stream",
+        Duration::from_secs(30),
+        || events() > 0,
+    )
+    .await;
+    let (last, es_secs) = drain(Instant::now(), n, events).await;
     let es_rate = last as f64 / es_secs;
     println!(
         "stored burst, eventscope reading the stream (log + all projections): {last}/{n} in {es_secs:.3} s = {es_rate:.0} events/s, ratio to baseline {:.2}",
