@@ -48,6 +48,9 @@ struct Args {
     /// Use this NATS instead of starting one.
     #[arg(long)]
     nats_url: Option<String>,
+    /// Run step 4 (the stored burst) only: to profile the read path alone.
+    #[arg(long)]
+    stored_only: bool,
 }
 
 /// A JSON log event of about 300 bytes; `i` makes each one distinct.
@@ -287,7 +290,30 @@ async fn main() {
         "eventscope-load: burst {burst_n}, steady {rate}/s for {secs} s, {clients} clients, NATS {url}"
     );
     let publisher = async_nats::connect(&url).await.expect("publisher");
+    if !args.stored_only {
+        burst_latency_fanout(&publisher, &url, burst_n, rate, secs, clients).await;
+    }
 
+    // 4. A stored burst: the same N events already in a JetStream stream,
+    // drained by a bare ordered consumer that only counts, then by
+    // Eventscope reading the stream from its start (`LOAD@all`). The
+    // publisher is done before either starts, so the two cores are shared
+    // by nats-server and the reader only.
+    stored_burst(&publisher, &url, burst_n).await;
+    if let Some(mut n) = managed {
+        n.stop().await;
+    }
+}
+
+/// Steps 1 to 3: the core-NATS burst, latency, and fan-out.
+async fn burst_latency_fanout(
+    publisher: &async_nats::Client,
+    url: &str,
+    burst_n: u64,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+) {
     // 1a. Baseline: a bare subscriber that counts.
     let baseline_client = async_nats::connect(&url).await.expect("subscriber");
     let mut sub = baseline_client
@@ -303,7 +329,7 @@ async fn main() {
         }
     });
     let t0 = Instant::now();
-    burst(&publisher, "base.events", burst_n).await;
+    burst(publisher, "base.events", burst_n).await;
     let (base_got, base_secs) = drain(t0, burst_n, || counted.load(Ordering::Relaxed)).await;
     counter.abort();
     drop(baseline_client);
@@ -313,7 +339,7 @@ async fn main() {
     );
 
     // 1b. Eventscope on the same burst.
-    let running = start_eventscope(&url, "load.>").await;
+    let running = start_eventscope(url, "load.>").await;
     wait_until("eventscope's subscription", Duration::from_secs(10), || {
         running.stats.nats_connected.load(Ordering::Relaxed)
     })
@@ -334,7 +360,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = store.read().stats().events;
     let t0 = Instant::now();
-    burst(&publisher, "load.events", burst_n).await;
+    burst(publisher, "load.events", burst_n).await;
     let (es_total, es_secs) = drain(t0, before + burst_n, || store.read().stats().events).await;
     let es_got = es_total - before;
     let es_rate = es_got as f64 / es_secs;
@@ -388,7 +414,7 @@ async fn main() {
         }
         seen
     });
-    let sent_at = paced(&publisher, "load.steady", rate, secs, start).await;
+    let sent_at = paced(publisher, "load.steady", rate, secs, start).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     let seen = frames.await.unwrap_or_default();
@@ -457,14 +483,4 @@ async fn main() {
         w.abort();
     }
     running.stop().await;
-
-    // 4. A stored burst: the same N events already in a JetStream stream,
-    // drained by a bare ordered consumer that only counts, then by
-    // Eventscope reading the stream from its start (`LOAD@all`). The
-    // publisher is done before either starts, so the two cores are shared
-    // by nats-server and the reader only.
-    stored_burst(&publisher, &url, burst_n).await;
-    if let Some(mut n) = managed {
-        n.stop().await;
-    }
 }
