@@ -22,8 +22,9 @@ use crate::store::{EventRef, Store};
 use app::api::{
     KeyedRate, MetricStats, ProjectionBody, ProjectionInfo, Rate, ServiceLevels, TopItem, Window,
 };
+use foldhash::HashMap;
 use sketches_ddsketch::{Config as SketchConfig, DDSketch};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Items in a top-k list.
 pub const TOP_K: usize = 10;
@@ -251,11 +252,11 @@ impl Default for Projections {
             history: Ring::new(1_000, HISTORY_SECS),
             levels: Default::default(),
             level_history: std::array::from_fn(|_| Ring::new(1_000, HISTORY_SECS)),
-            subjects: HashMap::new(),
-            services: HashMap::new(),
-            service_levels: HashMap::new(),
-            errors: HashMap::new(),
-            metrics: HashMap::new(),
+            subjects: HashMap::default(),
+            services: HashMap::default(),
+            service_levels: HashMap::default(),
+            errors: HashMap::default(),
+            metrics: HashMap::default(),
             series_overflow: 0,
             custom: Vec::new(),
             flows: Flows::default(),

@@ -6,7 +6,8 @@
 //! distinct subjects went there is reported in `health.overflow_subjects`.
 
 use app::wire::{Counts, Health, OVERFLOW_SUBJECT, SubjectCount};
-use std::collections::{HashMap, HashSet, VecDeque};
+use foldhash::{HashMap, HashSet};
+use std::collections::VecDeque;
 
 /// Length of the window the rates are measured over.
 const RATE_WINDOW_MS: u64 = 1_000;
@@ -82,8 +83,8 @@ impl SubjectCounts {
             total: 0,
             total_rate: 0.0,
             total_window: RateWindow::starting_at(0, 0),
-            rows: HashMap::new(),
-            overflowed: HashSet::new(),
+            rows: HashMap::default(),
+            overflowed: HashSet::default(),
             health: Health::default(),
             nats_connected: false,
             last_tick_ms: 0,

@@ -8,7 +8,7 @@ use super::builtin::Projections;
 use crate::event::subject_matches;
 use crate::store::Store;
 use app::api::{CqrsState, LagStats, ProjectionBody, Rate, Window};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// One `[[cqrs]]` entry.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]

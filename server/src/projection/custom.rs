@@ -24,8 +24,8 @@ use super::window::MultiRes;
 use crate::event::subject_matches;
 use crate::store::EventRef;
 use app::api::{CustomGroup, ProjectionBody, Window};
+use foldhash::{HashMap, HashSet};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
 
 /// Groups kept per projection; further groups are counted under
 /// [`OVERFLOW_GROUP`].
@@ -291,7 +291,7 @@ impl Custom {
         Custom {
             def,
             predicates,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
         }
     }
 
@@ -400,7 +400,7 @@ impl Custom {
                         out.value = Some(count as f64 * 1_000.0 / window.ms() as f64)
                     }
                     Aggregate::Distinct => {
-                        let mut all: HashSet<u64> = HashSet::new();
+                        let mut all: HashSet<u64> = HashSet::default();
                         for set in g.distinct.window(now_ms, window) {
                             all.extend(set);
                         }

@@ -18,7 +18,8 @@ use crate::event::subject_matches;
 use crate::store::intern::NONE;
 use crate::store::{EventRef, Store};
 use app::api::{FlowCounts, FlowDetail, FlowStatus, FlowStep, FlowSummary, ProjectionBody, Window};
-use std::collections::{HashMap, VecDeque};
+use foldhash::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Flows tracked at once.
@@ -293,9 +294,9 @@ impl Flows {
     pub fn new(rules: FlowRules) -> Self {
         Flows {
             rules: Arc::new(rules),
-            flows: imbl::HashMap::new(),
+            flows: imbl::HashMap::default(),
             order: VecDeque::new(),
-            roles: HashMap::new(),
+            roles: HashMap::default(),
             started: MultiRes::default(),
             completed: MultiRes::default(),
             compensated: MultiRes::default(),

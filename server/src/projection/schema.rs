@@ -29,8 +29,9 @@
 use super::topology::subject_group;
 use crate::store::EventRef;
 use app::api::{SchemaField, SchemaInfo};
+use foldhash::HashMap;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Samples before a schema's drift is watched.
 pub const ESTABLISHED: u64 = 20;

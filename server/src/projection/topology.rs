@@ -37,7 +37,8 @@ use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
 use crate::store::{EventRef, Store};
 use app::api::{ProjectionBody, Rate, TopoEdge, TopoNode, Window};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use foldhash::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Edges tracked at most (the rest are counted in `overflow`).
 const MAX_EDGES: usize = 2_000;

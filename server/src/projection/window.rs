@@ -16,6 +16,10 @@ pub struct Ring<T> {
     slots: Box<[T]>,
     /// Absolute index (time / width) of the newest bucket written.
     head: i64,
+    /// Where the newest bucket starts (ms) and its slot: most events fall
+    /// in it, and finding it then takes no division.
+    head_start_ms: i64,
+    head_slot: usize,
 }
 
 impl<T: Default + Clone> Ring<T> {
@@ -25,6 +29,8 @@ impl<T: Default + Clone> Ring<T> {
             width_ms,
             slots: vec![T::default(); len].into_boxed_slice(),
             head: i64::MIN,
+            head_start_ms: i64::MIN,
+            head_slot: 0,
         }
     }
 
@@ -40,6 +46,12 @@ impl<T: Default + Clone> Ring<T> {
     /// buckets it passes) if `t_ms` is newer than anything seen; `None` if
     /// `t_ms` is older than the ring reaches.
     pub fn slot_mut(&mut self, t_ms: i64) -> Option<&mut T> {
+        if self.head != i64::MIN
+            && let Some(offset) = t_ms.checked_sub(self.head_start_ms)
+            && (0..self.width_ms).contains(&offset)
+        {
+            return Some(&mut self.slots[self.head_slot]);
+        }
         let bucket = t_ms.div_euclid(self.width_ms);
         if bucket > self.head {
             let from = if self.head == i64::MIN {
@@ -52,6 +64,8 @@ impl<T: Default + Clone> Ring<T> {
                 self.slots[i] = T::default();
             }
             self.head = bucket;
+            self.head_start_ms = bucket.saturating_mul(self.width_ms);
+            self.head_slot = self.index(bucket);
         } else if bucket <= self.head - self.len() {
             return None;
         }
@@ -158,6 +172,26 @@ mod tests {
         assert!(r.slot_mut(1_000).is_none(), "older than the ring");
         *r.slot_mut(100_000).expect("jumps") += 1;
         assert_eq!(sum(&r, 100_000, 5_000), 1);
+    }
+
+    #[test]
+    fn newest_bucket_shortcut_agrees_with_the_division() {
+        // Times in order, some repeated, some on bucket edges, some older
+        // (within reach) and negative: every bucket must hold what a
+        // count by `t / width` says it does.
+        let mut r: Ring<u32> = Ring::new(1_000, 4);
+        let times = [
+            -2_001, -1_000, -1, 0, 0, 999, 1_000, 1_500, 999, 2_999, 3_000, 3_000, 2_000, 3_999,
+            4_000,
+        ];
+        let mut by_bucket = std::collections::BTreeMap::new();
+        for t in times {
+            *r.slot_mut(t).expect("within reach") += 1;
+            *by_bucket.entry(t.div_euclid(1_000)).or_insert(0) += 1;
+        }
+        let held: Vec<(i64, u32)> = r.window(4_000, 4_000).map(|(s, v)| (s, *v)).collect();
+        let expected: Vec<(i64, u32)> = (1..=4).map(|b| (b * 1_000, by_bucket[&b])).collect();
+        assert_eq!(held, expected);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! metric series, error messages) are stored once and referred to by a
 //! `u32`. Past its capacity it hands out [`OVERFLOW`] instead of growing.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 /// Id of "no value".
@@ -26,7 +26,7 @@ impl Interner {
     /// An interner holding at most `max` distinct strings.
     pub fn new(max: usize) -> Self {
         Interner {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: Vec::new(),
             max: max.min(OVERFLOW as usize),
             bytes: 0,

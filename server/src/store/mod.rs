@@ -17,8 +17,9 @@ pub mod query;
 
 use crate::event::{NewEvent, Source};
 use crate::ingest::decode::{Format, Kind, Level};
+use foldhash::HashMap;
 use intern::{Interner, NONE};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// The store as shared by the hub (the only writer) and the HTTP API
 /// (readers). The hub holds the write lock only to append a batch.
@@ -398,7 +399,7 @@ impl Store {
             series: Interner::new(dict(MAX_SERIES)),
             messages: Interner::new(dict(MAX_MESSAGES)),
             streams: Interner::new(dict(MAX_STREAMS)),
-            recent_msg_ids: HashMap::new(),
+            recent_msg_ids: HashMap::default(),
             recent_order: VecDeque::new(),
             stats: StoreStats {
                 cap_bytes: cap_bytes as u64,
