@@ -203,7 +203,7 @@ pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSum
         format: e.format().as_str().to_string(),
         level: e.level().map(|l| l.as_str().to_string()),
         service: e.service().map(str::to_string),
-        message: decoded.message,
+        message: decoded.message.map(decode::Text::into_string),
         size: e.payload().len(),
         duplicate: e.is_duplicate(),
         stream,

@@ -217,6 +217,8 @@ pub async fn run(
             let mut batch = Vec::with_capacity(msgs.len());
             let mut ackers = Vec::new();
             let mut failed = None;
+            // Received together: one clock read for the batch.
+            let received_ms = now_ms();
             for msg in msgs {
                 let msg = match msg {
                     Ok(msg) => msg,
@@ -247,7 +249,7 @@ pub async fn run(
                     decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
                 decoded.time_ms = decoded.time_ms.or(Some(published_ms));
                 batch.push(NewEvent {
-                    received_ms: now_ms(),
+                    received_ms,
                     headers,
                     subject: message.subject,
                     // Its reply subject is the ack, not a request's inbox.

@@ -229,10 +229,12 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
                         .dropped_ingest
                         .fetch_add((n - room) as u64, Ordering::Relaxed);
                 }
+                // Received together: one clock read for the batch.
+                let received_ms = now_ms();
                 waiting.extend(
                     msgs.into_iter()
                         .take(room)
-                        .map(|msg| from_core_message(msg, &decoders)),
+                        .map(|msg| from_core_message(msg, received_ms, &decoders)),
                 );
                 match tx.try_reserve() {
                     Ok(permit) => permit.send(std::mem::take(&mut waiting)),
@@ -246,13 +248,18 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
     Ok(())
 }
 
-/// Turns a core NATS message into an event: decoded, headers flattened
-/// (sorted by name, repeated values kept in order).
-pub fn from_core_message(msg: async_nats::Message, decoders: &decode::Decoders) -> NewEvent {
+/// Turns a core NATS message received at `received_ms` into an event:
+/// decoded, headers flattened (sorted by name, repeated values kept in
+/// order).
+pub fn from_core_message(
+    msg: async_nats::Message,
+    received_ms: i64,
+    decoders: &decode::Decoders,
+) -> NewEvent {
     let headers = flatten_headers(msg.headers.as_ref());
     let decoded = decoders.decode_message(msg.subject.as_str(), &msg.payload, &headers);
     NewEvent {
-        received_ms: now_ms(),
+        received_ms,
         headers,
         subject: msg.subject,
         reply: msg.reply.map(|r| r.to_string()),

@@ -568,7 +568,7 @@ mod tests {
 
     fn event(subject: &str, corr: Option<&str>, t: i64) -> NewEvent {
         let mut e = NewEvent::core(subject, r#"{"level":"info","msg":"x"}"#, t);
-        e.decoded.correlation_id = corr.map(str::to_string);
+        e.decoded.correlation_id = corr.map(Into::into);
         e
     }
 
@@ -577,7 +577,7 @@ mod tests {
         let step = |subject: &str, service: &str, msg: &str, cause: Option<&str>, t: i64| {
             let mut e = event(subject, Some("o-1"), t);
             e.decoded.level = None;
-            e.decoded.service = Some(service.to_string());
+            e.decoded.service = Some(service.into());
             e.headers = vec![("Nats-Msg-Id".to_string(), msg.to_string())];
             if let Some(c) = cause {
                 e.headers.push(("Causation-Id".to_string(), c.to_string()));

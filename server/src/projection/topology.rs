@@ -589,7 +589,7 @@ mod tests {
         };
         let answer = |n: u32, t: i64, service: Option<&str>, headers: &[(&str, &str)]| {
             let mut e = NewEvent::core(&format!("_INBOX.p.{n}"), r#"{"score":0.1}"#, t);
-            e.decoded.service = service.map(str::to_string);
+            e.decoded.service = service.map(Into::into);
             e.headers = headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

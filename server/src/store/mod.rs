@@ -618,8 +618,14 @@ impl Store {
 
     /// The event with `id`, if still held.
     pub fn get(&self, id: u64) -> Option<EventRef<'_>> {
-        let i = self.chunks.partition_point(|c| c.first_id <= id);
-        let chunk = self.chunks.get(i.checked_sub(1)?)?;
+        // The newest chunk first: what was just appended is read back.
+        let chunk = match self.chunks.back() {
+            Some(last) if last.first_id <= id => last,
+            _ => {
+                let i = self.chunks.partition_point(|c| c.first_id <= id);
+                self.chunks.get(i.checked_sub(1)?)?
+            }
+        };
         let entry = chunk
             .entries
             .get(usize::try_from(id - chunk.first_id).ok()?)?;

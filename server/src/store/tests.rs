@@ -14,7 +14,7 @@ fn correlation_ids_are_kept_after_the_samples() {
     let mut with = ev("metrics.a", r#"{"name":"m","value":2,"tags":{"k":"v"}}"#, 1);
     with.decoded.correlation_id = Some("order-7".into());
     let mut long = ev("a", "{}", 2);
-    long.decoded.correlation_id = Some("é".repeat(200));
+    long.decoded.correlation_id = Some("é".repeat(200).into());
     let ids = [
         s.append(&with).expect("stored"),
         s.append(&ev("a", "{}", 3)).expect("stored"),
