@@ -11,8 +11,9 @@
 //!    rate; ingest rate against the no-client run, frames per client per
 //!    second, resyncs, and the process's resident memory.
 //! 4. a stored burst: the same N events already in a JetStream stream,
-//!    drained by a bare ordered consumer that only counts, then by
-//!    Eventscope reading the stream; the ratio is printed.
+//!    drained by a bare consumer that only counts (through the same kind of
+//!    consumer, with the same pull window), then by Eventscope reading the
+//!    stream; the ratio is printed.
 //!
 //! `--quick` runs small numbers (for CI, so the tool cannot rot); the full
 //! run and its results are in docs/PERFORMANCE.md.
@@ -185,7 +186,7 @@ async fn ws(addr: std::net::SocketAddr) -> Ws {
 /// Step 4: a burst stored in a stream, drained by a bare consumer, then
 /// by Eventscope; each timed from its first event to its last.
 async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
-    use async_nats::jetstream::{self, consumer::pull::OrderedConfig, stream};
+    use async_nats::jetstream::{self, stream};
     let js = jetstream::new(publisher.clone());
     let mut load = js
         .get_or_create_stream(stream::Config {
@@ -218,11 +219,14 @@ async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
         return;
     }
 
-    let consumer = load
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
+    // The same consumer Eventscope reads through (the same pull window), so
+    // the ratio measures what Eventscope does with each message.
+    let mut messages = eventscope::ingest::jetstream::read_ephemeral(
+        &load,
+        async_nats::jetstream::consumer::DeliverPolicy::All,
+    )
+    .await
+    .expect("consumer");
     let (mut got, mut first) = (0u64, None);
     while got < n {
         match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
@@ -237,7 +241,7 @@ async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
     let base_rate = got as f64 / base_secs;
     drop(messages);
     println!(
-        "stored burst, bare ordered consumer: {got}/{n} in {base_secs:.3} s = {base_rate:.0} events/s"
+        "stored burst, bare consumer that only counts: {got}/{n} in {base_secs:.3} s = {base_rate:.0} events/s"
     );
 
     let mut config = Config::attach(url.to_string(), &[]);
@@ -295,7 +299,7 @@ async fn main() {
     }
 
     // 4. A stored burst: the same N events already in a JetStream stream,
-    // drained by a bare ordered consumer that only counts, then by
+    // drained by a bare consumer that only counts, then by
     // Eventscope reading the stream from its start (`LOAD@all`). The
     // publisher is done before either starts, so the two cores are shared
     // by nats-server and the reader only.

@@ -1,5 +1,7 @@
 //! JetStream sources (PRODUCT.md F1): a stream attached by name with a
-//! start point, read through an ordered consumer, or a durable one (named
+//! start point, read in order through an ephemeral pull consumer (as an
+//! ordered consumer does, with a wider window: see [`PULL_WINDOW`]), or
+//! a durable one (named
 //! by `--durable`, which remembers on the server what was acknowledged, so
 //! a restarted Eventscope goes on where the last one stopped; messages are
 //! acknowledged only once handed to the hub). JetStream is the durable
@@ -12,7 +14,7 @@
 
 use super::flatten_headers;
 use crate::event::{NewEvent, Source, now_ms};
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull, pull::OrderedConfig};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -101,7 +103,56 @@ fn deliver_policy(start: StartPoint, resume_after: Option<u64>) -> DeliverPolicy
 }
 
 /// Messages from either kind of consumer.
-type Messages = BoxStream<'static, Result<jetstream::Message, async_nats::Error>>;
+pub type Messages = BoxStream<'static, Result<jetstream::Message, async_nats::Error>>;
+
+/// Messages asked for at once: a pull asks for this many (or
+/// [`PULL_WINDOW_BYTES`], whichever is reached first) and the next one
+/// goes out when half have arrived. async-nats's ordered consumer asks for
+/// 500, which leaves a reader that does real work per message idle while
+/// it waits for the next pull: reading a stored stream went from 378k to
+/// about 560k events/s with this window (docs/PERFORMANCE.md).
+pub const PULL_WINDOW: usize = 8_192;
+
+/// Bytes asked for at once, at most: what bounds the messages in flight
+/// (received but not yet read) when payloads are large.
+pub const PULL_WINDOW_BYTES: usize = 16 << 20;
+
+/// Idle heartbeat of a pull: two missed ones end the messages with an
+/// error, and the source attaches again.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Reads `stream` in order from `deliver`, through an ephemeral pull
+/// consumer that needs no acknowledgements and that the server removes
+/// 30 s after we are gone (what an ordered consumer is), asking for
+/// [`PULL_WINDOW`] messages at a time. Messages are not lost in between (the
+/// window is far below the client's buffer); the reader still checks the
+/// consumer sequence and attaches again if one is missing.
+pub async fn read_ephemeral(
+    stream: &jetstream::stream::Stream,
+    deliver_policy: DeliverPolicy,
+) -> Result<Messages, async_nats::Error> {
+    let consumer = stream
+        .create_consumer(pull::Config {
+            deliver_policy,
+            description: Some(super::consumers::OWN_CONSUMER.to_string()),
+            ack_policy: AckPolicy::None,
+            max_deliver: 1,
+            inactive_threshold: Duration::from_secs(30),
+            num_replicas: 1,
+            memory_storage: true,
+            ..pull::Config::default()
+        })
+        .await?;
+    Ok(consumer
+        .stream()
+        .max_messages_per_batch(PULL_WINDOW)
+        .max_bytes_per_batch(PULL_WINDOW_BYTES)
+        .heartbeat(PULL_HEARTBEAT)
+        .messages()
+        .await?
+        .map(|m| m.map_err(Into::into))
+        .boxed())
+}
 
 /// Pause before attaching again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
@@ -137,20 +188,7 @@ pub async fn run(
         let opened = async {
             let stream = js.get_stream(&source.stream).await?;
             let messages: Messages = match &durable {
-                None => {
-                    let consumer = stream
-                        .create_consumer(OrderedConfig {
-                            deliver_policy: deliver_policy(source.start, last_seq),
-                            description: Some(super::consumers::OWN_CONSUMER.to_string()),
-                            ..OrderedConfig::default()
-                        })
-                        .await?;
-                    consumer
-                        .messages()
-                        .await?
-                        .map(|m| m.map_err(Into::into))
-                        .boxed()
-                }
+                None => read_ephemeral(&stream, deliver_policy(source.start, last_seq)).await?,
                 Some(name) => {
                     // The start point applies when the consumer is first
                     // made; after that the server's ack floor decides.
@@ -201,6 +239,9 @@ pub async fn run(
         // Every message already received, at once (one hand-over to the
         // hub per batch, as core ingest does).
         let mut messages = messages.ready_chunks(super::RECV_CHUNK);
+        // The ephemeral consumer's sequence of the last message: one
+        // missing means a message was lost on the way, so attach again.
+        let mut last_delivery: Option<u64> = None;
         loop {
             let next = tokio::select! {
                 biased;
@@ -229,9 +270,24 @@ pub async fn run(
                         break;
                     }
                 };
-                let Some((seq, published_ms)) = msg.reply.as_deref().and_then(ack_info) else {
+                let Some(AckInfo {
+                    stream_seq: seq,
+                    consumer_seq,
+                    published_ms,
+                }) = msg.reply.as_deref().and_then(ack_info)
+                else {
                     continue;
                 };
+                if durable.is_none() {
+                    if last_delivery.is_some_and(|d| consumer_seq != d + 1) {
+                        failed = Some(
+                            format!("consumer sequence {consumer_seq} after {last_delivery:?}")
+                                .into(),
+                        );
+                        break;
+                    }
+                    last_delivery = Some(consumer_seq);
+                }
                 if let Some(last) = last_seq {
                     if seq <= last {
                         continue; // redelivered after a re-attach: already handed on
@@ -290,16 +346,27 @@ pub async fn run(
     tracing::info!(stream = %source.stream, last_seq, "jetstream source stopped");
 }
 
-/// The stream sequence and the publish time (Unix ms) of a JetStream
-/// message, read from its `$JS.ACK.` reply subject, in either form of
-/// ADR-15: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer
-/// seq>.<nanos>.<pending>`, or the same after `<domain>.<account hash>`
-/// (with optional tokens after). `None` if it is not one.
+/// What the ack subject of a JetStream message says that we use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckInfo {
+    /// Its sequence in the stream.
+    pub stream_seq: u64,
+    /// Its sequence among the consumer's deliveries.
+    pub consumer_seq: u64,
+    /// When the stream stored it, Unix ms.
+    pub published_ms: i64,
+}
+
+/// Reads the `$JS.ACK.` reply subject of a JetStream message, in either
+/// form of ADR-15: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+/// seq>.<consumer seq>.<nanos>.<pending>`, or the same after
+/// `<domain>.<account hash>` (with optional tokens after). `None` if it is
+/// not one.
 ///
 /// async-nats's `Message::info` reads every token (the time into a date
 /// type, through `i128`): at a few hundred thousand messages a second that
-/// was 9% of Eventscope's CPU, for two numbers.
-pub fn ack_info(reply: &str) -> Option<(u64, i64)> {
+/// was 9% of Eventscope's CPU, for three numbers.
+pub fn ack_info(reply: &str) -> Option<AckInfo> {
     let rest = reply.strip_prefix("$JS.ACK.")?.as_bytes();
     // Token starts, up to the 10th token.
     let mut starts = [0usize; 10];
@@ -326,9 +393,11 @@ pub fn ack_info(reply: &str) -> Option<(u64, i64)> {
             .map_or(rest.len(), |e| start + e);
         digits(&rest[start..end])
     };
-    let seq = token(3)?;
-    let nanos = token(5)?;
-    Some((seq, i64::try_from(nanos / 1_000_000).ok()?))
+    Some(AckInfo {
+        stream_seq: token(3)?,
+        consumer_seq: token(4)?,
+        published_ms: i64::try_from(token(5)? / 1_000_000).ok()?,
+    })
 }
 
 /// A whole decimal number (no sign, at most 19 digits), or `None`.
@@ -347,18 +416,22 @@ mod tests {
 
     #[test]
     fn reads_both_forms_of_the_ack_subject() {
+        let ack = |stream_seq, consumer_seq| {
+            Some(AckInfo {
+                stream_seq,
+                consumer_seq,
+                published_ms: 1_795_672_800_123,
+            })
+        };
         // 2026-11-26T06:00:00.123456789Z in nanoseconds.
         let v1 = "$JS.ACK.ORDERS.es-1.1.4200.17.1795672800123456789.3";
-        assert_eq!(ack_info(v1), Some((4200, 1_795_672_800_123)));
+        assert_eq!(ack_info(v1), ack(4200, 17));
         let v2 = "$JS.ACK.hub.ACCHASH.ORDERS.es-1.2.4201.18.1795672800123456789.0.rand0m";
-        assert_eq!(ack_info(v2), Some((4201, 1_795_672_800_123)));
+        assert_eq!(ack_info(v2), ack(4201, 18));
         let v2_no_token = "$JS.ACK._.ACCHASH.ORDERS.es-1.2.9.18.1795672800123456789.0";
-        assert_eq!(ack_info(v2_no_token), Some((9, 1_795_672_800_123)));
+        assert_eq!(ack_info(v2_no_token), ack(9, 18));
         // Tokens past the tenth are ignored.
-        assert_eq!(
-            ack_info(&format!("{v2}.x.y")),
-            Some((4201, 1_795_672_800_123))
-        );
+        assert_eq!(ack_info(&format!("{v2}.x.y")), ack(4201, 18));
         // Not an ack subject, too few tokens, or not a number.
         assert_eq!(ack_info("_INBOX.abc.1"), None);
         assert_eq!(ack_info("$JS.ACK.ORDERS.es-1.1.4200.17"), None);
