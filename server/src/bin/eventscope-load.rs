@@ -49,9 +49,16 @@ struct Args {
     /// Use this NATS instead of starting one.
     #[arg(long)]
     nats_url: Option<String>,
-    /// Run step 4 (the stored burst) only: to profile the read path alone.
-    #[arg(long)]
-    stored_only: bool,
+    /// Run one step only, to profile it alone: `burst` (step 1) or
+    /// `stored` (step 4).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Only {
+    Burst,
+    Stored,
 }
 
 /// A JSON log event of about 300 bytes; `i` makes each one distinct.
@@ -89,11 +96,18 @@ fn rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Publishes `n` events on `subject` as fast as the client takes them.
-async fn burst(client: &async_nats::Client, subject: &str, n: u64) {
-    for i in 0..n {
+/// Distinct payloads a burst cycles through: made before the clock starts,
+/// so the publisher (which shares the two cores with the subscriber being
+/// measured) spends its time publishing, not formatting.
+const POOL: u64 = 65_536;
+
+/// Publishes `n` events from `pool` on `subject` as fast as the client
+/// takes them.
+async fn burst(client: &async_nats::Client, subject: &'static str, pool: &[bytes::Bytes], n: u64) {
+    let subject = async_nats::Subject::from_static(subject);
+    for payload in pool.iter().cycle().take(n as usize) {
         if client
-            .publish(subject.to_string(), payload(i))
+            .publish(subject.clone(), payload.clone())
             .await
             .is_err()
         {
@@ -294,8 +308,9 @@ async fn main() {
         "eventscope-load: burst {burst_n}, steady {rate}/s for {secs} s, {clients} clients, NATS {url}"
     );
     let publisher = async_nats::connect(&url).await.expect("publisher");
-    if !args.stored_only {
-        burst_latency_fanout(&publisher, &url, burst_n, rate, secs, clients).await;
+    if args.only != Some(Only::Stored) {
+        let steady = (args.only.is_none()).then_some((rate, secs, clients));
+        burst_latency_fanout(&publisher, &url, burst_n, steady).await;
     }
 
     // 4. A stored burst: the same N events already in a JetStream stream,
@@ -303,21 +318,23 @@ async fn main() {
     // Eventscope reading the stream from its start (`LOAD@all`). The
     // publisher is done before either starts, so the two cores are shared
     // by nats-server and the reader only.
-    stored_burst(&publisher, &url, burst_n).await;
+    if args.only != Some(Only::Burst) {
+        stored_burst(&publisher, &url, burst_n).await;
+    }
     if let Some(mut n) = managed {
         n.stop().await;
     }
 }
 
-/// Steps 1 to 3: the core-NATS burst, latency, and fan-out.
+/// Steps 1 to 3: the core-NATS burst, then (given a steady rate, its
+/// seconds and the clients) latency and fan-out.
 async fn burst_latency_fanout(
     publisher: &async_nats::Client,
     url: &str,
     burst_n: u64,
-    rate: u64,
-    secs: u64,
-    clients: usize,
+    steady: Option<(u64, u64, usize)>,
 ) {
+    let pool: Vec<bytes::Bytes> = (0..POOL.min(burst_n)).map(payload).collect();
     // 1a. Baseline: a bare subscriber that counts.
     let baseline_client = async_nats::connect(&url).await.expect("subscriber");
     let mut sub = baseline_client
@@ -333,7 +350,7 @@ async fn burst_latency_fanout(
         }
     });
     let t0 = Instant::now();
-    burst(publisher, "base.events", burst_n).await;
+    burst(publisher, "base.events", &pool, burst_n).await;
     let (base_got, base_secs) = drain(t0, burst_n, || counted.load(Ordering::Relaxed)).await;
     counter.abort();
     drop(baseline_client);
@@ -364,7 +381,7 @@ async fn burst_latency_fanout(
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = store.read().stats().events;
     let t0 = Instant::now();
-    burst(publisher, "load.events", burst_n).await;
+    burst(publisher, "load.events", &pool, burst_n).await;
     let (es_total, es_secs) = drain(t0, before + burst_n, || store.read().stats().events).await;
     let es_got = es_total - before;
     let es_rate = es_got as f64 / es_secs;
@@ -374,6 +391,11 @@ async fn burst_latency_fanout(
         "eventscope ingest (log + all projections): {es_got}/{burst_n} in {es_secs:.3} s = {es_rate:.0} events/s, ratio to baseline {:.2}, counted drops {dropped} (the rest of a shortfall was dropped by nats-server: slow consumer)",
         es_rate / base_rate
     );
+
+    let Some((rate, secs, clients)) = steady else {
+        running.stop().await;
+        return;
+    };
 
     // 2. Latency: publish to the frame that counts the event.
     let mut client = ws(running.addr).await;

@@ -13,7 +13,7 @@ use crate::event::{NewEvent, Source, now_ms};
 use crate::stats::Stats;
 use async_nats::{Client, ConnectOptions, Event};
 use futures::StreamExt;
-use futures::stream::SelectAll;
+use futures::stream::{BoxStream, SelectAll};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -194,7 +194,7 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         decoders,
         shutdown,
     } = pipe;
-    let mut subs = SelectAll::new();
+    let mut subs = Vec::with_capacity(subjects.len());
     for subject in &subjects {
         let sub =
             client
@@ -207,7 +207,14 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         subs.push(sub);
     }
     tracing::info!(?subjects, "ingest subscribed");
-    let mut received = subs.ready_chunks(RECV_CHUNK);
+    // One subscription is read directly: merging through `SelectAll` costs
+    // an allocation per message.
+    let merged: BoxStream<'static, async_nats::Message> = if subs.len() == 1 {
+        subs.pop().expect("one").boxed()
+    } else {
+        subs.into_iter().collect::<SelectAll<_>>().boxed()
+    };
+    let mut received = merged.ready_chunks(RECV_CHUNK);
     // Events decoded but not yet taken by the hub's queue.
     let mut waiting: Vec<NewEvent> = Vec::new();
     loop {

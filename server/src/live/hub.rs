@@ -228,6 +228,21 @@ pub struct Hub {
     tick: Duration,
 }
 
+/// Takes a lock the hub shares with readers (queries, time travel, the
+/// pages): at once when it is free; else waits in a way that first hands
+/// this worker's other tasks to another thread. A reader may hold the lock
+/// for milliseconds, and a worker blocked in plain `lock()` would hold up
+/// the task it was about to run next (tokio's LIFO slot is not stolen).
+fn wait_for<G>(now: impl FnOnce() -> Option<G>, wait: impl FnOnce() -> G) -> G {
+    if let Some(guard) = now() {
+        return guard;
+    }
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+        _ => wait(),
+    }
+}
+
 fn encode(key: &str, seq: u64, body: Body) -> SharedFrame {
     Frame {
         v: PROTOCOL_VERSION,
@@ -293,8 +308,8 @@ impl Hub {
     /// whole batch, matters when a batch is larger than the store can hold:
     /// its head would be evicted before it was counted.
     fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
-        let mut store = self.store.write();
-        let mut checkpoints = self.checkpoints.lock();
+        let mut store = wait_for(|| self.store.try_write(), || self.store.write());
+        let mut checkpoints = wait_for(|| self.checkpoints.try_lock(), || self.checkpoints.lock());
         for ev in batch.drain(..) {
             let Some(e) = store.append(&ev).and_then(|id| store.get(id)) else {
                 continue;
