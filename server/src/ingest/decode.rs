@@ -675,7 +675,7 @@ impl FieldsVisitor<'_> {
         let mut f = Fields::default();
         // Fields named by the mapping win over the usual aliases.
         let mut mapped: Vec<Role> = Vec::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if let Some(role) = mapped_role(self.0, &key) {
                 let v = map.next_value::<Scalar>()?;
                 match role {
@@ -811,6 +811,32 @@ fn parse_time_text(s: &str) -> Option<i64> {
         }
     }
     s.parse::<f64>().ok().and_then(epoch_to_ms)
+}
+
+/// An object's key, borrowed from the payload unless it has escapes.
+/// (serde's own `Cow<str>` always copies: one allocation per key.)
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Scalar<'de> {
@@ -1138,6 +1164,18 @@ mod tests {
         assert_eq!(e.level, Some(Level::Warn));
         assert_eq!(e.message.as_deref(), Some("slow"));
         assert_eq!(e.service.as_deref(), Some("billing"));
+    }
+
+    #[test]
+    fn escaped_keys_and_values_are_read_too() {
+        // Keys are borrowed from the payload; one with an escape is copied.
+        let e = d(
+            "logs.api",
+            r#"{"m\u0073g":"a \"quoted\" line","lev\u0065l":"error","service":"b\u00e9ta"}"#,
+        );
+        assert_eq!(e.message.as_deref(), Some(r#"a "quoted" line"#));
+        assert_eq!(e.level, Some(Level::Error));
+        assert_eq!(e.service.as_deref(), Some("béta"));
     }
 
     #[test]
