@@ -56,7 +56,7 @@ pub struct Config {
     pub streams: Vec<crate::ingest::jetstream::StreamSource>,
 
     /// Read the streams with a durable consumer of this name (one per
-    /// stream) instead of an ordered one: the server remembers what was
+    /// stream) instead of an ephemeral one: the server remembers what was
     /// acknowledged, so a restarted Eventscope continues where it stopped.
     #[arg(long, env = "EVENTSCOPE_DURABLE", value_name = "NAME")]
     pub durable: Option<String>,

@@ -137,6 +137,18 @@ async fn a_durable_consumer_continues_where_the_last_run_stopped() {
     // Let the acknowledgements reach the server before stopping.
     tokio::time::sleep(Duration::from_millis(300)).await;
     first.stop().await;
+    // The server holds every one of the 10 as acknowledged (one ack per
+    // batch acknowledges the batch), none waiting for redelivery.
+    let info = jetstream::new(publisher(&url).await)
+        .get_stream("ORDERS")
+        .await
+        .expect("stream")
+        .consumer_info("eventscope-test")
+        .await
+        .expect("durable consumer");
+    assert_eq!(info.config.ack_policy, jetstream::consumer::AckPolicy::All);
+    assert_eq!(info.ack_floor.stream_sequence, 10);
+    assert_eq!(info.num_ack_pending, 0);
 
     publish_orders(&url, 10, 15).await;
     let second = eventscope::start(config()).await.expect("second run");

@@ -1,10 +1,10 @@
 //! JetStream sources (PRODUCT.md F1): a stream attached by name with a
-//! start point, read in order through an ephemeral pull consumer (as an
-//! ordered consumer does, with a wider window: see [`PULL_WINDOW`]), or
-//! a durable one (named
-//! by `--durable`, which remembers on the server what was acknowledged, so
-//! a restarted Eventscope goes on where the last one stopped; messages are
-//! acknowledged only once handed to the hub). JetStream is the durable
+//! start point, read in order through an ephemeral pull consumer (what an
+//! ordered consumer is, with a wider window: see [`PULL_WINDOW`]), or a
+//! durable one (named by `--durable`, which remembers on the server what
+//! was acknowledged, so a restarted Eventscope goes on where the last one
+//! stopped; a batch is acknowledged, with one ack for the whole batch, only
+//! once handed to the hub). JetStream is the durable
 //! log here, so this source never drops: when the hub's queue is full it
 //! waits (JetStream holds the rest). It remembers the last stream sequence
 //! it handed on, and whenever the consumer has to be made again (NATS
@@ -187,36 +187,50 @@ pub async fn run(
         let generation = stats.nats_connects.load(Ordering::Relaxed);
         let opened = async {
             let stream = js.get_stream(&source.stream).await?;
-            let messages: Messages = match &durable {
-                None => read_ephemeral(&stream, deliver_policy(source.start, last_seq)).await?,
+            // With the messages: whether one ack acknowledges every
+            // message before it too.
+            let opened: (Messages, bool) = match &durable {
+                None => (
+                    read_ephemeral(&stream, deliver_policy(source.start, last_seq)).await?,
+                    false,
+                ),
                 Some(name) => {
                     // The start point applies when the consumer is first
                     // made; after that the server's ack floor decides.
-                    let consumer = stream
+                    let mut consumer: jetstream::consumer::PullConsumer = stream
                         .get_or_create_consumer(
                             name,
                             pull::Config {
                                 durable_name: Some(name.clone()),
                                 description: Some(super::consumers::OWN_CONSUMER.to_string()),
                                 deliver_policy: deliver_policy(source.start, None),
-                                ack_policy: AckPolicy::Explicit,
+                                // One ack per batch acknowledges the batch.
+                                ack_policy: AckPolicy::All,
                                 // Unacknowledged messages (in flight when
                                 // NATS went away) come again after this.
                                 ack_wait: Duration::from_secs(10),
+                                max_ack_pending: 2 * PULL_WINDOW as i64,
                                 ..pull::Config::default()
                             },
                         )
                         .await?;
-                    consumer
+                    // A durable made by an earlier version keeps its policy.
+                    let ack_all = consumer.info().await?.config.ack_policy == AckPolicy::All;
+                    let messages = consumer
+                        .stream()
+                        .max_messages_per_batch(PULL_WINDOW)
+                        .max_bytes_per_batch(PULL_WINDOW_BYTES)
+                        .heartbeat(PULL_HEARTBEAT)
                         .messages()
                         .await?
                         .map(|m| m.map_err(Into::into))
-                        .boxed()
+                        .boxed();
+                    (messages, ack_all)
                 }
             };
-            Ok::<_, async_nats::Error>(messages)
+            Ok::<_, async_nats::Error>(opened)
         };
-        let messages = tokio::select! {
+        let (messages, ack_all) = tokio::select! {
             _ = shutdown.cancelled() => break,
             opened = opened => match opened {
                 Ok(m) => {
@@ -331,7 +345,13 @@ pub async fn run(
                     _ = shutdown.cancelled() => break 'attach,
                     sent = tx.send(batch) => if sent.is_err() { break 'attach },
                 }
-                for (seq, acker) in ackers {
+                // Acknowledging the last acknowledges the batch.
+                let skip = if ack_all {
+                    ackers.len().saturating_sub(1)
+                } else {
+                    0
+                };
+                for (seq, acker) in ackers.into_iter().skip(skip) {
                     if let Err(e) = acker.ack().await {
                         tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
                     }
