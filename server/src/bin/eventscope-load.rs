@@ -258,24 +258,33 @@ async fn stored_burst(publisher: &async_nats::Client, url: &str, n: u64) {
         "stored burst, bare consumer that only counts: {got}/{n} in {base_secs:.3} s = {base_rate:.0} events/s"
     );
 
-    let mut config = Config::attach(url.to_string(), &[]);
-    config.streams = vec!["LOAD@all".parse().expect("stream source")];
-    config.store_bytes = bytesize::ByteSize::gib(2);
-    let running = eventscope::start(config).await.expect("eventscope starts");
-    let events = || running.store.read().stats().events;
-    wait_until(
-        "eventscope's first event from the stream",
-        Duration::from_secs(30),
-        || events() > 0,
-    )
-    .await;
-    let (last, es_secs) = drain(Instant::now(), n, events).await;
-    let es_rate = last as f64 / es_secs;
-    println!(
-        "stored burst, eventscope reading the stream (log + all projections): {last}/{n} in {es_secs:.3} s = {es_rate:.0} events/s, ratio to baseline {:.2}",
-        es_rate / base_rate
-    );
-    running.stop().await;
+    // Eventscope, then Eventscope with a durable consumer (acknowledging).
+    for durable in [None, Some("load-durable")] {
+        let mut config = Config::attach(url.to_string(), &[]);
+        config.streams = vec!["LOAD@all".parse().expect("stream source")];
+        config.durable = durable.map(str::to_string);
+        config.store_bytes = bytesize::ByteSize::gib(2);
+        let running = eventscope::start(config).await.expect("eventscope starts");
+        let events = || running.store.read().stats().events;
+        wait_until(
+            "eventscope's first event from the stream",
+            Duration::from_secs(30),
+            || events() > 0,
+        )
+        .await;
+        let (last, es_secs) = drain(Instant::now(), n, events).await;
+        let es_rate = last as f64 / es_secs;
+        let how = if durable.is_some() {
+            "with a durable consumer, acknowledging"
+        } else {
+            "log + all projections"
+        };
+        println!(
+            "stored burst, eventscope reading the stream ({how}): {last}/{n} in {es_secs:.3} s = {es_rate:.0} events/s, ratio to baseline {:.2}",
+            es_rate / base_rate
+        );
+        running.stop().await;
+    }
     let _ = js.delete_stream("LOAD").await;
 }
 
