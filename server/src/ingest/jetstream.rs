@@ -302,9 +302,15 @@ pub async fn run(
                     }
                     last_delivery = Some(consumer_seq);
                 }
+                let (message, acker) = msg.split();
+                if durable.is_some() {
+                    ackers.push((seq, acker));
+                }
                 if let Some(last) = last_seq {
                     if seq <= last {
-                        continue; // redelivered after a re-attach: already handed on
+                        // Redelivered after a re-attach: already handed on
+                        // (acknowledged again, so it does not come back).
+                        continue;
                     }
                     if seq > last + 1 {
                         stats
@@ -313,7 +319,6 @@ pub async fn run(
                     }
                 }
                 last_seq = Some(seq);
-                let (message, acker) = msg.split();
                 let headers = flatten_headers(message.headers.as_ref());
                 let mut decoded =
                     decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
@@ -331,9 +336,6 @@ pub async fn run(
                     },
                     decoded,
                 });
-                if durable.is_some() {
-                    ackers.push((seq, acker));
-                }
             }
             if !batch.is_empty() {
                 stats
@@ -345,16 +347,17 @@ pub async fn run(
                     _ = shutdown.cancelled() => break 'attach,
                     sent = tx.send(batch) => if sent.is_err() { break 'attach },
                 }
-                // Acknowledging the last acknowledges the batch.
-                let skip = if ack_all {
-                    ackers.len().saturating_sub(1)
-                } else {
-                    0
-                };
-                for (seq, acker) in ackers.into_iter().skip(skip) {
-                    if let Err(e) = acker.ack().await {
-                        tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
-                    }
+            }
+            // Only once handed on. Acknowledging the last acknowledges the
+            // batch when the consumer acks all.
+            let skip = if ack_all {
+                ackers.len().saturating_sub(1)
+            } else {
+                0
+            };
+            for (seq, acker) in ackers.into_iter().skip(skip) {
+                if let Err(e) = acker.ack().await {
+                    tracing::debug!(stream = %source.stream, seq, error = %e, "ack failed; the message may come again");
                 }
             }
             if let Some(e) = failed {
