@@ -143,6 +143,13 @@ pub async fn read_ephemeral(
             ..pull::Config::default()
         })
         .await?;
+    pull_messages(&consumer).await
+}
+
+/// The messages of a pull consumer, [`PULL_WINDOW`] at a time.
+async fn pull_messages(
+    consumer: &jetstream::consumer::PullConsumer,
+) -> Result<Messages, async_nats::Error> {
     Ok(consumer
         .stream()
         .max_messages_per_batch(PULL_WINDOW)
@@ -216,16 +223,7 @@ pub async fn run(
                         .await?;
                     // A durable made by an earlier version keeps its policy.
                     let ack_all = consumer.info().await?.config.ack_policy == AckPolicy::All;
-                    let messages = consumer
-                        .stream()
-                        .max_messages_per_batch(PULL_WINDOW)
-                        .max_bytes_per_batch(PULL_WINDOW_BYTES)
-                        .heartbeat(PULL_HEARTBEAT)
-                        .messages()
-                        .await?
-                        .map(|m| m.map_err(Into::into))
-                        .boxed();
-                    (messages, ack_all)
+                    (pull_messages(&consumer).await?, ack_all)
                 }
             };
             Ok::<_, async_nats::Error>(opened)
