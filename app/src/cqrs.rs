@@ -156,9 +156,17 @@ fn ReadModel(info: ProjectionInfo) -> impl IntoView {
         |state| crate::api::body_field(state, "custom", "groups"),
         move |r| groups.set(Some(r)),
     );
+    // Each row with whether the whole column is whole numbers.
     let shown = move || {
         groups.with(|g| match g {
-            Some(Ok(v)) => v.iter().take(MODEL_ROWS).cloned().collect(),
+            Some(Ok(v)) => {
+                let rows = &v[..v.len().min(MODEL_ROWS)];
+                let whole = rows
+                    .iter()
+                    .filter_map(|g| g.value)
+                    .all(|v| v.fract() == 0.0 && v.abs() < 1e15);
+                rows.iter().map(|g| (g.clone(), whole)).collect()
+            }
             _ => Vec::new(),
         })
     };
@@ -179,7 +187,13 @@ fn ReadModel(info: ProjectionInfo) -> impl IntoView {
             Some(Ok(_)) => None,
         })
     };
-    let shown_value = |g: &CustomGroup| match (g.value, g.p50, g.p99) {
+    // One format down the column: whole numbers with separators when every
+    // value is whole (balances, counts), else each by its size.
+    let shown_value = |g: &CustomGroup, whole: bool| match (g.value, g.p50, g.p99) {
+        (Some(v), _, _) if whole => {
+            let n = format::thousands(v.abs() as u64);
+            if v < 0.0 { format!("-{n}") } else { n }
+        }
         (Some(v), _, _) => format::value(v),
         (None, Some(p50), Some(p99)) => {
             format!("p50 {} · p99 {}", format::value(p50), format::value(p99))
@@ -200,11 +214,11 @@ fn ReadModel(info: ProjectionInfo) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=shown key=|g| format!("{g:?}") let:g>
-                        <tr data-testid="read-model-row" data-key=g.key.clone()>
-                            <td class="mono">{if g.key.is_empty() { "(all)".to_string() } else { g.key.clone() }}</td>
-                            <td class="num" data-testid="read-model-value">{shown_value(&g)}</td>
-                            <td class="num muted">{format::thousands(g.count)}</td>
+                    <For each=shown key=|row| format!("{row:?}") let:row>
+                        <tr data-testid="read-model-row" data-key=row.0.key.clone()>
+                            <td class="mono">{if row.0.key.is_empty() { "(all)".to_string() } else { row.0.key.clone() }}</td>
+                            <td class="num" data-testid="read-model-value">{shown_value(&row.0, row.1)}</td>
+                            <td class="num muted">{format::thousands(row.0.count)}</td>
                         </tr>
                     </For>
                 </tbody>
