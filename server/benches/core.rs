@@ -7,31 +7,35 @@
 //! numbers can be read as ratios on any machine.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use eventscope::demo::producer::Generator;
 use eventscope::event::NewEvent;
-use eventscope::ingest::decode::Level;
-use eventscope::ingest::decode::decode;
+use eventscope::ingest::decode::{Decoders, Level, decode};
+use eventscope::live::hub::Hub;
 use eventscope::projection::builtin::Projections;
 use eventscope::projection::timetravel::{Checkpoints, fold_from};
 use eventscope::store::Store;
 use eventscope::store::query::Query;
+use eventscope::traffic::{Profile, Traffic};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// Demo-like JSON events padded to about 300 bytes, as in the targets.
+/// The load tool's realistic traffic (requests through several services
+/// sharing trace ids, `Nats-Msg-Id` and `Causation-Id` headers on domain
+/// events, 10% metric samples, 1% errors, request/reply; about 275 bytes),
+/// 250 events per millisecond of received time (250k events/s, so the
+/// per-second budgets, windows and rates see what they see live).
 fn events(n: usize) -> Vec<NewEvent> {
-    let mut g = Generator::new(42);
+    events_of(Profile::Realistic, n)
+}
+
+fn events_of(profile: Profile, n: usize) -> Vec<NewEvent> {
+    let traffic = Traffic::new(profile, n, 42);
+    let decoders = Decoders::new(Vec::new());
     let start = 1_795_672_800_000i64;
-    (0..n)
+    (0..n as u64)
         .map(|i| {
-            // 250k events/s: four per millisecond.
-            let t = start + (i / 4) as i64;
-            let ev = g.next_event(t as u64);
-            let mut payload = ev.payload;
-            payload.pop(); // the closing brace
-            let pad = 299usize.saturating_sub(payload.len() + 12);
-            payload.push_str(&format!(",\"detail\":\"{}\"}}", "x".repeat(pad)));
-            NewEvent::core(&ev.subject, payload, t)
+            traffic
+                .message(i)
+                .into_event(start + (i / 250) as i64, &decoders)
         })
         .collect()
 }
@@ -194,5 +198,45 @@ fn bench_replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_fold, bench_decode_and_append, bench_replay);
+/// What the hub does with every event on live ingest: append to the log,
+/// fold into every built-in projection, count, watch schemas, take
+/// checkpoints; in the batches ingest hands over. Per profile, against the
+/// same events appended to the log only.
+fn bench_hub(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hub");
+    for profile in [Profile::Realistic, Profile::Simple] {
+        let evs = events_of(profile, 100_000);
+        g.throughput(Throughput::Elements(evs.len() as u64));
+        let name = format!("{profile:?}").to_lowercase();
+        g.bench_function(BenchmarkId::new("append_only", &name), |b| {
+            b.iter(|| black_box(filled_store(&evs)))
+        });
+        g.bench_function(BenchmarkId::new("ingest", &name), |b| {
+            b.iter_batched(
+                || (Hub::for_bench(), evs.clone()),
+                |(mut hub, evs)| {
+                    let mut evs = evs.into_iter();
+                    loop {
+                        let mut batch: Vec<NewEvent> = evs.by_ref().take(4_096).collect();
+                        if batch.is_empty() {
+                            break;
+                        }
+                        hub.fold_batch(&mut batch);
+                    }
+                    black_box(hub)
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_fold,
+    bench_decode_and_append,
+    bench_hub,
+    bench_replay
+);
 criterion_main!(benches);

@@ -16,6 +16,7 @@ pub mod live;
 pub mod projection;
 pub mod stats;
 pub mod store;
+pub mod traffic;
 
 use app::{App, shell};
 use axum::Router;
@@ -32,16 +33,12 @@ use store::{SharedStore, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Batches waiting between ingest and the hub; with batches of at most
-/// [`ingest::MAX_BATCH`] events, and one more batch waiting in ingest, at
-/// most 69,632 events are between NATS and the hub before ingest drops.
-pub const INGEST_QUEUE: usize = 65_536 / ingest::MAX_BATCH;
 /// A time-travel checkpoint every this many events…
-const CHECKPOINT_EVENTS: u64 = 50_000;
+pub const CHECKPOINT_EVENTS: u64 = 50_000;
 /// …or this much received time, whichever comes first.
-const CHECKPOINT_MS: i64 = 60_000;
+pub const CHECKPOINT_MS: i64 = 60_000;
 /// Checkpoints kept (thinned, never simply dropped, past this).
-const MAX_CHECKPOINTS: usize = 64;
+pub const MAX_CHECKPOINTS: usize = 64;
 
 /// What every HTTP handler can reach.
 #[derive(Clone, Debug)]
@@ -328,7 +325,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
 
     let client = ingest::connect(&nats_url, "eventscope", &config.auth, Arc::clone(&stats)).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(INGEST_QUEUE);
+    let (tx, rx) = ingest::queue::queue();
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));

@@ -24,6 +24,7 @@ impl Default for Stats {
             nats_connects: AtomicU64::new(0),
             reconnected: tokio::sync::Notify::new(),
             schema_drifts: Default::default(),
+            nats_client: std::sync::OnceLock::new(),
         }
     }
 }
@@ -58,12 +59,25 @@ pub struct Stats {
     pub reconnected: tokio::sync::Notify,
     /// Schema drifts raised: new field, missing field, type change.
     pub schema_drifts: [AtomicU64; 3],
+    /// The ingest connection's own counters (set once it is made).
+    pub nats_client: std::sync::OnceLock<std::sync::Arc<async_nats::Statistics>>,
 }
 
 /// The kinds of schema drift, in the order of [`Stats::schema_drifts`].
 pub const DRIFT_KINDS: [&str; 3] = ["new_field", "missing_field", "type_change"];
 
 impl Stats {
+    /// Messages the ingest connection read from NATS, on every
+    /// subscription (core, JetStream, API replies). What it read but no
+    /// source received was dropped by the client (a slow consumer: its
+    /// subscription's buffer was full); async-nats's slow-consumer
+    /// notices are only a lower bound of that.
+    pub fn nats_messages_in(&self) -> u64 {
+        self.nats_client
+            .get()
+            .map_or(0, |c| c.in_messages.load(Ordering::Relaxed))
+    }
+
     /// The counters as the wire reports them (overflow is the hub's own).
     pub fn health(&self, store: &StoreStats) -> Health {
         Health {

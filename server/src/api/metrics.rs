@@ -141,8 +141,14 @@ impl Collector for PipelineCollector {
         plain_counter(
             &mut e,
             "eventscope_nats_slow_consumer",
-            "Slow-consumer notices from the NATS client (messages lost in NATS)",
+            "Slow-consumer notices from the NATS client (at least one message lost per notice; async-nats drops notices when many come at once, so this is a lower bound)",
             load(&s.nats_slow_consumer),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_nats_messages_in",
+            "Messages the ingest connection read from NATS on every subscription; minus the events received by the sources (eventscope_events_ingested) it is what the NATS client dropped",
+            s.nats_messages_in(),
         )?;
         let drifts: Vec<(&str, &str, u64)> = crate::stats::DRIFT_KINDS
             .iter()

@@ -7,6 +7,7 @@
 pub mod consumers;
 pub mod decode;
 pub mod jetstream;
+pub mod queue;
 
 use crate::config::NatsAuth;
 use crate::event::{NewEvent, Source, now_ms};
@@ -17,7 +18,6 @@ use futures::stream::{BoxStream, SelectAll};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Errors of the ingest stage.
@@ -48,6 +48,15 @@ pub enum IngestError {
         source: async_nats::SubscribeError,
     },
 }
+
+/// Messages the NATS client holds for a subscription between reading them
+/// off the socket and the receive loop taking them (async-nats's default,
+/// set here on purpose). Past it the client drops them (a slow consumer,
+/// counted in `eventscope_nats_messages_in` minus what the sources
+/// received). The receive loop only moves chunks to the decoding pool, so
+/// this fills only when every core is busy; it is 65 ms of traffic at 1M
+/// events/s, and about 30 MiB at 300-byte payloads.
+pub const SUBSCRIPTION_CAPACITY: usize = 65_536;
 
 /// How often to repeat the "still unreachable" warning.
 const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -100,6 +109,7 @@ pub async fn connect(
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .event_callback(move |event| {
             let stats = Arc::clone(&events_stats);
             let url = log_url.clone();
@@ -135,6 +145,7 @@ pub async fn connect(
             url: url.to_string(),
             source,
         })?;
+    let _ = stats.nats_client.set(client.statistics());
     Ok(client)
 }
 
@@ -162,18 +173,17 @@ pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: Cancel
 /// already received when the receive loop looks.
 pub(crate) const RECV_CHUNK: usize = 256;
 
-/// Events handed to the hub at once, at most. What arrives while the hub's
-/// queue is full is added to the batch waiting to go, up to this many
-/// (dropped and counted past it): a moment's pause of the hub (a tick, a
-/// checkpoint) then costs one bigger batch, not lost events, and the queue
-/// holds big batches exactly when it fills.
+/// Events waiting in the receive loop, at most, while the hub's queue is
+/// full (it holds [`queue::QUEUE_EVENTS`]); past this they are dropped and
+/// counted. So at most `QUEUE_EVENTS + MAX_BATCH` events are between NATS
+/// and the hub before one is dropped.
 pub const MAX_BATCH: usize = 4_096;
 
 /// What every source hands its events to, and what it needs to make them.
 #[derive(Clone, Debug)]
 pub struct Pipe {
-    /// The hub's queue, of batches of events.
-    pub tx: mpsc::Sender<Vec<NewEvent>>,
+    /// The hub's queue, bounded in events and bytes.
+    pub tx: queue::Sender,
     /// Counters.
     pub stats: Arc<Stats>,
     /// The decoder, with the config file's overrides.
@@ -182,11 +192,24 @@ pub struct Pipe {
     pub shutdown: CancellationToken,
 }
 
+/// Chunks being decoded at once, at most, per core available: decoding
+/// runs on the runtime's workers, off the receive loop, so the loop only
+/// moves messages and NATS's buffer for the subscription never fills while
+/// cores are idle. Past this (every worker busy decoding), the receive
+/// loop decodes the chunk itself, which slows it to what the cores can do.
+const DECODING_PER_CORE: usize = 2;
+
+/// A chunk's events being decoded: in order of receipt, whoever decodes
+/// them.
+type Decoding = futures::future::BoxFuture<'static, Vec<NewEvent>>;
+
 /// Subscribes to `subjects` and forwards every message to the pipe until
 /// shutdown or the client closes: the messages already received, in one
-/// batch; while the queue is full they wait in one batch of at most
-/// [`MAX_BATCH`] events, and what does not fit is dropped and counted. The
-/// loop never waits for the hub, so it always drains the subscriptions.
+/// chunk, decoded on a worker of the pool (in order: events keep the order
+/// NATS delivered them in); decoded events wait in one batch of at most
+/// [`MAX_BATCH`] events while the queue is full, and what does not fit is
+/// dropped and counted. The loop never waits for the hub, so it always
+/// drains the subscriptions.
 pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<(), IngestError> {
     let Pipe {
         tx,
@@ -215,38 +238,66 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         subs.into_iter().collect::<SelectAll<_>>().boxed()
     };
     let mut received = merged.ready_chunks(RECV_CHUNK);
-    // Events decoded but not yet taken by the hub's queue.
+    let max_decoding = DECODING_PER_CORE
+        * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let mut decoding: futures::stream::FuturesOrdered<Decoding> = Default::default();
+    // Events decoded but not yet taken by the hub's queue, and the room
+    // they need there.
     let mut waiting: Vec<NewEvent> = Vec::new();
+    let mut need = tx.need(&waiting);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             // The queue has room again: hand over what waited.
-            permit = tx.reserve(), if !waiting.is_empty() => match permit {
-                Ok(permit) => permit.send(std::mem::take(&mut waiting)),
-                Err(_) => break,
+            room = tx.room(need), if !waiting.is_empty() => match room {
+                Ok(room) => {
+                    if tx.send_in(room, std::mem::take(&mut waiting)).is_err() {
+                        break;
+                    }
+                }
+                Err(queue::Closed) => break,
             },
-            msgs = received.next() => {
-                let Some(msgs) = msgs else { break };
-                let n = msgs.len();
-                stats.ingested_core.fetch_add(n as u64, Ordering::Relaxed);
+            Some(events) = decoding.next(), if !decoding.is_empty() => {
                 let room = MAX_BATCH.saturating_sub(waiting.len());
-                if n > room {
+                if events.len() > room {
                     stats
                         .dropped_ingest
-                        .fetch_add((n - room) as u64, Ordering::Relaxed);
+                        .fetch_add((events.len() - room) as u64, Ordering::Relaxed);
                 }
-                // Received together: one clock read for the batch.
+                waiting.extend(events.into_iter().take(room));
+                if tx.send_what_fits(&mut waiting).is_err() {
+                    break;
+                }
+                need = tx.need(&waiting);
+            }
+            msgs = received.next() => {
+                let Some(msgs) = msgs else { break };
+                let n = msgs.len() as u64;
+                stats.ingested_core.fetch_add(n, Ordering::Relaxed);
+                // Received together: one clock read for the chunk.
                 let received_ms = now_ms();
-                waiting.extend(
+                let decoders = Arc::clone(&decoders);
+                let decode = move || -> Vec<NewEvent> {
                     msgs.into_iter()
-                        .take(room)
-                        .map(|msg| from_core_message(msg, received_ms, &decoders)),
-                );
-                match tx.try_reserve() {
-                    Ok(permit) => permit.send(std::mem::take(&mut waiting)),
-                    Err(mpsc::error::TrySendError::Full(())) => {}
-                    Err(mpsc::error::TrySendError::Closed(())) => break,
+                        .map(|msg| from_core_message(msg, received_ms, &decoders))
+                        .collect()
+                };
+                if decoding.len() < max_decoding {
+                    let task = tokio::spawn(async move { decode() });
+                    let stats = Arc::clone(&stats);
+                    decoding.push_back(Box::pin(async move {
+                        task.await.unwrap_or_else(|e| {
+                            // Decoding never panics; if it did, the chunk
+                            // is lost, and counted.
+                            tracing::error!(error = %e, "decoding a chunk failed");
+                            stats.dropped_ingest.fetch_add(n, Ordering::Relaxed);
+                            Vec::new()
+                        })
+                    }));
+                } else {
+                    let events = decode();
+                    decoding.push_back(Box::pin(std::future::ready(events)));
                 }
             }
         }

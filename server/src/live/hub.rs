@@ -220,7 +220,7 @@ pub struct Hub {
     checkpoints: SharedCheckpoints,
     topics: HashMap<String, Topic>,
     ticks: u64,
-    events: mpsc::Receiver<Vec<NewEvent>>,
+    events: crate::ingest::queue::Receiver,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     store: SharedStore,
@@ -267,7 +267,7 @@ fn only_clock(patch: &json_patch::Patch) -> bool {
 impl Hub {
     /// A hub fed by `events`, publishing every `tick`.
     pub fn new(
-        events: mpsc::Receiver<Vec<NewEvent>>,
+        events: crate::ingest::queue::Receiver,
         stats: Arc<Stats>,
         store: SharedStore,
         checkpoints: SharedCheckpoints,
@@ -292,6 +292,37 @@ impl Hub {
             tick,
         };
         (hub, HubHandle { commands: cmd_tx })
+    }
+
+    /// A hub with an empty 4 GiB log, the default projections and
+    /// checkpoints as `start` makes them, and no channels worth using: for
+    /// benchmarks of [`Hub::fold_batch`].
+    pub fn for_bench() -> Hub {
+        let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(4 << 30)));
+        let checkpoints = Arc::new(parking_lot::Mutex::new(
+            crate::projection::timetravel::Checkpoints::new(
+                crate::CHECKPOINT_EVENTS,
+                crate::CHECKPOINT_MS,
+                crate::MAX_CHECKPOINTS,
+            ),
+        ));
+        let (_tx, rx) = crate::ingest::queue::queue();
+        Hub::new(
+            rx,
+            Arc::new(Stats::default()),
+            store,
+            checkpoints,
+            Projections::default(),
+            Arc::new(Decoders::new(Default::default())),
+            Duration::from_millis(100),
+        )
+        .0
+    }
+
+    /// What the hub does with a batch ingest hands over (see
+    /// [`Hub::ingest`]); public for benchmarks.
+    pub fn fold_batch(&mut self, batch: &mut Vec<NewEvent>) {
+        self.ingest(batch);
     }
 
     fn refresh_status(&mut self) {
@@ -556,7 +587,7 @@ impl Hub {
         let start = Instant::now();
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut batches: Vec<Vec<NewEvent>> = Vec::with_capacity(FOLD_BATCHES);
+        let mut batches: Vec<crate::ingest::queue::Batch> = Vec::with_capacity(FOLD_BATCHES);
         loop {
             tokio::select! {
                 biased;
@@ -598,8 +629,10 @@ impl Hub {
                     if n == 0 {
                         break;
                     }
+                    // Each batch gives its room in the queue back once
+                    // folded (dropped).
                     for mut batch in batches.drain(..) {
-                        self.ingest(&mut batch);
+                        self.ingest(&mut batch.events);
                     }
                 }
             }
@@ -683,7 +716,7 @@ mod tests {
     fn a_batch_larger_than_the_store_is_folded_whole() {
         let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(256 * 1024)));
         let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1_000, 1_000, 8)));
-        let (_tx, rx) = mpsc::channel(1);
+        let (_tx, rx) = crate::ingest::queue::queue();
         let (mut hub, _handle) = Hub::new(
             rx,
             Arc::new(Stats::default()),

@@ -23,8 +23,10 @@
 //! time-travel fold (its drifts are events in the log, and those travel).
 //!
 //! Bounded: [`MAX_SCHEMAS`] schemas of [`MAX_FIELDS`] fields; at most
-//! [`SAMPLES_PER_SEC`] payloads a second are read per subject (by
-//! received time); the rest are counted as skipped.
+//! [`SAMPLES_PER_SEC`] payloads a second are read per subject, and
+//! [`TOTAL_SAMPLES_PER_SEC`] in all (by received time), so many subjects
+//! cannot make it read every payload (each read costs microseconds); the rest are
+//! counted as skipped.
 
 use super::topology::subject_group;
 use crate::store::EventRef;
@@ -41,6 +43,9 @@ pub const MAX_SCHEMAS: usize = 500;
 pub const MAX_FIELDS: usize = 200;
 /// Payloads read per subject per second.
 pub const SAMPLES_PER_SEC: u32 = 200;
+/// Payloads read per second over all subjects: a few percent of a core
+/// (a read of a 300-byte payload is 5 to 15 µs).
+pub const TOTAL_SAMPLES_PER_SEC: u32 = 2_000;
 /// Deepest nesting followed.
 const MAX_DEPTH: usize = 4;
 /// Subject the hub writes drift events to (never watched itself).
@@ -157,6 +162,8 @@ pub struct Schemas {
     schemas: HashMap<String, Schema>,
     /// Subject id → (group, second, payloads read in it).
     budget: HashMap<u32, (String, i64, u32)>,
+    /// (second, payloads read in it) over all subjects.
+    total: (i64, u32),
     skipped: u64,
     drifts: u64,
     /// Drifts not yet taken by the hub (bounded).
@@ -182,11 +189,15 @@ impl Schemas {
             budget.1 = second;
             budget.2 = 0;
         }
-        if budget.2 >= SAMPLES_PER_SEC {
+        if self.total.0 != second {
+            self.total = (second, 0);
+        }
+        if budget.2 >= SAMPLES_PER_SEC || self.total.1 >= TOTAL_SAMPLES_PER_SEC {
             self.skipped += 1;
             return;
         }
         budget.2 += 1;
+        self.total.1 += 1;
         let group = budget.0.clone();
         let Ok(value) = serde_json::from_slice::<Value>(payload) else {
             return;
@@ -431,5 +442,32 @@ mod tests {
         }
         assert_eq!(s.skipped(), 30);
         assert_eq!(s.list()[0].samples, u64::from(SAMPLES_PER_SEC));
+    }
+
+    #[test]
+    fn reads_at_most_the_total_budget_a_second_over_all_subjects() {
+        let (mut s, mut store) = (Schemas::default(), Store::new(256 << 20));
+        // 100 subjects, each under its own budget: the total caps them.
+        let per_subject = TOTAL_SAMPLES_PER_SEC / 100 + 10;
+        for i in 0..per_subject {
+            for subject in 0..100 {
+                feed(
+                    &mut s,
+                    &mut store,
+                    &format!("s{subject}.x"),
+                    r#"{"x":1}"#,
+                    7_000 + i64::from(i % 900),
+                );
+            }
+        }
+        let read: u64 = s.list().iter().map(|x| x.samples).sum();
+        assert_eq!(read, u64::from(TOTAL_SAMPLES_PER_SEC));
+        assert_eq!(
+            s.skipped(),
+            u64::from(per_subject * 100 - TOTAL_SAMPLES_PER_SEC)
+        );
+        // The next second reads again.
+        feed(&mut s, &mut store, "s0.x", r#"{"x":1}"#, 8_000);
+        assert_eq!(s.list().iter().map(|x| x.samples).sum::<u64>(), read + 1);
     }
 }

@@ -373,8 +373,9 @@ pub struct Store {
     series: Interner,
     messages: Interner,
     streams: Interner,
-    recent_msg_ids: HashMap<String, u64>,
-    recent_order: VecDeque<String>,
+    recent_msg_ids: HashMap<std::sync::Arc<str>, u64>,
+    /// The same ids (one allocation shared by both), oldest first.
+    recent_order: VecDeque<std::sync::Arc<str>>,
     stats: StoreStats,
     chunk_bytes_total: usize,
     dedup_window: usize,
@@ -502,8 +503,10 @@ impl Store {
         let duplicate = ev.header("Nats-Msg-Id").is_some_and(|msg_id| {
             let seen = self.recent_msg_ids.contains_key(msg_id);
             if !seen {
-                self.recent_msg_ids.insert(msg_id.to_string(), self.next_id);
-                self.recent_order.push_back(msg_id.to_string());
+                let msg_id: std::sync::Arc<str> = msg_id.into();
+                self.recent_msg_ids
+                    .insert(std::sync::Arc::clone(&msg_id), self.next_id);
+                self.recent_order.push_back(msg_id);
                 if self.recent_order.len() > self.dedup_window
                     && let Some(old) = self.recent_order.pop_front()
                 {
