@@ -50,13 +50,16 @@ pub enum IngestError {
 }
 
 /// Messages the NATS client holds for a subscription between reading them
-/// off the socket and the receive loop taking them (async-nats's default,
-/// set here on purpose). Past it the client drops them (a slow consumer,
-/// counted in `eventscope_nats_messages_in` minus what the sources
-/// received). The receive loop only moves chunks to the decoding pool, so
-/// this fills only when every core is busy; it is 65 ms of traffic at 1M
-/// events/s, and about 30 MiB at 300-byte payloads.
-pub const SUBSCRIPTION_CAPACITY: usize = 65_536;
+/// off the socket and the receive loop taking them (async-nats's default
+/// is 65,536). Past it the client drops them: a slow consumer, counted as
+/// `eventscope_nats_messages_in` minus what the sources received. The
+/// receive loop only moves chunks to decoding, so this fills only while
+/// every core is busy; measured on two cores shared with nats-server and
+/// a publisher, 65,536 (a third of a second at 200k events/s) overflowed
+/// in the first seconds of a fresh instance at rates it then sustained, and
+/// 262,144 did not. It is about 120 MiB at 300-byte payloads: async-nats
+/// bounds it in messages only, not bytes.
+pub const SUBSCRIPTION_CAPACITY: usize = 262_144;
 
 /// How often to repeat the "still unreachable" warning.
 const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
