@@ -300,6 +300,18 @@ async fn start_eventscope(url: &str, subject: &str) -> eventscope::Running {
     eventscope::start(config).await.expect("eventscope starts")
 }
 
+/// Events Eventscope's log took from the traffic (its own schema-drift
+/// events are not traffic).
+fn kept_events(r: &eventscope::Running) -> u64 {
+    let drifts: u64 = r
+        .stats
+        .schema_drifts
+        .iter()
+        .map(|d| d.load(Ordering::Relaxed))
+        .sum();
+    r.store.read().stats().appended.saturating_sub(drifts)
+}
+
 /// What a receiver did with an offer.
 #[derive(Clone, Copy, Debug, Default)]
 struct Took {
@@ -310,7 +322,13 @@ struct Took {
     delivered: u64,
     /// Dropped by Eventscope's ingest queue, counted.
     queue_dropped: u64,
-    /// Events kept (in the log; for the bare subscriber: counted).
+    /// Refused by the log (an event larger than its cap), counted.
+    refused: u64,
+    /// Kept but flagged as a repeated `Nats-Msg-Id` (the traffic's ids are
+    /// all distinct: any is a fault of the tool).
+    duplicates: u64,
+    /// Events kept (in the log, a duplicate flagged but kept; for the bare
+    /// subscriber: counted).
     kept: u64,
 }
 
@@ -370,17 +388,13 @@ impl Receiver {
             Receiver::Eventscope(r) => {
                 let s = r.stats.as_ref();
                 let store = r.store.read().stats();
-                let drifts: u64 = s
-                    .schema_drifts
-                    .iter()
-                    .map(|d| d.load(Ordering::Relaxed))
-                    .sum();
                 Took {
                     received: s.nats_messages_in(),
                     delivered: s.ingested_core.load(Ordering::Relaxed),
                     queue_dropped: s.dropped_ingest.load(Ordering::Relaxed),
-                    kept: (store.appended + store.too_large)
-                        .saturating_sub(drifts + store.duplicates),
+                    refused: store.too_large,
+                    duplicates: store.duplicates,
+                    kept: kept_events(r),
                 }
             }
             Receiver::Bare {
@@ -391,6 +405,8 @@ impl Receiver {
                     received: client.statistics().in_messages.load(Ordering::Relaxed),
                     delivered: n,
                     queue_dropped: 0,
+                    refused: 0,
+                    duplicates: 0,
                     kept: n,
                 }
             }
@@ -443,7 +459,8 @@ impl Trial {
     }
     /// Events delivered but neither kept nor counted as dropped.
     fn uncounted(&self) -> i64 {
-        self.took.delivered as i64 - (self.took.kept + self.took.queue_dropped) as i64
+        let t = &self.took;
+        t.delivered as i64 - (t.kept + t.queue_dropped + t.refused) as i64
     }
     fn line(&self) -> String {
         let t = &self.took;
@@ -498,6 +515,8 @@ impl Run {
             received: after.received - before.received,
             delivered: after.delivered - before.delivered,
             queue_dropped: after.queue_dropped - before.queue_dropped,
+            refused: after.refused - before.refused,
+            duplicates: after.duplicates - before.duplicates,
             kept: after.kept - before.kept,
         };
         let trial = Trial {
@@ -505,6 +524,12 @@ impl Run {
             took,
             secs,
         };
+        if trial.took.duplicates > 0 {
+            self.failures.add(format!(
+                "{} events of the traffic repeated a Nats-Msg-Id (the ids must be distinct)",
+                trial.took.duplicates
+            ));
+        }
         if eventscope && trial.uncounted() != 0 {
             self.failures.add(format!(
                 "eventscope lost {} events without counting them: {}",
@@ -1049,7 +1074,7 @@ async fn stored_burst(run: &Run, n: u64) {
         config.durable = durable.map(str::to_string);
         config.store_bytes = bytesize::ByteSize::gib(2);
         let running = eventscope::start(config).await.expect("eventscope starts");
-        let events = || running.store.read().stats().appended;
+        let events = || kept_events(&running);
         wait_until(
             &run.failures,
             "eventscope's first event from the stream",
