@@ -221,7 +221,7 @@ fn bench_hub(c: &mut Criterion) {
                         if batch.is_empty() {
                             break;
                         }
-                        hub.fold_batch(&mut batch);
+                        hub.ingest(&mut batch);
                     }
                     black_box(hub)
                 },

@@ -60,12 +60,18 @@ impl Message {
 /// Placeholder for the epoch in a template's strings: 8 hex digits.
 const EPOCH: &str = "EEEEEEEE";
 
+/// A template's subject.
+#[derive(Clone, Debug)]
+enum Subject {
+    /// The same in every epoch (shared, no copy per message).
+    Fixed(async_nats::Subject),
+    /// With the placeholder (a reply inbox).
+    PerEpoch(String),
+}
+
 #[derive(Clone, Debug)]
 struct Template {
-    /// Subject, without placeholder (shared by every epoch).
-    subject: Option<async_nats::Subject>,
-    /// Subject with the placeholder (a reply inbox).
-    subject_text: Option<String>,
+    subject: Subject,
     reply: Option<String>,
     headers: Vec<(&'static str, String)>,
     payload: Vec<u8>,
@@ -207,8 +213,8 @@ impl Traffic {
         };
         Message {
             subject: match &t.subject {
-                Some(s) => s.clone(),
-                None => fill(t.subject_text.as_deref().unwrap_or("")).into(),
+                Subject::Fixed(s) => s.clone(),
+                Subject::PerEpoch(s) => fill(s).into(),
             },
             reply: t.reply.as_deref().map(|r| fill(r).into()),
             headers: t.headers.iter().map(|(k, v)| (*k, fill(v))).collect(),
@@ -259,8 +265,7 @@ fn simple(i: u64) -> Template {
     let pad = 299usize.saturating_sub(p.len() + 12);
     p.push_str(&format!(r#","pad":"{}"}}"#, "x".repeat(pad)));
     Template {
-        subject: Some(async_nats::Subject::from_static("load.events")),
-        subject_text: None,
+        subject: Subject::Fixed(async_nats::Subject::from_static("load.events")),
         reply: None,
         headers: Vec::new(),
         payload: p.into_bytes(),
@@ -279,10 +284,12 @@ fn template(
     headers: Vec<(&'static str, String)>,
     payload: String,
 ) -> Template {
-    let fixed = !subject.contains(EPOCH);
     Template {
-        subject: fixed.then(|| subject.clone().into()),
-        subject_text: (!fixed).then_some(subject),
+        subject: if subject.contains(EPOCH) {
+            Subject::PerEpoch(subject)
+        } else {
+            Subject::Fixed(subject.into())
+        },
         reply,
         headers,
         patch: placeholders(&payload),

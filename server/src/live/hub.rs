@@ -296,7 +296,7 @@ impl Hub {
 
     /// A hub with an empty 4 GiB log, the default projections and
     /// checkpoints as `start` makes them, and no channels worth using: for
-    /// benchmarks of [`Hub::fold_batch`].
+    /// benchmarks of [`Hub::ingest`].
     pub fn for_bench() -> Hub {
         let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(4 << 30)));
         let checkpoints = Arc::new(parking_lot::Mutex::new(
@@ -319,12 +319,6 @@ impl Hub {
         .0
     }
 
-    /// What the hub does with a batch ingest hands over (see
-    /// [`Hub::ingest`]); public for benchmarks.
-    pub fn fold_batch(&mut self, batch: &mut Vec<NewEvent>) {
-        self.ingest(batch);
-    }
-
     fn refresh_status(&mut self) {
         let store = self.store.read().stats();
         self.counts.set_status(
@@ -338,7 +332,7 @@ impl Hub {
     /// see exactly the same input). Folding event by event, not after the
     /// whole batch, matters when a batch is larger than the store can hold:
     /// its head would be evicted before it was counted.
-    fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
+    pub fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
         let mut store = wait_for(|| self.store.try_write(), || self.store.write());
         let mut checkpoints = wait_for(|| self.checkpoints.try_lock(), || self.checkpoints.lock());
         for ev in batch.drain(..) {
