@@ -18,6 +18,12 @@ use eventscope::traffic::{Profile, Traffic};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// mimalloc: the event path allocates small strings and buffers on every
+/// worker thread; glibc's malloc spent about a quarter of the hub's time in
+/// its own bookkeeping (docs/PERFORMANCE.md, stop 15).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The load tool's realistic traffic (requests through several services
 /// sharing trace ids, `Nats-Msg-Id` and `Causation-Id` headers on domain
 /// events, 10% metric samples, 1% errors, request/reply; about 275 bytes),

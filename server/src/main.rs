@@ -4,6 +4,12 @@
 use eventscope::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the event path allocates small strings and buffers on every
+/// worker thread; glibc's malloc spent about a quarter of the hub's time in
+/// its own bookkeeping (docs/PERFORMANCE.md, stop 15).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = match Config::load_from(std::env::args_os()) {

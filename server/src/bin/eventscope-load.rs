@@ -38,6 +38,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+/// The same allocator as the `eventscope` binary, so what this measures is
+/// what runs (the bare subscriber gets it too).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(about = "Load tool for Eventscope's live path")]
 struct Args {
