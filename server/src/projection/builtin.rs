@@ -14,7 +14,7 @@ use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
 use super::topology::Topology;
-use super::window::{MultiRes, Ring};
+use super::window::{MultiRes, Ring, absorb_map, add_u32};
 use crate::ingest::consumers::SharedConsumers;
 use crate::ingest::decode::Level;
 use crate::store::intern::NONE;
@@ -199,6 +199,19 @@ impl Series {
                 .add(v);
             }
         }
+    }
+
+    /// Adds `other`'s buckets into this series' ([`Ring::absorb`]).
+    pub(crate) fn absorb(&mut self, other: &Series) {
+        fn add(a: &mut Option<std::sync::Arc<Agg>>, b: &Option<std::sync::Arc<Agg>>) {
+            match (a.as_mut(), b) {
+                (_, None) => {}
+                (None, Some(b)) => *a = Some(std::sync::Arc::clone(b)),
+                (Some(a), Some(b)) => std::sync::Arc::make_mut(a).merge(b),
+            }
+        }
+        self.fine.absorb(&other.fine, add);
+        self.coarse.absorb(&other.coarse, add);
     }
 
     /// The ring that covers `window`: by the second up to a minute, by the
@@ -409,6 +422,54 @@ impl Projections {
                 .or_default()
                 .add(t, sample.value);
         }
+    }
+
+    /// Adds what `other` folded into this state, as if this one had folded
+    /// `other`'s events too: the merge of partitions (docs/DESIGN.md,
+    /// "Partitions"). Counts and rates are summed bucket by bucket, sketches
+    /// merged (exactly: same buckets), flows and requests joined (their
+    /// keys are disjoint across partitions). Exact while no cap is reached
+    /// and `other` folded events this state did not; past a cap each
+    /// partition keeps its own share and counts its own overflow.
+    pub fn absorb(&mut self, other: &Projections) {
+        self.folded += other.folded;
+        self.last_id = self.last_id.max(other.last_id);
+        self.last_ms = self.last_ms.max(other.last_ms);
+        self.total.absorb(&other.total, add_u32);
+        self.history.absorb(&other.history, add_u32);
+        for (mine, theirs) in self.levels.iter_mut().zip(&other.levels) {
+            mine.absorb(theirs, add_u32);
+        }
+        for (mine, theirs) in self.level_history.iter_mut().zip(&other.level_history) {
+            mine.absorb(theirs, add_u32);
+        }
+        absorb_map(&mut self.subjects, &other.subjects, add_u32);
+        absorb_map(&mut self.services, &other.services, add_u32);
+        absorb_map(&mut self.service_levels, &other.service_levels, add_u32);
+        absorb_map(&mut self.errors, &other.errors, add_u32);
+        for (id, series) in &other.metrics {
+            match self.metrics.get_mut(id) {
+                Some(mine) => mine.absorb(series),
+                None => {
+                    self.metrics.insert(*id, series.clone());
+                }
+            }
+        }
+        self.series_overflow += other.series_overflow;
+        for (mine, theirs) in self.custom.iter_mut().zip(&other.custom) {
+            mine.absorb(theirs);
+        }
+        self.flows.absorb(&other.flows);
+        self.topology.absorb(&other.topology);
+    }
+
+    /// One state from the states of partitions (`parts` not empty).
+    pub fn merged(parts: &[Projections]) -> Projections {
+        let mut out = parts[0].clone();
+        for p in &parts[1..] {
+            out.absorb(p);
+        }
+        out
     }
 
     /// Events folded so far.

@@ -295,6 +295,29 @@ impl Custom {
         }
     }
 
+    /// Adds `other`'s groups (the same definition, another partition's
+    /// events) into this one's.
+    pub fn absorb(&mut self, other: &Custom) {
+        for (key, g) in &other.groups {
+            let Some(mine) = self.groups.get_mut(key) else {
+                self.groups.insert(key.clone(), g.clone());
+                continue;
+            };
+            mine.count.absorb(&g.count, super::window::add_u32);
+            mine.values.absorb(&g.values);
+            mine.distinct.absorb(&g.distinct, |a, b| {
+                for h in b {
+                    if a.len() >= MAX_DISTINCT_PER_BUCKET {
+                        break;
+                    }
+                    a.insert(*h);
+                }
+            });
+            mine.total.0 += g.total.0;
+            mine.total.1 += g.total.1;
+        }
+    }
+
     /// The definition.
     pub fn def(&self) -> &ProjectionDef {
         &self.def

@@ -373,6 +373,44 @@ impl Flows {
         }
     }
 
+    /// Adds `other`'s flows (another partition's: their correlation ids are
+    /// not this one's) and counts. The order flows are forgotten in stays
+    /// that of their first steps.
+    pub fn absorb(&mut self, other: &Flows) {
+        for (k, f) in &other.flows {
+            self.flows.entry(Arc::clone(k)).or_insert_with(|| f.clone());
+        }
+        let first = |k: &Arc<str>| {
+            self.flows
+                .get(k)
+                .and_then(|f| f.steps.first())
+                .map_or(0, |s| s.id)
+        };
+        let mut order = VecDeque::with_capacity(self.order.len() + other.order.len());
+        let (mut a, mut b) = (self.order.iter().peekable(), other.order.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if first(y) < first(x) => b.next(),
+                (Some(_), _) => a.next(),
+                (None, _) => b.next(),
+            };
+            match next {
+                Some(k) => order.push_back(Arc::clone(k)),
+                None => break,
+            }
+        }
+        self.order = order;
+        for (subject, role) in &other.roles {
+            self.roles.entry(*subject).or_insert(*role);
+        }
+        self.started.absorb(&other.started, super::window::add_u32);
+        self.completed
+            .absorb(&other.completed, super::window::add_u32);
+        self.compensated
+            .absorb(&other.compensated, super::window::add_u32);
+        self.forgotten += other.forgotten;
+    }
+
     /// Folds one event in (events without a correlation id are skipped).
     pub fn apply(&mut self, e: &EventRef<'_>) -> StepLink {
         let Some(corr) = e.correlation() else {

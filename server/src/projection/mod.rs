@@ -9,6 +9,7 @@ pub mod counts;
 pub mod cqrs;
 pub mod custom;
 pub mod flows;
+pub mod partition;
 pub mod schema;
 pub mod timetravel;
 pub mod topology;

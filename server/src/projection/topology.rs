@@ -155,6 +155,25 @@ impl Topology {
         }
     }
 
+    /// Adds `other`'s edges, waiting requests and starters (another
+    /// partition's).
+    pub fn absorb(&mut self, other: &Topology) {
+        use super::window::{absorb_map, add_pair};
+        absorb_map(&mut self.publishes, &other.publishes, add_pair);
+        absorb_map(&mut self.telemetry, &other.telemetry, add_pair);
+        absorb_map(&mut self.consumes, &other.consumes, add_pair);
+        absorb_map(&mut self.replies, &other.replies, add_pair);
+        for (k, r) in &other.requests {
+            self.requests
+                .entry(std::sync::Arc::clone(k))
+                .or_insert_with(|| r.clone());
+        }
+        self.request_order
+            .extend(other.request_order.iter().cloned());
+        self.starters.extend(other.starters.iter().copied());
+        self.overflow += other.overflow;
+    }
+
     /// Remembers a request until its answer arrives on `reply`.
     fn ask(&mut self, reply: &str, subject: u32, requester: u32, t_ms: i64) {
         if self.request_order.len() >= MAX_PENDING
