@@ -217,23 +217,29 @@ fn bench_hub(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("append_only", &name), |b| {
             b.iter(|| black_box(filled_store(&evs)))
         });
-        g.bench_function(BenchmarkId::new("ingest", &name), |b| {
-            b.iter_batched(
-                || (Hub::for_bench(), evs.clone()),
-                |(mut hub, evs)| {
-                    let mut evs = evs.into_iter();
-                    loop {
-                        let mut batch: Vec<NewEvent> = evs.by_ref().take(4_096).collect();
-                        if batch.is_empty() {
-                            break;
+        for partitions in [1, 2, 4] {
+            let id = match partitions {
+                1 => BenchmarkId::new("ingest", &name),
+                n => BenchmarkId::new(format!("ingest_{n}_partitions"), &name),
+            };
+            g.bench_function(id, |b| {
+                b.iter_batched(
+                    || (Hub::for_bench_with(partitions), evs.clone()),
+                    |(mut hub, evs)| {
+                        let mut evs = evs.into_iter();
+                        loop {
+                            let mut batch: Vec<NewEvent> = evs.by_ref().take(4_096).collect();
+                            if batch.is_empty() {
+                                break;
+                            }
+                            hub.ingest(&mut batch);
                         }
-                        hub.ingest(&mut batch);
-                    }
-                    black_box(hub)
-                },
-                criterion::BatchSize::LargeInput,
-            )
-        });
+                        black_box(hub)
+                    },
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
     }
     g.finish();
 }

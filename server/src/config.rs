@@ -124,6 +124,14 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_STORE_BYTES", default_value = "512MiB")]
     pub store_bytes: bytesize::ByteSize,
 
+    /// Partitions of the projections: the folds run side by side on this
+    /// many threads and are merged for reading (docs/DESIGN.md,
+    /// "Partitions"). Default: a quarter of the available cores, from 1
+    /// to 8.
+    #[arg(long, env = "EVENTSCOPE_PARTITIONS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub partitions: Option<u16>,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -348,6 +356,7 @@ struct FileConfig {
     nats_server_bin: Option<PathBuf>,
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
+    partitions: Option<u16>,
     store_bytes: Option<String>,
     nats_user: Option<String>,
     nats_password: Option<Secret>,
@@ -465,6 +474,12 @@ impl Config {
             }
             self.tick_ms = v;
         }
+        if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
+            if !(1..=64).contains(&v) {
+                return Err(bad("partitions", format!("{v} is outside 1..=64")));
+            }
+            self.partitions = Some(v);
+        }
         if let Some(v) = file.store_bytes.filter(|_| unset("store_bytes")) {
             self.store_bytes = v.parse().map_err(|e| {
                 bad(
@@ -568,6 +583,15 @@ impl Config {
         }
     }
 
+    /// Partitions of the projections: `--partitions`, else
+    /// [`default_partitions`](crate::projection::partition::default_partitions).
+    pub fn partitions(&self) -> usize {
+        self.partitions.map_or_else(
+            crate::projection::partition::default_partitions,
+            usize::from,
+        )
+    }
+
     /// The hub's tick.
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
@@ -589,6 +613,7 @@ impl Config {
             nats_server_bin: None,
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
+            partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             auth: NatsAuth::default(),
             config: None,
@@ -723,6 +748,7 @@ nats_url = "nats://file:4222"
 subjects = ["logs.>", "metrics.*"]
 store_bytes = "2MiB"
 tick_ms = 250
+partitions = 3
 
 [[decode]]
 subject = "legacy.>"
@@ -736,11 +762,16 @@ level = "sev"
         assert_eq!(c.subjects, vec!["logs.>", "metrics.*"]);
         assert_eq!(c.store_bytes.as_u64(), 2 << 20);
         assert_eq!(c.tick_ms, 250);
+        assert_eq!(c.partitions(), 3);
         assert_eq!(c.decode.len(), 1);
         assert_eq!(c.decode[0].level.as_deref(), Some("sev"));
         let c =
             Config::load_from(["eventscope", "--config", path, "--tick-ms", "50"]).expect("loads");
         assert_eq!(c.tick_ms, 50, "the flag wins");
+        let c = Config::load_from(["eventscope", "--config", path, "--partitions", "5"])
+            .expect("loads");
+        assert_eq!(c.partitions(), 5, "the flag wins");
+        assert!(Config::load_from(["eventscope", "--partitions", "0"]).is_err());
     }
 
     #[test]

@@ -352,7 +352,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&stats),
         Arc::clone(&store),
         Arc::clone(&checkpoints),
-        projections,
+        projection::partition::Folds::new(projections, config.partitions()),
         Arc::clone(&decoders),
         config.tick(),
     );

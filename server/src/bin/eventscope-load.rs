@@ -70,6 +70,9 @@ struct Args {
     /// rate).
     #[arg(long, default_value_t = 1)]
     publishers: usize,
+    /// Eventscope's `--partitions` (default: its own, from the cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    partitions: Option<u16>,
     /// Events in the bursts (default 1,000,000; 20,000 with --quick).
     #[arg(long)]
     burst: Option<u64>,
@@ -295,11 +298,15 @@ async fn wait_until(
     true
 }
 
+/// `--partitions`, for every Eventscope the run starts.
+static PARTITIONS: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
+
 /// Eventscope in-process, subscribed to `subject`, with a log big enough
 /// for the run and the JetStream consumer poll off (its requests would be
 /// events on `>`).
 async fn start_eventscope(url: &str, subject: &str) -> eventscope::Running {
     let mut config = Config::attach(url.to_string(), &[subject]);
+    config.partitions = PARTITIONS.get().copied().flatten();
     config.store_bytes = bytesize::ByteSize::gib(4);
     config.consumer_poll_ms = 3_600_000;
     eventscope::start(config).await.expect("eventscope starts")
@@ -614,6 +621,7 @@ impl Run {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    PARTITIONS.get_or_init(|| args.partitions);
     let quick = args.quick;
     let burst_n = args.burst.unwrap_or(if quick { 20_000 } else { 1_000_000 });
     let rate = args.rate.unwrap_or(if quick { 5_000 } else { 50_000 });
@@ -643,8 +651,13 @@ async fn main() {
         }
     };
     println!(
-        "eventscope-load: profile {:?}, paced {paced_rates:?}/s for {paced_secs} s, burst {burst_n}, steady {rate}/s for {secs} s, {clients} clients, {} publisher(s), NATS {url}",
-        args.profile, args.publishers
+        "eventscope-load: profile {:?}, paced {paced_rates:?}/s for {paced_secs} s, burst {burst_n}, steady {rate}/s for {secs} s, {clients} clients, {} publisher(s), {} partition(s), NATS {url}",
+        args.profile,
+        args.publishers,
+        args.partitions.map_or_else(
+            eventscope::projection::partition::default_partitions,
+            usize::from
+        )
     );
     let traffic = Arc::new(Traffic::new(args.profile, POOL, 42));
     let run = Run {
@@ -1078,6 +1091,7 @@ async fn stored_burst(run: &Run, n: u64) {
         config.streams = vec!["LOAD@all".parse().expect("stream source")];
         config.durable = durable.map(str::to_string);
         config.store_bytes = bytesize::ByteSize::gib(2);
+        config.partitions = PARTITIONS.get().copied().flatten();
         let running = eventscope::start(config).await.expect("eventscope starts");
         let events = || kept_events(&running);
         wait_until(

@@ -35,6 +35,10 @@ pub const MAX_TOPICS: usize = 1_024;
 /// Batches (of at most `ingest::MAX_BATCH` events) folded per turn of the
 /// loop before the tick gets a chance to run.
 const FOLD_BATCHES: usize = 4;
+/// With partitions, a checkpoint is a merge of them (milliseconds, where
+/// one partition's is a copy): at least this many events apart. Time
+/// travel folds at most this many more events from its base.
+const PARTITIONED_CHECKPOINT_SPACING: u64 = 16_384;
 /// Views that change at most once a second (the timeline, the per-second
 /// history, charts) are recomputed every this many ticks.
 const SLOW_EVERY_TICKS: u64 = 10;
@@ -213,7 +217,10 @@ pub struct Hub {
     counts: SubjectCounts,
     /// Received time of the oldest event folded since the last frame.
     oldest_unsent_ms: Option<i64>,
-    projections: Projections,
+    /// The projections, in one partition or several (merged to be read).
+    folds: crate::projection::partition::Folds,
+    /// Events folded when the last checkpoint was taken (partitions only).
+    checkpointed: u64,
     /// Payload schemas, watched on live ingest only (not a time-travel
     /// fold: its drifts are events in the log, and that is what travels).
     schemas: crate::projection::schema::Schemas,
@@ -271,7 +278,7 @@ impl Hub {
         stats: Arc<Stats>,
         store: SharedStore,
         checkpoints: SharedCheckpoints,
-        projections: Projections,
+        folds: crate::projection::partition::Folds,
         decoders: Arc<Decoders>,
         tick: Duration,
     ) -> (Hub, HubHandle) {
@@ -279,7 +286,8 @@ impl Hub {
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
-            projections,
+            folds,
+            checkpointed: 0,
             schemas: Default::default(),
             checkpoints,
             topics: HashMap::new(),
@@ -298,6 +306,11 @@ impl Hub {
     /// checkpoints as `start` makes them, and no channels worth using: for
     /// benchmarks of [`Hub::ingest`].
     pub fn for_bench() -> Hub {
+        Hub::for_bench_with(1)
+    }
+
+    /// The same with `partitions` partitions.
+    pub fn for_bench_with(partitions: usize) -> Hub {
         let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(4 << 30)));
         let checkpoints = Arc::new(parking_lot::Mutex::new(
             crate::projection::timetravel::Checkpoints::new(
@@ -312,7 +325,7 @@ impl Hub {
             Arc::new(Stats::default()),
             store,
             checkpoints,
-            Projections::default(),
+            crate::projection::partition::Folds::new(Projections::default(), partitions),
             Arc::new(Decoders::new(Default::default())),
             Duration::from_millis(100),
         )
@@ -335,16 +348,21 @@ impl Hub {
     pub fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
         let mut store = wait_for(|| self.store.try_write(), || self.store.write());
         let mut checkpoints = wait_for(|| self.checkpoints.try_lock(), || self.checkpoints.lock());
+        let one = self.folds.partitions() == 1;
+        let mut last_ms = None;
         for ev in batch.drain(..) {
             let Some(e) = store.append(&ev).and_then(|id| store.get(id)) else {
                 continue;
             };
+            last_ms = Some(e.received_ms());
             self.oldest_unsent_ms.get_or_insert(e.received_ms());
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
-                self.projections.apply(&e);
                 self.schemas.apply(&e);
-                checkpoints.after_fold(&self.projections, store.held());
+                self.folds.take(&e, &store);
+                if one {
+                    checkpoints.after_fold(self.folds.view(), store.held());
+                }
             }
         }
         // Drifts become events in the log, folded like any other.
@@ -356,15 +374,31 @@ impl Hub {
                 self.stats.schema_drifts[i].fetch_add(1, Ordering::Relaxed);
             }
             tracing::info!(schema = %drift.schema, field = %drift.field, kind = drift.kind, "schema drift");
+            // Received with the batch that showed it: the log's received
+            // times stay in order, and the same input gives the same log.
             let ev = NewEvent::core(
                 crate::projection::schema::DRIFT_SUBJECT,
                 drift.payload(),
-                crate::event::now_ms(),
+                last_ms.unwrap_or_else(crate::event::now_ms),
             );
             if let Some(e) = store.append(&ev).and_then(|id| store.get(id)) {
                 self.counts.apply(e.subject());
-                self.projections.apply(&e);
-                checkpoints.after_fold(&self.projections, store.held());
+                self.folds.take(&e, &store);
+                if one {
+                    checkpoints.after_fold(self.folds.view(), store.held());
+                }
+            }
+        }
+        if !one {
+            // The partitions fold side by side; a checkpoint, when due,
+            // keeps them merged.
+            self.folds.fold_routed(&store);
+            let progress = self.folds.progress();
+            if progress.0 >= self.checkpointed + PARTITIONED_CHECKPOINT_SPACING
+                && checkpoints.due(progress, store.held())
+            {
+                checkpoints.push(self.folds.current().clone());
+                self.checkpointed = progress.0;
             }
         }
         checkpoints.prune(store.first_id());
@@ -373,13 +407,13 @@ impl Hub {
     /// The live state of a projection, as the HTTP API and subscriptions
     /// see it.
     fn projection(&self, store: &Store, name: &str, window: Window) -> Option<ProjectionState> {
-        let now = crate::event::now_ms().max(self.projections.last_ms());
-        let body = self.projections.snapshot(store, name, window, now)?;
+        let now = crate::event::now_ms().max(self.folds.view().last_ms());
+        let body = self.folds.view().snapshot(store, name, window, now)?;
         Some(ProjectionState {
             window: (name != "rate_history").then_some(window),
             name: name.to_string(),
             at_ms: now,
-            last_event_id: self.projections.last_id(),
+            last_event_id: self.folds.view().last_id(),
             live: true,
             body,
         })
@@ -393,8 +427,8 @@ impl Hub {
         window: Window,
         filter: &str,
     ) -> Result<app::api::Chart, String> {
-        let now = crate::event::now_ms().max(self.projections.last_ms());
-        crate::charts::draw(&self.projections, store, name, filter, window, now, true)
+        let now = crate::event::now_ms().max(self.folds.view().last_ms());
+        crate::charts::draw(self.folds.view(), store, name, filter, window, now, true)
     }
 
     fn timeline(&self, store: &Store, buckets: usize) -> app::api::Timeline {
@@ -510,6 +544,9 @@ impl Hub {
     /// once and sent to all its subscribers; views nobody watches are let go.
     fn publish(&mut self) {
         self.ticks += 1;
+        if !self.topics.is_empty() {
+            self.folds.refresh();
+        }
         self.refresh_status();
         let counts = self.counts.take_delta();
         if counts.is_some()
@@ -590,7 +627,9 @@ impl Hub {
                     self.counts.tick(start.elapsed().as_millis() as u64);
                     self.publish();
                 }
-                Some(cmd) = self.commands.recv() => match cmd {
+                Some(cmd) = self.commands.recv() => {
+                    self.folds.refresh();
+                    match cmd {
                     Command::Subscribe { view, reply } => {
                         let _ = reply.send(self.subscribe(view));
                     }
@@ -615,10 +654,11 @@ impl Hub {
                     }
                     Command::Query(query) => {
                         let store = self.store.read();
-                        let now = crate::event::now_ms().max(self.projections.last_ms());
-                        query(&self.projections, &store, now);
+                        let now = crate::event::now_ms().max(self.folds.view().last_ms());
+                        query(self.folds.view(), &store, now);
                     }
-                },
+                    }
+                }
                 n = self.events.recv_many(&mut batches, FOLD_BATCHES) => {
                     if n == 0 {
                         break;
@@ -708,29 +748,91 @@ mod tests {
     /// and folded, though most are evicted before the batch ends.
     #[test]
     fn a_batch_larger_than_the_store_is_folded_whole() {
-        let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(256 * 1024)));
-        let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1_000, 1_000, 8)));
-        let (_tx, rx) = crate::ingest::queue::queue();
-        let (mut hub, _handle) = Hub::new(
-            rx,
-            Arc::new(Stats::default()),
-            Arc::clone(&store),
-            checkpoints,
-            Projections::default(),
-            Arc::new(Decoders::new(Default::default())),
-            Duration::from_millis(100),
-        );
-        let pad = "x".repeat(900);
-        let mut batch: Vec<NewEvent> = (0..2_000)
+        for partitions in [1, 4] {
+            let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(256 * 1024)));
+            let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1_000, 1_000, 8)));
+            let (_tx, rx) = crate::ingest::queue::queue();
+            let (mut hub, _handle) = Hub::new(
+                rx,
+                Arc::new(Stats::default()),
+                Arc::clone(&store),
+                checkpoints,
+                crate::projection::partition::Folds::new(Projections::default(), partitions),
+                Arc::new(Decoders::new(Default::default())),
+                Duration::from_millis(100),
+            );
+            assert_eq!(hub.folds.partitions(), partitions);
+            let pad = "x".repeat(900);
+            let mut batch: Vec<NewEvent> = (0..2_000)
+                .map(|i| {
+                    let p = format!(r#"{{"level":"info","msg":"{pad}","n":{i}}}"#);
+                    NewEvent::core("ev.logs.bulk", p, 1_000 + i)
+                })
+                .collect();
+            hub.ingest(&mut batch);
+            let stats = store.read().stats();
+            assert!(stats.evicted > 1_000, "{stats:?}");
+            assert_eq!(hub.counts.snapshot().total, 2_000);
+            assert_eq!(hub.folds.progress().0, 2_000, "{partitions} partitions");
+        }
+    }
+
+    /// Hubs of 1 and of 3 partitions given the same realistic batches
+    /// answer alike: every built-in projection, every window, several
+    /// moments; and time travel to several events.
+    #[test]
+    fn partitioned_hubs_answer_as_one() {
+        use crate::traffic::{Profile, Traffic};
+        let traffic = Traffic::new(Profile::Realistic, 5_000, 9);
+        let decoders = Decoders::new(Vec::new());
+        let start = 1_795_672_800_000i64;
+        let events: Vec<NewEvent> = (0..30_000u64)
             .map(|i| {
-                let p = format!(r#"{{"level":"info","msg":"{pad}","n":{i}}}"#);
-                NewEvent::core("ev.logs.bulk", p, 1_000 + i)
+                traffic
+                    .message(i)
+                    .into_event(start + (i / 20) as i64, &decoders)
             })
             .collect();
-        hub.ingest(&mut batch);
-        let stats = store.read().stats();
-        assert!(stats.evicted > 1_000, "{stats:?}");
-        assert_eq!(hub.counts.snapshot().total, 2_000);
-        assert_eq!(hub.projections.folded(), 2_000);
+        let mut hubs = [Hub::for_bench_with(1), Hub::for_bench_with(3)];
+        assert_eq!(hubs.each_ref().map(|h| h.folds.partitions()), [1, 3]);
+        for hub in &mut hubs {
+            for chunk in events.chunks(4_096) {
+                hub.ingest(&mut chunk.to_vec());
+            }
+            hub.folds.refresh();
+        }
+        let answers = |hub: &Hub| {
+            let store = hub.store.read();
+            let p = hub.folds.view();
+            let now = p.last_ms();
+            let mut out = vec![format!("{:?} {:?}", p.folded(), p.last_id())];
+            for info in crate::projection::builtin::builtin_catalogue() {
+                for w in [Window::S1, Window::M1, Window::M15, Window::H1] {
+                    for at in [now, now + 30_000] {
+                        let body = p.snapshot(&store, &info.name, w, at);
+                        assert!(body.is_some(), "{}", info.name);
+                        out.push(format!("{} {w:?} {at} {}", info.name, to_value(&body)));
+                    }
+                }
+            }
+            let cps = hub.checkpoints.lock();
+            for target in [1, 777, 12_345, 29_999, 30_000] {
+                let base = cps.base_for(target).expect("a base");
+                let past = crate::projection::timetravel::fold_from(&store, &base, target)
+                    .expect("in the log");
+                let body = past.snapshot(&store, "flows", Window::H1, past.last_ms());
+                out.push(format!(
+                    "at {target}: {} {}",
+                    past.folded(),
+                    to_value(&body)
+                ));
+            }
+            out
+        };
+        let (one, three) = (answers(&hubs[0]), answers(&hubs[1]));
+        assert!(one.len() > 40);
+        for (a, b) in one.iter().zip(&three) {
+            assert_eq!(a, b);
+        }
     }
 }

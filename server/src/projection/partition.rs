@@ -16,7 +16,8 @@
 //!
 //! [`Projections::absorb`]: super::builtin::Projections::absorb
 
-use crate::store::EventRef;
+use super::builtin::Projections;
+use crate::store::{EventRef, Store};
 use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -91,3 +92,145 @@ impl Router {
 
 #[cfg(test)]
 mod tests;
+
+/// The projections' state over `--partitions N`: one state folded inline
+/// (N = 1, as before partitions), or N states folded side by side on a
+/// pool of N threads, merged for reading when read.
+pub struct Folds {
+    parts: Vec<Projections>,
+    router: Router,
+    /// The threads folding partitions (none for one partition).
+    pool: Option<rayon::ThreadPool>,
+    /// Stored events waiting to be folded, by partition (ids, in order).
+    routed: Vec<Vec<u64>>,
+    /// Bytes of the events waiting: folded before they could be evicted.
+    routed_bytes: usize,
+    /// The partitions merged as of the last [`Folds::refresh`], and
+    /// whether anything was folded since.
+    view: Projections,
+    stale: bool,
+}
+
+impl std::fmt::Debug for Folds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Folds")
+            .field("partitions", &self.parts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Partitions when `--partitions` is not given: a quarter of the cores
+/// (the NATS client, decoding, nats-server itself and the API need the
+/// rest), from 1 to 8.
+pub fn default_partitions() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 4)
+        .clamp(1, 8)
+}
+
+impl Folds {
+    /// `n` partitions, each starting from `base`.
+    pub fn new(base: Projections, n: usize) -> Folds {
+        let n = n.clamp(1, MAX_PARTITIONS);
+        let pool = (n > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("eventscope-fold-{i}"))
+                    .build()
+                    .map_err(|e| tracing::warn!(error = %e, "no fold threads: folding inline"))
+                    .ok()
+            })
+            .flatten();
+        let n = if pool.is_some() { n } else { 1 };
+        Folds {
+            view: base.clone(),
+            stale: false,
+            parts: vec![base; n],
+            router: Router::new(n),
+            pool,
+            routed: vec![Vec::new(); n],
+            routed_bytes: 0,
+        }
+    }
+
+    /// Partitions folding.
+    pub fn partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Takes a stored event (in id order): folded at once with one
+    /// partition, routed to its partition's queue with more (then
+    /// [`Folds::fold_routed`] folds them). What waits is folded before the
+    /// log (`store`, which holds `e`) could evict it.
+    pub fn take(&mut self, e: &EventRef<'_>, store: &Store) {
+        if self.pool.is_none() {
+            self.parts[0].apply(e);
+            return;
+        }
+        let p = self.router.route(e);
+        self.routed[p].push(e.id);
+        self.routed_bytes += e.payload().len() + 256;
+        if self.routed_bytes >= store.cap_bytes() / 8 {
+            self.fold_routed(store);
+        }
+    }
+
+    /// Folds every routed event, each partition on its own thread.
+    pub fn fold_routed(&mut self, store: &Store) {
+        let Some(pool) = &self.pool else { return };
+        if self.routed_bytes == 0 {
+            return;
+        }
+        use rayon::prelude::*;
+        pool.install(|| {
+            self.parts
+                .par_iter_mut()
+                .zip(self.routed.par_iter_mut())
+                .for_each(|(part, ids)| {
+                    for id in ids.drain(..) {
+                        if let Some(e) = store.get(id) {
+                            part.apply(&e);
+                        }
+                    }
+                });
+        });
+        self.routed_bytes = 0;
+        self.stale = true;
+    }
+
+    /// Events folded, the last id and the last received time, over all
+    /// partitions (cheap: no merge).
+    pub fn progress(&self) -> (u64, Option<u64>, i64) {
+        self.parts
+            .iter()
+            .fold((0, None, i64::MIN), |(n, id, ms), p| {
+                (n + p.folded(), id.max(p.last_id()), ms.max(p.last_ms()))
+            })
+    }
+
+    /// Merges the partitions for reading, if anything was folded since the
+    /// last merge.
+    pub fn refresh(&mut self) {
+        if self.pool.is_some() && self.stale {
+            self.view = Projections::merged(&self.parts);
+            self.stale = false;
+        }
+    }
+
+    /// The state to read: the one partition, or the partitions merged as of
+    /// the last [`Folds::refresh`].
+    pub fn view(&self) -> &Projections {
+        if self.pool.is_some() {
+            &self.view
+        } else {
+            &self.parts[0]
+        }
+    }
+
+    /// The merged state, refreshed.
+    pub fn current(&mut self) -> &Projections {
+        self.refresh();
+        self.view()
+    }
+}

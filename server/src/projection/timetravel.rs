@@ -81,36 +81,44 @@ impl Checkpoints {
     /// due. `held_events` is the log's size: checkpoints come at least every
     /// quarter of it, so one always stays inside the log as it evicts.
     pub fn after_fold(&mut self, live: &Projections, held_events: u64) {
+        if self.due((live.folded(), live.last_id(), live.last_ms()), held_events) {
+            self.push(live.clone());
+        }
+    }
+
+    /// Whether a checkpoint is due for a state at `progress` (events
+    /// folded, last id, last received time; [`Projections::folded`] and
+    /// the rest). Partitions ask this before they merge a state to keep.
+    pub fn due(&self, progress: (u64, Option<u64>, i64), held_events: u64) -> bool {
         let spacing = (held_events / 4).clamp(MIN_SPACING, self.every_events.max(MIN_SPACING));
         let Some(last) = self.list.back() else {
+            return false;
+        };
+        let (folded, live_id, last_ms) = progress;
+        let folded_since = folded.saturating_sub(last.state.folded());
+        live_id.is_some()
+            && (folded_since >= spacing
+                || (folded_since > 0
+                    && (last.last_id == 0
+                        || last_ms.saturating_sub(last.state.last_ms()) >= self.every_ms)))
+    }
+
+    /// Keeps `state` (a state [`Checkpoints::due`] said was due).
+    pub fn push(&mut self, state: Projections) {
+        let Some(last_id) = state.last_id() else {
             return;
         };
-        let (Some(live_id), folded_since) = (
-            live.last_id(),
-            live.folded().saturating_sub(last.state.folded()),
-        ) else {
-            return;
-        };
-        let due = folded_since >= spacing
-            || (folded_since > 0
-                && (last.last_id == 0
-                    || live.last_ms().saturating_sub(last.state.last_ms()) >= self.every_ms));
-        if due {
-            self.list.push_back(Arc::new(Checkpoint {
-                state: live.clone(),
-                last_id: live_id,
-            }));
-            if self.list.len() > self.max {
-                // Thin out every other one (keeping the oldest and newest):
-                // coverage of the whole log stays, spacing doubles.
-                let last = self.list.len() - 1;
-                let mut i = 0;
-                self.list.retain(|_| {
-                    let keep = i % 2 == 0 || i == last;
-                    i += 1;
-                    keep
-                });
-            }
+        self.list.push_back(Arc::new(Checkpoint { state, last_id }));
+        if self.list.len() > self.max {
+            // Thin out every other one (keeping the oldest and newest):
+            // coverage of the whole log stays, spacing doubles.
+            let last = self.list.len() - 1;
+            let mut i = 0;
+            self.list.retain(|_| {
+                let keep = i % 2 == 0 || i == last;
+                i += 1;
+                keep
+            });
         }
     }
 

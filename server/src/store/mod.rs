@@ -383,6 +383,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The byte cap it was made with.
+    pub fn cap_bytes(&self) -> usize {
+        self.cap_bytes
+    }
+
     /// An empty store that never holds more than `cap_bytes`.
     pub fn new(cap_bytes: usize) -> Self {
         let chunk_bytes = CHUNK_BYTES.min((cap_bytes / 16).max(4096));
