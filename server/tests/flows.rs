@@ -45,6 +45,18 @@ fn flows_body(state: ProjectionState) -> (app::api::FlowCounts, Vec<app::api::Fl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_statuses_equal_what_the_producer_generated() {
+    flow_statuses(Some(1)).await
+}
+
+/// The same through four partitions of the folds (docs/DESIGN.md,
+/// "Partitions"): the API's merged answers, the chart, time travel, a
+/// flow's detail and the CQRS pairs are what one fold gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_statuses_equal_what_the_producer_generated_in_four_partitions() {
+    flow_statuses(Some(4)).await
+}
+
+async fn flow_statuses(partitions: Option<u16>) {
     let Harness {
         nats,
         running,
@@ -57,6 +69,7 @@ async fn flow_statuses_equal_what_the_producer_generated() {
             let mut c = Config::attach(url, &[">"]);
             c.flows.stall_after = STALL;
             c.cqrs = vec![CqrsPair::demo()];
+            c.partitions = partitions;
             c
         },
         "flows.probe",

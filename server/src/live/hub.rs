@@ -628,7 +628,10 @@ impl Hub {
                     self.publish();
                 }
                 Some(cmd) = self.commands.recv() => {
-                    self.folds.refresh();
+                    // With partitions, answers read their merge as of the
+                    // last tick (which every watched view was sent from),
+                    // merged again at most once a tick.
+                    self.folds.refresh_older_than(self.tick);
                     match cmd {
                     Command::Subscribe { view, reply } => {
                         let _ = reply.send(self.subscribe(view));

@@ -109,6 +109,7 @@ pub struct Folds {
     /// whether anything was folded since.
     view: Projections,
     stale: bool,
+    merged_at: std::time::Instant,
 }
 
 impl std::fmt::Debug for Folds {
@@ -146,6 +147,7 @@ impl Folds {
         Folds {
             view: base.clone(),
             stale: false,
+            merged_at: std::time::Instant::now(),
             parts: vec![base; n],
             router: Router::new(n),
             pool,
@@ -215,6 +217,16 @@ impl Folds {
         if self.pool.is_some() && self.stale {
             self.view = Projections::merged(&self.parts);
             self.stale = false;
+            self.merged_at = std::time::Instant::now();
+        }
+    }
+
+    /// [`Folds::refresh`], unless the last merge is younger than `age`:
+    /// answers at most `age` old, and at most one merge per `age` however
+    /// many questions come (a merge costs milliseconds).
+    pub fn refresh_older_than(&mut self, age: std::time::Duration) {
+        if self.merged_at.elapsed() >= age {
+            self.refresh();
         }
     }
 
