@@ -35,10 +35,6 @@ pub const MAX_TOPICS: usize = 1_024;
 /// Batches (of at most `ingest::MAX_BATCH` events) folded per turn of the
 /// loop before the tick gets a chance to run.
 const FOLD_BATCHES: usize = 4;
-/// With partitions, a checkpoint is a merge of them (milliseconds, where
-/// one partition's is a copy): at least this many events apart. Time
-/// travel folds at most this many more events from its base.
-const PARTITIONED_CHECKPOINT_SPACING: u64 = 16_384;
 /// Views that change at most once a second (the timeline, the per-second
 /// history, charts) are recomputed every this many ticks.
 const SLOW_EVERY_TICKS: u64 = 10;
@@ -219,8 +215,6 @@ pub struct Hub {
     oldest_unsent_ms: Option<i64>,
     /// The projections, in one partition or several (merged to be read).
     folds: crate::projection::partition::Folds,
-    /// Events folded when the last checkpoint was taken (partitions only).
-    checkpointed: u64,
     /// Payload schemas, watched on live ingest only (not a time-travel
     /// fold: its drifts are events in the log, and that is what travels).
     schemas: crate::projection::schema::Schemas,
@@ -287,7 +281,6 @@ impl Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
             folds,
-            checkpointed: 0,
             schemas: Default::default(),
             checkpoints,
             topics: HashMap::new(),
@@ -391,14 +384,10 @@ impl Hub {
         }
         if !one {
             // The partitions fold side by side; a checkpoint, when due,
-            // keeps them merged.
+            // keeps a copy of each (merged only if time travel needs it).
             self.folds.fold_routed(&store);
-            let progress = self.folds.progress();
-            if progress.0 >= self.checkpointed + PARTITIONED_CHECKPOINT_SPACING
-                && checkpoints.due(progress, store.held())
-            {
-                checkpoints.push(self.folds.current().clone());
-                self.checkpointed = progress.0;
+            if checkpoints.due(self.folds.progress(), store.held()) {
+                checkpoints.push(self.folds.parts().to_vec());
             }
         }
         checkpoints.prune(store.first_id());

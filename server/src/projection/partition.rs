@@ -204,11 +204,13 @@ impl Folds {
     /// Events folded, the last id and the last received time, over all
     /// partitions (cheap: no merge).
     pub fn progress(&self) -> (u64, Option<u64>, i64) {
-        self.parts
-            .iter()
-            .fold((0, None, i64::MIN), |(n, id, ms), p| {
-                (n + p.folded(), id.max(p.last_id()), ms.max(p.last_ms()))
-            })
+        super::timetravel::progress(&self.parts)
+    }
+
+    /// The partitions' states (one without partitions), everything routed
+    /// to them folded.
+    pub fn parts(&self) -> &[Projections] {
+        &self.parts
     }
 
     /// Merges the partitions for reading, if anything was folded since the
@@ -238,11 +240,5 @@ impl Folds {
         } else {
             &self.parts[0]
         }
-    }
-
-    /// The merged state, refreshed.
-    pub fn current(&mut self) -> &Projections {
-        self.refresh();
-        self.view()
     }
 }

@@ -14,13 +14,43 @@ use crate::store::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// A projection state and the last event folded into it.
+/// A projection state, as one state or as its partitions (merged when a
+/// past moment is rebuilt from it: a merge costs milliseconds, a copy of
+/// the partitions no more than the copy of one state), and the last event
+/// folded into it.
 #[derive(Debug)]
 pub struct Checkpoint {
-    /// The state.
-    pub state: Projections,
+    /// The state's partitions (one without partitions).
+    parts: Vec<Projections>,
     /// Last event id folded (0: none).
     pub last_id: u64,
+    folded: u64,
+    last_ms: i64,
+}
+
+impl Checkpoint {
+    fn new(parts: Vec<Projections>) -> Option<Checkpoint> {
+        let (folded, last_id, last_ms) = progress(&parts);
+        (!parts.is_empty()).then(|| Checkpoint {
+            parts,
+            last_id: last_id.unwrap_or(0),
+            folded,
+            last_ms,
+        })
+    }
+
+    /// The state (the partitions merged).
+    pub fn state(&self) -> Projections {
+        Projections::merged(&self.parts)
+    }
+}
+
+/// Events folded, the last id and the last received time of a state split
+/// in `parts`.
+pub fn progress(parts: &[Projections]) -> (u64, Option<u64>, i64) {
+    parts.iter().fold((0, None, i64::MIN), |(n, id, ms), p| {
+        (n + p.folded(), id.max(p.last_id()), ms.max(p.last_ms()))
+    })
 }
 
 /// Fewest events between two checkpoints.
@@ -68,7 +98,9 @@ impl Checkpoints {
     ) -> Self {
         Checkpoints {
             list: VecDeque::from([Arc::new(Checkpoint {
-                state: initial,
+                folded: initial.folded(),
+                last_ms: initial.last_ms(),
+                parts: vec![initial],
                 last_id: 0,
             })]),
             every_events: every_events.max(1),
@@ -82,7 +114,7 @@ impl Checkpoints {
     /// quarter of it, so one always stays inside the log as it evicts.
     pub fn after_fold(&mut self, live: &Projections, held_events: u64) {
         if self.due((live.folded(), live.last_id(), live.last_ms()), held_events) {
-            self.push(live.clone());
+            self.push(vec![live.clone()]);
         }
     }
 
@@ -95,20 +127,21 @@ impl Checkpoints {
             return false;
         };
         let (folded, live_id, last_ms) = progress;
-        let folded_since = folded.saturating_sub(last.state.folded());
+        let folded_since = folded.saturating_sub(last.folded);
         live_id.is_some()
             && (folded_since >= spacing
                 || (folded_since > 0
                     && (last.last_id == 0
-                        || last_ms.saturating_sub(last.state.last_ms()) >= self.every_ms)))
+                        || last_ms.saturating_sub(last.last_ms) >= self.every_ms)))
     }
 
-    /// Keeps `state` (a state [`Checkpoints::due`] said was due).
-    pub fn push(&mut self, state: Projections) {
-        let Some(last_id) = state.last_id() else {
+    /// Keeps the state split in `parts` (a state [`Checkpoints::due`]
+    /// said was due).
+    pub fn push(&mut self, parts: Vec<Projections>) {
+        let Some(checkpoint) = Checkpoint::new(parts).filter(|c| c.last_id > 0) else {
             return;
         };
-        self.list.push_back(Arc::new(Checkpoint { state, last_id }));
+        self.list.push_back(Arc::new(checkpoint));
         if self.list.len() > self.max {
             // Thin out every other one (keeping the oldest and newest):
             // coverage of the whole log stays, spacing doubles.
@@ -175,7 +208,7 @@ pub fn fold_from(
             earliest: format!("event {first}"),
         });
     }
-    let mut state = base.state.clone();
+    let mut state = base.state();
     if target_id > base.last_id {
         for e in store.range(base.last_id + 1, target_id) {
             if !e.is_duplicate() {
