@@ -301,13 +301,15 @@ async fn wait_until(
 /// `--partitions`, for every Eventscope the run starts.
 static PARTITIONS: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
 
-/// Eventscope in-process, subscribed to `subject`, with a log big enough
-/// for the run and the JetStream consumer poll off (its requests would be
-/// events on `>`).
+/// Eventscope in-process, subscribed to `subject`, with the default log
+/// (512 MiB: a long run fills it and goes on at the cap, evicting, as a
+/// deployment does; kept is counted from what the log appended, evicted or
+/// not) and the JetStream consumer poll off (its requests would be events
+/// on `>`).
 async fn start_eventscope(url: &str, subject: &str) -> eventscope::Running {
     let mut config = Config::attach(url.to_string(), &[subject]);
     config.partitions = PARTITIONS.get().copied().flatten();
-    config.store_bytes = bytesize::ByteSize::gib(4);
+    config.store_bytes = bytesize::ByteSize::mib(512);
     config.consumer_poll_ms = 3_600_000;
     eventscope::start(config).await.expect("eventscope starts")
 }

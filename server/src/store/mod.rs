@@ -366,6 +366,8 @@ pub struct Store {
     cap_bytes: usize,
     chunk_bytes: usize,
     chunks: VecDeque<Chunk>,
+    /// Chunks allocated (not reused) since the start.
+    chunks_allocated: u64,
     next_id: u64,
     last_received_ms: i64,
     subjects: Interner,
@@ -398,6 +400,7 @@ impl Store {
             cap_bytes,
             chunk_bytes,
             chunks: VecDeque::new(),
+            chunks_allocated: 0,
             next_id: 1,
             last_received_ms: i64::MIN,
             subjects: Interner::new(dict(MAX_SUBJECTS)),
@@ -491,13 +494,34 @@ impl Store {
             c.data.capacity() - c.data.len() >= var.len() && c.entries.len() < c.entries.capacity()
         });
         if !fits {
+            // An evicted chunk of the same size is reused: at the cap, the
+            // log then writes into memory it already has instead of
+            // freeing a MiB and faulting in a fresh one (zeroed by the
+            // kernel page by page) for every MiB of events.
+            let mut spare = None;
             while !self.chunks.is_empty() && self.bytes() + new_chunk_bytes > self.cap_bytes {
-                self.evict_oldest();
+                if let Some(old) = self.evict_oldest()
+                    && old.data.capacity() == data_cap
+                    && old.entries.capacity() == entries_cap
+                {
+                    spare = Some(old);
+                }
             }
-            let chunk = Chunk {
-                first_id: self.next_id,
-                data: Vec::with_capacity(data_cap),
-                entries: Vec::with_capacity(entries_cap),
+            let chunk = match spare {
+                Some(mut c) => {
+                    c.first_id = self.next_id;
+                    c.data.clear();
+                    c.entries.clear();
+                    c
+                }
+                None => {
+                    self.chunks_allocated += 1;
+                    Chunk {
+                        first_id: self.next_id,
+                        data: Vec::with_capacity(data_cap),
+                        entries: Vec::with_capacity(entries_cap),
+                    }
+                }
             };
             self.chunk_bytes_total += chunk.bytes();
             self.chunks.push_back(chunk);
@@ -574,18 +598,19 @@ impl Store {
         Some(id)
     }
 
-    fn evict_oldest(&mut self) {
-        if let Some(chunk) = self.chunks.pop_front() {
-            let n = chunk.entries.len() as u64;
-            self.chunk_bytes_total -= chunk.bytes();
-            self.stats.evicted += n;
-            self.stats.events -= n;
-            self.stats.payload_bytes -= chunk
-                .entries
-                .iter()
-                .map(|e| u64::from(e.payload_len))
-                .sum::<u64>();
-        }
+    /// Evicts the oldest chunk and hands it back (for reuse).
+    fn evict_oldest(&mut self) -> Option<Chunk> {
+        let chunk = self.chunks.pop_front()?;
+        let n = chunk.entries.len() as u64;
+        self.chunk_bytes_total -= chunk.bytes();
+        self.stats.evicted += n;
+        self.stats.events -= n;
+        self.stats.payload_bytes -= chunk
+            .entries
+            .iter()
+            .map(|e| u64::from(e.payload_len))
+            .sum::<u64>();
+        Some(chunk)
     }
 
     /// Counters, with `bytes` up to date.

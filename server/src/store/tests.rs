@@ -305,3 +305,36 @@ proptest! {
         }
     }
 }
+
+/// At the cap, a new chunk is an evicted one reused: the log's memory is
+/// the same allocations from then on, and what it holds reads back whole.
+#[test]
+fn at_the_cap_chunks_are_reused_not_reallocated() {
+    let mut s = Store::new(64 * 1024);
+    let ev = |i: u64| {
+        NewEvent::core(
+            "ev.reuse",
+            format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(300)),
+            i as i64,
+        )
+    };
+    let mut i = 0;
+    while s.stats().evicted == 0 {
+        s.append(&ev(i)).expect("fits");
+        i += 1;
+    }
+    let allocated = s.chunks_allocated;
+    for _ in 0..5_000 {
+        s.append(&ev(i)).expect("fits");
+        i += 1;
+    }
+    assert!(s.stats().evicted > 4_000, "{:?}", s.stats());
+    assert_eq!(
+        s.chunks_allocated, allocated,
+        "no chunk allocated at the cap"
+    );
+    let last = s.last_id().expect("events");
+    let e = s.get(last).expect("held");
+    assert_eq!(e.payload(), ev(i - 1).payload.as_ref());
+    assert_eq!(s.iter().count() as u64, s.stats().events);
+}
