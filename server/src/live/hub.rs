@@ -344,6 +344,8 @@ impl Hub {
         let one = self.folds.partitions() == 1;
         let mut last_ms = None;
         for ev in batch.drain(..) {
+            let bytes = crate::ingest::queue::weight(&ev);
+            self.folds.make_room(bytes, &store);
             let Some(e) = store.append(&ev).and_then(|id| store.get(id)) else {
                 continue;
             };
@@ -352,7 +354,7 @@ impl Hub {
             if !e.is_duplicate() {
                 self.counts.apply(e.subject());
                 self.schemas.apply(&e);
-                self.folds.take(&e, &store);
+                self.folds.take(&e, bytes);
                 if one {
                     checkpoints.after_fold(self.folds.view(), store.held());
                 }
@@ -374,9 +376,11 @@ impl Hub {
                 drift.payload(),
                 last_ms.unwrap_or_else(crate::event::now_ms),
             );
+            let bytes = crate::ingest::queue::weight(&ev);
+            self.folds.make_room(bytes, &store);
             if let Some(e) = store.append(&ev).and_then(|id| store.get(id)) {
                 self.counts.apply(e.subject());
-                self.folds.take(&e, &store);
+                self.folds.take(&e, bytes);
                 if one {
                     checkpoints.after_fold(self.folds.view(), store.held());
                 }
@@ -761,11 +765,15 @@ mod tests {
                     NewEvent::core("ev.logs.bulk", p, 1_000 + i)
                 })
                 .collect();
+            // One event of 150 KiB among them: it evicts most of the log
+            // at once (events waiting to be folded must be folded first).
+            let big = format!(r#"{{"msg":"{}"}}"#, "y".repeat(150 * 1024));
+            batch.insert(1_500, NewEvent::core("ev.logs.big", big, 2_500));
             hub.ingest(&mut batch);
             let stats = store.read().stats();
             assert!(stats.evicted > 1_000, "{stats:?}");
-            assert_eq!(hub.counts.snapshot().total, 2_000);
-            assert_eq!(hub.folds.progress().0, 2_000, "{partitions} partitions");
+            assert_eq!(hub.counts.snapshot().total, 2_001);
+            assert_eq!(hub.folds.progress().0, 2_001, "{partitions} partitions");
         }
     }
 

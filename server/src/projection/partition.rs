@@ -161,21 +161,28 @@ impl Folds {
         self.parts.len()
     }
 
-    /// Takes a stored event (in id order): folded at once with one
-    /// partition, routed to its partition's queue with more (then
-    /// [`Folds::fold_routed`] folds them). What waits is folded before the
-    /// log (`store`, which holds `e`) could evict it.
-    pub fn take(&mut self, e: &EventRef<'_>, store: &Store) {
+    /// Called before the log appends an event of `bytes` (as the ingest
+    /// queue weighs it): with partitions, folds what waits first if the
+    /// events waiting and this one could reach an eighth of the log's cap,
+    /// so the log never evicts an event before it is folded (eviction
+    /// takes the oldest chunks; the waiting events are in the newest).
+    pub fn make_room(&mut self, bytes: usize, store: &Store) {
+        if self.pool.is_some() && self.routed_bytes.saturating_add(bytes) >= store.cap_bytes() / 8 {
+            self.fold_routed(store);
+        }
+    }
+
+    /// Takes a stored event (in id order) of `bytes`: folded at once with
+    /// one partition, routed to its partition's queue with more (then
+    /// [`Folds::fold_routed`] folds them; [`Folds::make_room`] first).
+    pub fn take(&mut self, e: &EventRef<'_>, bytes: usize) {
         if self.pool.is_none() {
             self.parts[0].apply(e);
             return;
         }
         let p = self.router.route(e);
         self.routed[p].push(e.id);
-        self.routed_bytes += e.payload().len() + 256;
-        if self.routed_bytes >= store.cap_bytes() / 8 {
-            self.fold_routed(store);
-        }
+        self.routed_bytes = self.routed_bytes.saturating_add(bytes.max(1));
     }
 
     /// Folds every routed event, each partition on its own thread.
