@@ -976,7 +976,10 @@ async fn latency_fanout(
             }
         };
         let alone = steady("load.alone").await;
+        // The log grows during the run with clients too: what it took is
+        // not the clients' (it is its own budget, `--store-bytes`).
         let rss_before = rss_mib();
+        let log_before = store.read().bytes();
         let frames_total = Arc::new(AtomicU64::new(0));
         let mut watchers = Vec::with_capacity(clients);
         let mut topics = std::collections::HashSet::new();
@@ -1003,12 +1006,14 @@ async fn latency_fanout(
             "fan-out ingest change",
             (with_clients / alone - 1.0) * 100.0,
         );
+        let rss_after = rss_mib();
+        let log_grew = (store.read().bytes() as f64 - log_before as f64) / (1024.0 * 1024.0);
         println!(
-            "fan-out: ingest {alone:.0}/s alone, {with_clients:.0}/s with {clients} clients watching {} distinct views ({change:+.1}%), {per_client_hz:.1} frames/s per client, {} resyncs, RSS {:.0} MiB, of which the clients add {:.0} MiB",
+            "fan-out: ingest {alone:.0}/s alone, {with_clients:.0}/s with {clients} clients watching {} distinct views ({change:+.1}%), {per_client_hz:.1} frames/s per client, {} resyncs, RSS {rss_after:.0} MiB (+{:.0} MiB since before the clients, of which the log took {log_grew:.0} MiB): the clients add {:.0} MiB",
             topics.len(),
             running.stats.ws_resyncs.load(Ordering::Relaxed) - resyncs_before,
-            rss_mib(),
-            rss_mib() - rss_before,
+            rss_after - rss_before,
+            rss_after - rss_before - log_grew,
         );
         for w in watchers {
             w.abort();
