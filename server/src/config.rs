@@ -126,10 +126,10 @@ pub struct Config {
 
     /// Partitions of the projections: the folds run side by side on this
     /// many threads and are merged for reading (docs/DESIGN.md,
-    /// "Partitions"). Default: a quarter of the available cores, from 1
-    /// to 8.
+    /// "Partitions"). Default: 2 with 8 cores or more, else 1 (measured:
+    /// docs/PERFORMANCE.md, "Many cores").
     #[arg(long, env = "EVENTSCOPE_PARTITIONS", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=64))]
+          value_parser = clap::value_parser!(u16).range(1..=crate::projection::partition::MAX_PARTITIONS as i64))]
     pub partitions: Option<u16>,
 
     /// How often the live hub sends deltas to browsers, in milliseconds.
@@ -475,8 +475,9 @@ impl Config {
             self.tick_ms = v;
         }
         if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
-            if !(1..=64).contains(&v) {
-                return Err(bad("partitions", format!("{v} is outside 1..=64")));
+            let max = crate::projection::partition::MAX_PARTITIONS;
+            if !(1..=max).contains(&usize::from(v)) {
+                return Err(bad("partitions", format!("{v} is outside 1..={max}")));
             }
             self.partitions = Some(v);
         }

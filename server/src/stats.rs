@@ -15,6 +15,7 @@ impl Default for Stats {
             // 1 ms to about 16 s.
             ingest_to_frame: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             dropped_ingest: AtomicU64::new(0),
+            checkpoint_micros: AtomicU64::new(0),
             nats_slow_consumer: AtomicU64::new(0),
             js_seq_gaps: AtomicU64::new(0),
             ws_resyncs: AtomicU64::new(0),
@@ -40,6 +41,9 @@ pub struct Stats {
     pub ingest_to_frame: Histogram,
     /// Messages dropped because the hub's queue was full.
     pub dropped_ingest: AtomicU64,
+    /// Microseconds the hub spent copying its state into time-travel
+    /// checkpoints (ingest waits meanwhile).
+    pub checkpoint_micros: AtomicU64,
     /// Slow-consumer notices from the NATS client.
     pub nats_slow_consumer: AtomicU64,
     /// JetStream stream sequences skipped (removed before we read them).

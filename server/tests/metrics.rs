@@ -88,6 +88,15 @@ async fn counters_match_what_was_published() {
     assert_eq!(read, running.stats.nats_messages_in() as f64);
     assert!(read >= (probes + 103) as f64, "{read}");
     assert_eq!(get("eventscope_nats_connected"), 1.0);
+    // The time checkpoints took, as the hub counts it (microseconds).
+    assert_eq!(
+        get("eventscope_checkpoint_seconds_total"),
+        running
+            .stats
+            .checkpoint_micros
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1e6
+    );
     assert!(
         body.contains("eventscope_ingest_to_frame_seconds_count"),
         "latency histogram present: {body}"

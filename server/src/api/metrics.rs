@@ -96,6 +96,13 @@ impl Collector for PipelineCollector {
             "Events whose Nats-Msg-Id was seen before (kept, flagged, not folded)",
             store.duplicates,
         )?;
+        let spent = ConstCounter::new(load(&s.checkpoint_micros) as f64 / 1e6);
+        spent.encode(e.encode_descriptor(
+            "eventscope_checkpoint_seconds",
+            "Seconds the hub spent copying its state into time-travel checkpoints (ingest waits meanwhile)",
+            None,
+            spent.metric_type(),
+        )?)?;
         plain_counter(
             &mut e,
             "eventscope_store_evicted",

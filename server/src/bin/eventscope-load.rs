@@ -85,6 +85,11 @@ struct Args {
     /// WebSocket clients in the fan-out run.
     #[arg(long)]
     clients: Option<usize>,
+    /// Leave the bare subscriber out of the paced, ceiling and burst steps
+    /// (its figures do not depend on `--partitions`: measure it once per
+    /// machine, then run each partition count with this).
+    #[arg(long)]
+    no_bare: bool,
     /// Use this NATS instead of starting one.
     #[arg(long)]
     nats_url: Option<String>,
@@ -636,6 +641,11 @@ async fn main() {
         vec![100_000, 150_000, 200_000, 250_000, 300_000]
     });
     let runs = |step: Step| args.only.as_ref().is_none_or(|o| o.contains(&step));
+    let receivers: &[bool] = if args.no_bare {
+        &[true]
+    } else {
+        &[false, true]
+    };
 
     let mut managed = None;
     let url = match &args.nats_url {
@@ -674,7 +684,7 @@ async fn main() {
     // 1. Paced: kept / offered at fixed rates.
     if runs(Step::Paced) {
         for &r in &paced_rates {
-            for eventscope in [false, true] {
+            for &eventscope in receivers {
                 let trial = run
                     .trial(
                         eventscope,
@@ -708,9 +718,12 @@ async fn main() {
             .ceiling_from
             .unwrap_or(if quick { 25_000 } else { 100_000 });
         let trial_secs = if quick { 1.0 } else { paced_secs };
-        let bare = run
-            .ceiling(false, from, trial_secs, args.ceiling_precision)
-            .await;
+        let bare = if args.no_bare {
+            "not measured (--no-bare)".to_string()
+        } else {
+            run.ceiling(false, from, trial_secs, args.ceiling_precision)
+                .await
+        };
         let es = run
             .ceiling(true, from, trial_secs, args.ceiling_precision)
             .await;
@@ -719,7 +732,7 @@ async fn main() {
 
     // 3. An unpaced burst.
     if runs(Step::Burst) {
-        for eventscope in [false, true] {
+        for &eventscope in receivers {
             let trial = run.trial(eventscope, Pace::Unpaced { n: burst_n }).await;
             let who = if eventscope {
                 "eventscope (log + all projections)"

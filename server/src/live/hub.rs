@@ -344,7 +344,12 @@ impl Hub {
         let one = self.folds.partitions() == 1;
         let mut last_ms = None;
         for ev in batch.drain(..) {
-            let bytes = crate::ingest::queue::weight(&ev);
+            // (Weighed only for partitions: one folds as it appends.)
+            let bytes = if one {
+                0
+            } else {
+                crate::ingest::queue::weight(&ev)
+            };
             self.folds.make_room(bytes, &store);
             let Some(e) = store.append(&ev).and_then(|id| store.get(id)) else {
                 continue;
@@ -376,7 +381,12 @@ impl Hub {
                 drift.payload(),
                 last_ms.unwrap_or_else(crate::event::now_ms),
             );
-            let bytes = crate::ingest::queue::weight(&ev);
+            // (Weighed only for partitions: one folds as it appends.)
+            let bytes = if one {
+                0
+            } else {
+                crate::ingest::queue::weight(&ev)
+            };
             self.folds.make_room(bytes, &store);
             if let Some(e) = store.append(&ev).and_then(|id| store.get(id)) {
                 self.counts.apply(e.subject());
@@ -391,10 +401,13 @@ impl Hub {
             // keeps a copy of each (merged only if time travel needs it).
             self.folds.fold_routed(&store);
             if checkpoints.due(self.folds.progress(), store.held()) {
-                checkpoints.push(self.folds.parts().to_vec());
+                checkpoints.keep(|| self.folds.parts().to_vec());
             }
         }
         checkpoints.prune(store.first_id());
+        self.stats
+            .checkpoint_micros
+            .store(checkpoints.spent().as_micros() as u64, Ordering::Relaxed);
     }
 
     /// The live state of a projection, as the HTTP API and subscriptions

@@ -63,7 +63,23 @@ pub struct Checkpoints {
     every_events: u64,
     every_ms: i64,
     max: usize,
+    /// How long the last checkpoint took to copy and keep, when it was
+    /// taken, and the time all of them took.
+    cost: std::time::Duration,
+    taken: Option<std::time::Instant>,
+    spent: std::time::Duration,
 }
+
+/// A checkpoint that took at least [`COSTLY`] to copy waits this many
+/// times as long before the next: copying the state stays under a
+/// twentieth of the hub's time, however large the state and fast the
+/// traffic (checkpoints come further apart instead, and time travel folds
+/// a little further from one), except that one always comes within a
+/// quarter of the log.
+const COST_SHARE: u32 = 20;
+/// Copies quicker than this are not spaced out (small states: every
+/// checkpoint is kept where the spacing says, the same on any machine).
+const COSTLY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The checkpoints as shared by the hub (writer) and the API (readers); the
 /// lock is held only to push, prune or pick one.
@@ -106,6 +122,9 @@ impl Checkpoints {
             every_events: every_events.max(1),
             every_ms: every_ms.max(1),
             max: max.max(2),
+            cost: std::time::Duration::ZERO,
+            taken: None,
+            spent: std::time::Duration::ZERO,
         }
     }
 
@@ -114,7 +133,7 @@ impl Checkpoints {
     /// quarter of it, so one always stays inside the log as it evicts.
     pub fn after_fold(&mut self, live: &Projections, held_events: u64) {
         if self.due((live.folded(), live.last_id(), live.last_ms()), held_events) {
-            self.push(vec![live.clone()]);
+            self.keep(|| vec![live.clone()]);
         }
     }
 
@@ -128,11 +147,38 @@ impl Checkpoints {
         };
         let (folded, live_id, last_ms) = progress;
         let folded_since = folded.saturating_sub(last.folded);
+        // A quarter of the log since the last: due whatever it costs (one
+        // must stay inside the log as it evicts).
+        if live_id.is_some() && folded_since >= (held_events / 4).max(MIN_SPACING) {
+            return true;
+        }
         live_id.is_some()
             && (folded_since >= spacing
                 || (folded_since > 0
                     && (last.last_id == 0
                         || last_ms.saturating_sub(last.last_ms) >= self.every_ms)))
+            // (asked last: it reads the clock)
+            && !(self.cost >= COSTLY
+                && self
+                    .taken
+                    .is_some_and(|t| t.elapsed() < self.cost * COST_SHARE))
+    }
+
+    /// Keeps the state `copy` makes (split in parts; a state
+    /// [`Checkpoints::due`] said was due), timing the copy: a costly one
+    /// spaces the next out.
+    pub fn keep(&mut self, copy: impl FnOnce() -> Vec<Projections>) {
+        let t = std::time::Instant::now();
+        let parts = copy();
+        self.push(parts);
+        self.cost = t.elapsed();
+        self.spent += self.cost;
+        self.taken = Some(t);
+    }
+
+    /// The time all checkpoints took to copy and keep (`/metrics`).
+    pub fn spent(&self) -> std::time::Duration {
+        self.spent
     }
 
     /// Keeps the state split in `parts` (a state [`Checkpoints::due`]
@@ -309,6 +355,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_costly_checkpoint_spaces_out_the_next_but_not_past_a_quarter_of_the_log() {
+        let mut store = Store::new(64 << 20);
+        let mut live = Projections::default();
+        let mut cps = Checkpoints::new(100, i64::MAX, 1_000);
+        for i in 0..150 {
+            let id = store.append(&new_event(i, i as i64)).expect("kept");
+            live.apply(&store.get(id).expect("held"));
+        }
+        let progress = |p: &Projections| (p.folded(), p.last_id(), p.last_ms());
+        // 150 folded, every 100: due, and kept by a copy taking 5 ms.
+        assert!(cps.due(progress(&live), 10_000));
+        cps.keep(|| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            vec![live.clone()]
+        });
+        assert!(cps.spent() >= std::time::Duration::from_millis(5));
+        for i in 150..300 {
+            let id = store.append(&new_event(i, i as i64)).expect("kept");
+            live.apply(&store.get(id).expect("held"));
+        }
+        // 150 more, past the spacing: not due for 20 x 5 ms ...
+        assert!(!cps.due(progress(&live), 10_000), "spaced out by its cost");
+        // ... unless the log is small enough that 150 events are a quarter
+        // of it,
+        assert!(cps.due(progress(&live), 600), "a quarter of the log");
+        // and due once the time has passed (20 times the copy's).
+        std::thread::sleep(cps.spent() * 21);
+        assert!(cps.due(progress(&live), 10_000));
     }
 
     #[test]
