@@ -59,6 +59,30 @@ pub struct LiveCtx {
 #[derive(Clone, Debug, Default)]
 pub struct FirstCounts(pub Counts);
 
+/// The NATS URL the server reads from, its credentials cut: put in a page
+/// request's extensions like [`FirstCounts`], shown in the top bar (an
+/// operator whose NATS is unreachable sees which URL is being retried).
+#[derive(Clone, Debug, Default)]
+pub struct NatsTarget(pub String);
+
+/// [`NatsTarget`]'s URL: on the server, the request's; in the browser, the
+/// same, read from the page.
+fn nats_target() -> String {
+    leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<NatsTarget>().map(|t| t.0.clone()))
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            String::new()
+        }
+    })
+    .into_inner()
+}
+
 /// Views the server computed for a page's first paint, by key (the time
 /// bar's strip on every page; for the live moment, what the page shows
 /// first: charts, lists, the graph, the tail's newest rows): put in the
@@ -162,13 +186,18 @@ pub fn provide_live() -> LiveCtx {
 #[component]
 pub fn TopBar() -> impl IntoView {
     let LiveCtx { counts, link } = expect_context::<LiveCtx>();
+    let target = StoredValue::new(nats_target());
+    let title = target.with_value(|t| format!("NATS at {t}"));
     let nats = move || {
         if link.get() != Link::Live {
-            ("pill pill-wait", "NATS: unknown")
+            ("pill pill-wait", "NATS: unknown".to_string())
         } else if counts.with(|c| c.nats_connected) {
-            ("pill pill-ok", "NATS: connected")
+            ("pill pill-ok", "NATS: connected".to_string())
         } else {
-            ("pill pill-bad", "NATS: unreachable, retrying")
+            (
+                "pill pill-bad",
+                target.with_value(|t| format!("NATS: unreachable, retrying {t}")),
+            )
         }
     };
     let lost = move || counts.with(|c| c.health.lost());
@@ -208,7 +237,9 @@ pub fn TopBar() -> impl IntoView {
             <span class=move || link.get().class() data-testid="link-state">
                 {move || link.get().label()}
             </span>
-            <span class=move || nats().0 data-testid="nats-state">{move || nats().1}</span>
+            <span class=move || nats().0 title=title data-testid="nats-state">
+                {move || nats().1}
+            </span>
             <crate::keys::ThemeToggle theme/>
             <crate::keys::Shortcuts theme/>
         </header>

@@ -163,7 +163,7 @@ pub fn Topology() -> impl IntoView {
             Some(Err(e)) => view! { <p class="empty error">{e.clone()}</p> }.into_any(),
             Some(Ok((nodes, _))) if nodes.is_empty() => view! {
                 <p class="empty" data-testid="topology-empty">
-                    "No traffic between services in the window. Services are read from a service header (Nats-Service, X-Service) or the payload's service field, else the subject's first token; an edge from a subject to a service needs flows (a correlation id, best with a Causation-Id header) or a request answered on its reply inbox."
+                    "No traffic between services in the window. Services are read from a service header (Nats-Service, X-Service) or the payload's service field, else the subject's first token that is not a category word such as logs or metrics; an edge from a subject to a service needs flows (a correlation id, best with a Causation-Id header) or a request answered on its reply inbox."
                 </p>
             }
             .into_any(),

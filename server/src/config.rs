@@ -329,15 +329,52 @@ pub enum ConfigError {
         message: String,
     },
     /// A key's value is not acceptable.
-    #[error("config file {path}: key `{key}`: {message}")]
+    #[error("config file {path}: {at}key `{key}`: {message}")]
     Value {
         /// The file.
         path: PathBuf,
+        /// Where the key is set (`line N: `), if it could be found.
+        at: String,
         /// The key.
         key: &'static str,
         /// What is wrong.
         message: String,
     },
+}
+
+/// The line (from 1) of the config file `text` that sets `key`: at its top
+/// level (before any table), or in the `nth` (from 0) `[table]` or
+/// `[[table]]` entry named `table` (that entry's header line if the key is
+/// not in it: a default was at fault).
+fn key_line(text: &str, table: Option<(&str, usize)>, key: &str) -> Option<usize> {
+    let mut current: Option<(&str, usize)> = None;
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let mut header = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            let n = seen.entry(name).or_insert(0);
+            current = Some((name, *n));
+            *n += 1;
+            if current == table {
+                header = Some(i + 1);
+            }
+            continue;
+        }
+        if current == table
+            && let Some((k, _)) = t.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    header
 }
 
 /// The config file's keys.
@@ -393,18 +430,25 @@ impl Config {
                 source,
             })?;
             let file: FileConfig = toml::from_str(&text).map_err(|e| {
-                let line = e
-                    .span()
-                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                // The line, and the key set on it (a wrong type's message
+                // names neither).
+                let at = e.span().map(|s| {
+                    let start = s.start.min(text.len());
+                    let n = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(n - 1).unwrap_or("");
+                    match line.split_once('=') {
+                        Some((key, _)) if !line.trim_start().starts_with('[') => {
+                            format!("line {n}: key `{}`: ", key.trim().trim_matches('"'))
+                        }
+                        _ => format!("line {n}: "),
+                    }
+                });
                 ConfigError::Parse {
                     path: path.clone(),
-                    message: match line {
-                        Some(n) => format!("line {n}: {}", e.message()),
-                        None => e.message().to_string(),
-                    },
+                    message: format!("{}{}", at.unwrap_or_default(), e.message()),
                 }
             })?;
-            config.apply_file(file, &path, &matches)?;
+            config.apply_file(file, &path, &text, &matches)?;
         }
         Ok(config)
     }
@@ -414,6 +458,7 @@ impl Config {
         &mut self,
         file: FileConfig,
         path: &std::path::Path,
+        text: &str,
         matches: &clap::ArgMatches,
     ) -> Result<(), ConfigError> {
         let unset = |id: &str| {
@@ -422,10 +467,19 @@ impl Config {
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)
             )
         };
-        let bad = |key: &'static str, message: String| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            message,
+        // A key of the file's top level, or `table.key` of its first
+        // `[table]`, with the line that sets it.
+        let bad = |key: &'static str, message: String| {
+            let line = match key.split_once('.') {
+                Some((table, k)) => key_line(text, Some((table, 0)), k),
+                None => key_line(text, None, key),
+            };
+            ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line.map_or_else(String::new, |n| format!("line {n}: ")),
+                key,
+                message,
+            }
         };
         if let Some(v) = file.nats_url.filter(|_| unset("nats_url")) {
             self.nats_url = Some(v);
@@ -518,13 +572,19 @@ impl Config {
                 .and_then(|()| {
                     seen.insert(def.name.clone())
                         .then_some(())
-                        .ok_or_else(|| format!("name {:?} is used twice", def.name))
+                        .ok_or_else(|| ("name", format!("name {:?} is used twice", def.name)))
                 })
-                .map_err(|e| {
-                    bad(
-                        "projection",
-                        format!("entry {} ({:?}): {e}", i + 1, def.name),
-                    )
+                .map_err(|(key, e)| ConfigError::Value {
+                    path: path.to_path_buf(),
+                    at: key_line(text, Some(("projection", i)), key)
+                        .map_or_else(String::new, |n| format!("line {n}: ")),
+                    key: match key {
+                        "name" => "projection.name",
+                        "field" => "projection.field",
+                        "window" => "projection.window",
+                        _ => "projection.where",
+                    },
+                    message: format!("entry {} ({:?}): {e}", i + 1, def.name),
                 })?;
         }
         self.projection = file.projection;
@@ -739,6 +799,39 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
         f.write_all(text.as_bytes()).expect("write");
         f
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_names_its_key_and_its_line() {
+        // Issue 16: a wrong type named the line but not the key; a bad
+        // size and a bad `where` named the key but not the line.
+        let cases = [
+            (
+                "tick_ms = 100\nstore_bytes = true\n",
+                "line 2: key `store_bytes`",
+            ),
+            (
+                "tick_ms = 100\n\nstore_bytes = \"lots\"\n",
+                "line 3: key `store_bytes`",
+            ),
+            (
+                "[[projection]]\nname = \"ok\"\naggregate = \"count\"\n\n[[projection]]\nname = \"slow\"\naggregate = \"count\"\nwhere = [\"latency_ms 200\"]\n",
+                "line 8: key `projection.where`",
+            ),
+            (
+                "[flows]\nstall_after = \"0s\"\n",
+                "line 2: key `flows.stall_after`",
+            ),
+        ];
+        for (text, want) in cases {
+            let f = write(text);
+            let path = f.path().to_str().expect("utf-8 path");
+            let err = Config::load_from(["eventscope", "--config", path])
+                .expect_err("refused")
+                .to_string();
+            assert!(err.contains(path), "{err}");
+            assert!(err.contains(want), "{want:?} in {err}");
+        }
     }
 
     #[test]

@@ -107,6 +107,9 @@ async fn with_first_paint(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    request
+        .extensions_mut()
+        .insert(app::shell::NatsTarget(state.nats_url.to_string()));
     if let Ok(counts) = state.hub.counts().await {
         request
             .extensions_mut()
@@ -437,14 +440,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         projection_defs: config.projection_defs().into(),
         metrics,
         allowed_origins: config.allowed_origins.clone().into(),
-        nats_url: nats_url.as_str().into(),
+        nats_url: ingest::redact_url(&nats_url).into(),
         shutdown: shutdown.clone(),
         demo: demo_control,
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, router)
+        let served = axum::serve(api::lenient::LenientListener(listener), router)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await;
         if let Err(e) = served {

@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let running = eventscope::start(config).await?;
     tracing::info!(
         url = %format!("http://{}", running.addr),
-        nats = %running.nats_url,
+        nats = %eventscope::ingest::redact_url(&running.nats_url),
         demo,
         "eventscope is serving: open the url in a browser"
     );
@@ -70,7 +70,10 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
         eventscope::event::now_ms() as u64,
         shutdown.clone(),
     ));
-    tracing::info!(nats = %url, "demo producer running; ctrl-c stops it");
+    tracing::info!(
+        nats = %eventscope::ingest::redact_url(&url),
+        "demo producer running; ctrl-c stops it"
+    );
     shutdown_signal().await;
     shutdown.cancel();
     let _ = producer.await;

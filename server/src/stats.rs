@@ -16,6 +16,7 @@ impl Default for Stats {
             ingest_to_frame: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             dropped_ingest: AtomicU64::new(0),
             checkpoint_micros: AtomicU64::new(0),
+            slow_consumer_logged_ms: std::sync::atomic::AtomicI64::new(0),
             nats_slow_consumer: AtomicU64::new(0),
             js_seq_gaps: AtomicU64::new(0),
             ws_resyncs: AtomicU64::new(0),
@@ -46,6 +47,9 @@ pub struct Stats {
     pub checkpoint_micros: AtomicU64,
     /// Slow-consumer notices from the NATS client.
     pub nats_slow_consumer: AtomicU64,
+    /// When a slow-consumer warning was last logged (Unix ms; at most one
+    /// per 10 s).
+    pub slow_consumer_logged_ms: std::sync::atomic::AtomicI64,
     /// JetStream stream sequences skipped (removed before we read them).
     pub js_seq_gaps: AtomicU64,
     /// WebSocket clients that fell behind and were resynced.

@@ -138,6 +138,40 @@ async fn published_events_are_stored_decoded_and_queryable() {
     assert_eq!(blob.payload_base64.as_deref(), Some("/wD+"));
     assert_eq!(blob.payload_text, None);
 
+    // As curl sends it, `>` raw in the query (issue 16: the HTTP stack
+    // answered 400 with an empty body before any handler ran).
+    let (status, body) = raw_http(
+        running.addr,
+        "GET",
+        "/api/v1/events?subject=app.logs.>&level=error&limit=2",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let raw_page: EventPage = serde_json::from_str(&body).expect("an event page");
+    assert_eq!(raw_page.events.len(), 2);
+    assert!(
+        raw_page
+            .events
+            .iter()
+            .all(|e| e.subject == "app.logs.orders")
+    );
+    // Every error is JSON, the framework's own rejections included.
+    for (method, path, want) in [
+        ("GET", "/api/v1/events/%ff%fe", 400),
+        ("GET", "/api/v1/no-such-thing", 404),
+        ("DELETE", "/api/v1/events", 405),
+        ("GET", "/api/v1/events?limit=<script>", 400),
+    ] {
+        let (status, body) = raw_http(running.addr, method, path).await;
+        assert_eq!(status, want, "{method} {path}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"));
+        assert!(
+            error["error"].as_str().is_some_and(|t| !t.is_empty()),
+            "{method} {path}: {body}"
+        );
+    }
+
     // Errors: right status, a message that says what to do.
     let (status, err): (u16, ApiError) = json(running.addr, "/api/v1/events?level=loud").await;
     assert_eq!(status, 400);

@@ -66,3 +66,42 @@ async fn user_and_password_auth() {
     running.stop().await;
     nats.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_used_but_never_shown() {
+    let port = free_port().expect("port");
+    let mut nats =
+        ManagedNats::start_with_args(&nats_bin(), port, &["--user", "bob", "--pass", "pw-in-url"])
+            .await
+            .expect("nats with users");
+    let url = format!("nats://bob:pw-in-url@127.0.0.1:{port}");
+    let running = eventscope::start(Config::attach(url, &["auth.>"]))
+        .await
+        .expect("starts");
+    let body = within("ready with the URL's credentials", async {
+        loop {
+            let (status, body) = get(running.addr, "/readyz").await;
+            if status == 200 {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        body.contains(&format!("nats://***@127.0.0.1:{port}")),
+        "{body}"
+    );
+    // The page names the URL it reads from (the top bar), without them.
+    let (_, page) = get(running.addr, "/").await;
+    assert!(
+        page.contains(&format!("NATS at nats://***@127.0.0.1:{port}")),
+        "{page}"
+    );
+    for path in ["/readyz", "/healthz", "/metrics", "/"] {
+        let (_, body) = get(running.addr, path).await;
+        assert!(!body.contains("pw-in-url"), "{path} shows the password");
+    }
+    running.stop().await;
+    nats.stop().await;
+}

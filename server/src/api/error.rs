@@ -44,3 +44,45 @@ impl IntoResponse for AppError {
             .into_response()
     }
 }
+
+/// Makes every error the API answers JSON, the framework's own rejections
+/// included (a path segment that is not UTF-8, a wrong method, a query the
+/// extractor refuses): an error answer that is not JSON becomes
+/// `{"error": <its text>}` with the same status.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // The framework's texts are short; anything longer is cut.
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = (status, Json(ApiError { error })).into_response();
+    // Keep what the framework said besides (an `Allow` on a 405).
+    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
+        out.headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    out
+}
+
+/// Answers a path under the API that names nothing.
+pub async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::NotFound(format!("no such API path: {}; see docs/API.md", uri.path()))
+}

@@ -63,7 +63,14 @@ impl Collector for PipelineCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.stats;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let store = self.store.read().stats();
+        let (store, dictionaries) = {
+            let log = self.store.read();
+            let dictionaries: Vec<_> = log
+                .dictionaries()
+                .map(|(name, d)| (name, d.overflowed(), d.too_long(), d.bytes() as i64))
+                .collect();
+            (log.stats(), dictionaries)
+        };
         // Counter names get `_total` appended by the encoder.
         counter(
             &mut e,
@@ -103,6 +110,50 @@ impl Collector for PipelineCollector {
             None,
             spent.metric_type(),
         )?)?;
+        {
+            // One family, two labels: which dictionary, and why.
+            let probe = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(
+                "eventscope_dictionary_overflow",
+                "Strings the log's dictionaries did not keep (read as \"(overflow)\"; the event keeps its own text where it has one), by dictionary and reason",
+                None,
+                probe.metric_type(),
+            )?;
+            for (name, full, too_long, _) in &dictionaries {
+                for (reason, n) in [("full", *full), ("too_long", *too_long)] {
+                    let set = [("dictionary", *name), ("reason", reason)];
+                    ConstCounter::new(n).encode(family.encode_family(&set)?)?;
+                }
+            }
+        }
+        {
+            let probe = ConstGauge::new(0i64);
+            let mut family = e.encode_descriptor(
+                "eventscope_dictionary_bytes",
+                "Bytes each of the log's dictionaries holds (each at most a fortieth of the log's cap)",
+                None,
+                probe.metric_type(),
+            )?;
+            for (name, _, _, bytes) in &dictionaries {
+                ConstGauge::new(*bytes).encode(family.encode_family(&[("dictionary", *name)])?)?;
+            }
+        }
+        counter(
+            &mut e,
+            "eventscope_event_parts_cut",
+            "Parts of events the log did not keep whole: correlation ids over 255 bytes (cut), reply subjects over 255 bytes (left out), metric samples past 65,535 in one event (left out)",
+            &[
+                ("part", "correlation_id", store.correlation_ids_cut),
+                ("part", "reply_subject", store.reply_subjects_dropped),
+                ("part", "samples", store.samples_cut),
+            ],
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_messages_cut",
+            "Warn-or-worse log messages longer than 256 bytes, grouped by their start (the event keeps the whole text)",
+            store.messages_cut,
+        )?;
         plain_counter(
             &mut e,
             "eventscope_store_evicted",

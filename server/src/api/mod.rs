@@ -2,5 +2,6 @@
 
 pub mod error;
 pub mod health;
+pub mod lenient;
 pub mod metrics;
 pub mod v1;

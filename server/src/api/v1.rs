@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/flows/{id}", get(get_flow))
         .route("/demo", get(get_demo).put(put_demo))
         .route("/schemas", get(get_schemas))
+        .fallback(super::error::not_found)
+        .layer(axum::middleware::map_response(super::error::json_errors))
 }
 
 /// Key/value pairs of a query string.

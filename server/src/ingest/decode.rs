@@ -1089,6 +1089,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_states_the_service_rule_the_decoder_follows() {
+        // Issue 16: the README said "the subject's first token".
+        let readme = include_str!("../../../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `--service-header"))
+            .expect("the --service-header row");
+        let listed: Vec<&str> = row
+            .split("category word")
+            .nth(1)
+            .expect("the rule names category words")
+            .split(" so ")
+            .next()
+            .unwrap_or("")
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        assert_eq!(
+            listed, CATEGORY_TOKENS,
+            "the README's list is the decoder's"
+        );
+        for (subject, service) in [
+            ("logs.orders.eu", Some("orders")),
+            ("app.logs.orders", Some("orders")),
+            ("orders.created", Some("orders")),
+            ("_INBOX.abc", None),
+        ] {
+            assert!(
+                service.is_none() || row.contains(&format!("`{subject}`")),
+                "{subject} in the README"
+            );
+            assert_eq!(
+                service_from_subject(subject).as_deref(),
+                service,
+                "{subject}"
+            );
+        }
+    }
+
+    #[test]
     fn service_headers_win_over_payload_and_subject_but_not_a_decode_entry() {
         let h = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
         let body = br#"{"msg":"x","service":"from-payload"}"#;

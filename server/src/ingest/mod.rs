@@ -65,10 +65,39 @@ pub const SUBSCRIPTION_CAPACITY: usize = 262_144;
 const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Applies authentication and TLS settings to connect options.
+/// The credentials a URL carries (`nats://user:pass@host`, or
+/// `nats://token@host`), percent-decoded, from the first URL of a list
+/// that has any: async-nats connects to such a URL but does not send them.
+fn url_credentials(url: &str) -> Option<(String, Option<String>)> {
+    url.split(',').find_map(|one| {
+        let rest = one.split_once("://").map_or(one, |(_, r)| r);
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Some(match userinfo.split_once(':') {
+            Some((user, pass)) => (decode(user), Some(decode(pass))),
+            None => (decode(userinfo), None),
+        })
+    })
+}
+
 async fn with_auth(
     mut opts: ConnectOptions,
+    url: &str,
     auth: &NatsAuth,
 ) -> Result<ConnectOptions, IngestError> {
+    // Credentials in the URL, unless given on their own (those win).
+    if auth.nats_user.is_none() && auth.nats_token.is_none() {
+        match url_credentials(url) {
+            Some((user, Some(pass))) => opts = opts.user_and_password(user, pass),
+            Some((token, None)) => opts = opts.token(token),
+            None => {}
+        }
+    }
     if let Some(user) = &auth.nats_user {
         let password = auth.nats_password.as_ref().map_or("", |p| p.expose());
         opts = opts.user_and_password(user.clone(), password.to_string());
@@ -97,6 +126,26 @@ async fn with_auth(
     Ok(opts)
 }
 
+/// `url` (one NATS URL, or several separated by commas) without the
+/// credentials it may carry: `nats://user:pass@host:4222` reads
+/// `nats://***@host:4222`. What logs, pages and health answers show.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let (scheme, rest) = match one.find("://") {
+                Some(i) => one.split_at(i + 3),
+                None => ("", one),
+            };
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}***{}", &rest[at..]),
+                None => one.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Creates a NATS client for `url` that connects in the background and keeps
 /// retrying, recording connection state and slow-consumer notices in `stats`.
 pub async fn connect(
@@ -106,8 +155,8 @@ pub async fn connect(
     stats: Arc<Stats>,
 ) -> Result<Client, IngestError> {
     let events_stats = Arc::clone(&stats);
-    let log_url = url.to_string();
-    let client = with_auth(ConnectOptions::new(), auth)
+    let log_url = redact_url(url);
+    let client = with_auth(ConnectOptions::new(), url, auth)
         .await?
         .name(name)
         .retry_on_initial_connect()
@@ -129,8 +178,23 @@ pub async fn connect(
                         tracing::warn!(%url, "nats disconnected, reconnecting");
                     }
                     Event::SlowConsumer(sid) => {
-                        stats.nats_slow_consumer.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(sid, "nats slow consumer: messages were dropped");
+                        let n = stats.nats_slow_consumer.fetch_add(1, Ordering::Relaxed) + 1;
+                        // One line per 10 s at most, however many notices
+                        // (under a flood there is one per dropped batch).
+                        let now = crate::event::now_ms();
+                        let last = stats.slow_consumer_logged_ms.load(Ordering::Relaxed);
+                        if now - last >= 10_000
+                            && stats
+                                .slow_consumer_logged_ms
+                                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                                .is_ok()
+                        {
+                            tracing::warn!(
+                                sid,
+                                notices = n,
+                                "nats slow consumer: messages were dropped (eventscope_nats_messages_in_total minus eventscope_events_ingested_total counts them)"
+                            );
+                        }
                     }
                     // Failed attempts while unreachable; `watch_reachability`
                     // reports those plainly, without one line per attempt.
@@ -145,7 +209,7 @@ pub async fn connect(
         .connect(url)
         .await
         .map_err(|source| IngestError::BadUrl {
-            url: url.to_string(),
+            url: redact_url(url),
             source,
         })?;
     let _ = stats.nats_client.set(client.statistics());
@@ -154,6 +218,7 @@ pub async fn connect(
 
 /// Warns, plainly and with the URL, while NATS stays unreachable.
 pub async fn watch_reachability(url: String, stats: Arc<Stats>, shutdown: CancellationToken) {
+    let url = redact_url(&url);
     let started = tokio::time::Instant::now();
     let mut every = tokio::time::interval(UNREACHABLE_WARN_EVERY);
     every.tick().await; // the first tick is immediate: give it time first
@@ -345,4 +410,43 @@ pub fn flatten_headers(headers: Option<&async_nats::HeaderMap>) -> Vec<(String, 
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_are_cut_from_urls() {
+        for (url, shown) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("nats://u:p@h:4222", "nats://***@h:4222"),
+            ("tls://tok3n@h", "tls://***@h"),
+            (
+                "nats://u:p@a:1,nats://u:p@b:2",
+                "nats://***@a:1,nats://***@b:2",
+            ),
+            ("u:p@h:4222", "***@h:4222"),
+            ("nats://h:4222/x@y", "nats://h:4222/x@y"),
+            ("nats://us@r:p@ss@h:1", "nats://***@h:1"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_read_from_urls() {
+        use super::url_credentials;
+        let both = |u: &str, p: &str| Some((u.to_string(), Some(p.to_string())));
+        assert_eq!(url_credentials("nats://a:b@h:1"), both("a", "b"));
+        assert_eq!(
+            url_credentials("nats://h:1,nats://a:p%40ss@h:2"),
+            both("a", "p@ss")
+        );
+        assert_eq!(
+            url_credentials("tls://t0ken@h"),
+            Some(("t0ken".to_string(), None))
+        );
+        assert_eq!(url_credentials("nats://h:1/x@y"), None);
+    }
 }

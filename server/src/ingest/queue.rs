@@ -189,6 +189,17 @@ impl Receiver {
     pub async fn recv_many(&mut self, buf: &mut Vec<Batch>, limit: usize) -> usize {
         self.rx.recv_many(buf, limit).await
     }
+
+    /// Takes up to `limit` batches already waiting, without waiting.
+    pub fn try_recv_many(&mut self, buf: &mut Vec<Batch>, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            let Ok(batch) = self.rx.try_recv() else { break };
+            buf.push(batch);
+            n += 1;
+        }
+        n
+    }
 }
 
 #[cfg(test)]

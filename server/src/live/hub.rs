@@ -481,7 +481,7 @@ impl Hub {
                 limit,
                 last_id,
             } => ViewData::Tail {
-                events: tail(&self.decoders, &store, query, *limit, None, *last_id).0,
+                events: tail_snapshot(&self.decoders, &store, query, *limit, *last_id),
             },
         };
         Ok(Subscription {
@@ -667,6 +667,13 @@ impl Hub {
                         query(self.folds.view(), &store, now);
                     }
                     }
+                    // Questions never starve ingest (they win the biased
+                    // select): what waits is folded before the next one.
+                    if self.events.try_recv_many(&mut batches, FOLD_BATCHES) > 0 {
+                        for mut batch in batches.drain(..) {
+                            self.ingest(&mut batch.events);
+                        }
+                    }
                 }
                 n = self.events.recv_many(&mut batches, FOLD_BATCHES) => {
                     if n == 0 {
@@ -696,6 +703,34 @@ pub fn tail(
     upto: Option<u64>,
 ) -> (Vec<app::api::EventSummary>, u64) {
     tail_within(decoders, store, query, limit, after, upto, 0).unwrap_or_default()
+}
+
+/// A tail view's first page: the newest `limit` events matching `query`
+/// up to `upto`, found among at most [`crate::api::v1::MAX_SCAN`] events
+/// (a filter that matches nothing must not walk the whole log on the hub's
+/// task, again at every subscribe): fewer than `limit` if the bound cut
+/// the search short; the live deltas go on from `upto`.
+pub fn tail_snapshot(
+    decoders: &Decoders,
+    store: &Store,
+    query: &Query,
+    limit: usize,
+    upto: Option<u64>,
+) -> Vec<app::api::EventSummary> {
+    let Some(upto) = upto else {
+        return Vec::new();
+    };
+    let mut q = query.clone();
+    q.after_id = None;
+    q.before_id = Some(upto.saturating_add(1));
+    q.limit = limit;
+    q.max_scan = crate::api::v1::MAX_SCAN;
+    let page = store.query(&q);
+    page.events
+        .iter()
+        .rev()
+        .map(|e| summary(decoders, e))
+        .collect()
 }
 
 /// [`tail`], examining at most `max_scan` events (0: no bound); `None`
@@ -752,6 +787,35 @@ mod tests {
     use super::*;
     use crate::projection::timetravel::Checkpoints;
     use crate::store::Store;
+
+    #[test]
+    fn a_tail_snapshot_examines_a_bounded_part_of_the_log() {
+        let mut store = Store::new(1 << 30);
+        store
+            .append(&NewEvent::core("rare.one", "{}", 1))
+            .expect("kept");
+        let n = crate::api::v1::MAX_SCAN + 10;
+        for i in 0..n {
+            store
+                .append(&NewEvent::core("busy", "{}", 2 + i as i64))
+                .expect("kept");
+        }
+        let decoders = Decoders::new(Default::default());
+        let rare = crate::api::v1::parse_filter("subject=rare.>").expect("filter");
+        let busy = crate::api::v1::parse_filter("subject=busy").expect("filter");
+        // The one match is past the bound: not found (unbounded, it was).
+        assert!(tail_snapshot(&decoders, &store, &rare, 10, store.last_id()).is_empty());
+        assert_eq!(
+            tail(&decoders, &store, &rare, 10, None, store.last_id())
+                .0
+                .len(),
+            1
+        );
+        // Matches inside the bound are found, newest last.
+        let page = tail_snapshot(&decoders, &store, &busy, 10, store.last_id());
+        assert_eq!(page.len(), 10);
+        assert_eq!(page.last().map(|e| e.id), store.last_id());
+    }
 
     /// A batch larger than the whole store: every event is still counted
     /// and folded, though most are evicted before the batch ends.

@@ -201,26 +201,38 @@ impl Predicate {
 
 impl ProjectionDef {
     /// Checks the entry; the message says which part is wrong.
-    pub fn validate(&self, builtin_names: &[String]) -> Result<(), String> {
+    /// Checks the definition; an error names the key at fault (`name`,
+    /// `field`, `window` or `where`) and what is wrong.
+    pub fn validate(&self, builtin_names: &[String]) -> Result<(), (&'static str, String)> {
         if self.name.is_empty() || self.name.contains(['/', '?', '#', ' ']) {
-            return Err(format!(
-                "name {:?} must be non-empty, without spaces, / ? or #",
-                self.name
+            return Err((
+                "name",
+                format!(
+                    "name {:?} must be non-empty, without spaces, / ? or #",
+                    self.name
+                ),
             ));
         }
         if builtin_names.contains(&self.name) {
-            return Err(format!("name {:?} is a built-in projection's", self.name));
-        }
-        if self.aggregate.needs_field() && self.field.is_none() {
-            return Err(format!(
-                "aggregate {:?} needs a `field`",
-                self.aggregate.as_str()
+            return Err((
+                "name",
+                format!("name {:?} is a built-in projection's", self.name),
             ));
         }
-        Window::parse(&self.window)
-            .ok_or_else(|| format!("window {:?}: use 1s, 10s, 1m, 15m or 1h", self.window))?;
+        if self.aggregate.needs_field() && self.field.is_none() {
+            return Err((
+                "field",
+                format!("aggregate {:?} needs a `field`", self.aggregate.as_str()),
+            ));
+        }
+        Window::parse(&self.window).ok_or_else(|| {
+            (
+                "window",
+                format!("window {:?}: use 1s, 10s, 1m, 15m or 1h", self.window),
+            )
+        })?;
         for p in &self.predicates {
-            Predicate::parse(p)?;
+            Predicate::parse(p).map_err(|e| ("where", e))?;
         }
         Ok(())
     }
@@ -565,7 +577,7 @@ mod tests {
     #[test]
     fn validation_names_the_problem() {
         let builtins = vec!["rates".to_string()];
-        let bad = |t: &str| def(t).validate(&builtins).expect_err("refused");
+        let bad = |t: &str| def(t).validate(&builtins).expect_err("refused").1;
         assert!(
             bad(r#"name = "rates"
             aggregate = "count""#)

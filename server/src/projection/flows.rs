@@ -320,7 +320,7 @@ impl Flow {
             status,
             started_ms: self.started_ms,
             last_ms: self.last_ms,
-            steps: self.steps.len() as u32 + self.dropped,
+            steps: (self.steps.len() as u32).saturating_add(self.dropped),
             errors: self.errors,
             first_subject: self.steps.first().map(subject).unwrap_or_default(),
             last_subject: self.steps.last().map(subject).unwrap_or_default(),
@@ -507,7 +507,7 @@ impl Flows {
             .level
             .is_some_and(|l| l >= crate::ingest::decode::Level::Error)
         {
-            flow.errors += 1;
+            flow.errors = flow.errors.saturating_add(1);
         }
         match role {
             Role::Completion if flow.completed_ms.is_none() => {
@@ -525,7 +525,7 @@ impl Flows {
         if flow.steps.len() < MAX_STEPS {
             Arc::make_mut(&mut flow.steps).push(step);
         } else {
-            flow.dropped += 1;
+            flow.dropped = flow.dropped.saturating_add(1);
         }
         link
     }

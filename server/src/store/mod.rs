@@ -36,6 +36,9 @@ const MAX_MESSAGES: usize = 10_000;
 const MAX_STREAMS: usize = 200;
 /// Recent `Nats-Msg-Id`s remembered for de-duplication.
 const DEDUP_WINDOW: usize = 100_000;
+/// Bytes one remembered id takes: its hash in the order queue, and hash
+/// and event id in the map's slot with the map's spare room.
+const DEDUP_ENTRY_BYTES: usize = 16 + 32;
 /// Bytes of one encoded metric sample (series id + value).
 const SAMPLE_BYTES: usize = 12;
 
@@ -115,10 +118,19 @@ pub struct StoreStats {
     /// Events that decoded as nothing (kept as raw bytes).
     pub raw: u64,
     /// Strings counted under "(overflow)" because a dictionary was full
-    /// (an event whose subject overflowed still keeps it, see
-    /// [`FLAG_SUBJECT`]; per-subject projections count it under
-    /// "(overflow)").
+    /// or they were longer than [`intern::MAX_LEN`] (an event whose
+    /// subject overflowed still keeps it, see [`FLAG_SUBJECT`];
+    /// per-subject projections count it under "(overflow)").
     pub interner_overflow: u64,
+    /// Warn-or-worse messages longer than [`intern::MAX_LEN`], grouped by
+    /// their start (the event keeps the whole text).
+    pub messages_cut: u64,
+    /// Correlation ids longer than 255 bytes, kept cut to 255.
+    pub correlation_ids_cut: u64,
+    /// Reply subjects longer than 255 bytes, left out of the event.
+    pub reply_subjects_dropped: u64,
+    /// Events with more than 65,535 metric samples: the rest left out.
+    pub samples_cut: u64,
 }
 
 /// A metric sample as stored.
@@ -375,9 +387,16 @@ pub struct Store {
     series: Interner,
     messages: Interner,
     streams: Interner,
-    recent_msg_ids: HashMap<std::sync::Arc<str>, u64>,
-    /// The same ids (one allocation shared by both), oldest first.
-    recent_order: VecDeque<std::sync::Arc<str>>,
+    /// Recent `Nats-Msg-Id`s, as 128-bit hashes of the id and its scope
+    /// (the stream for JetStream, as JetStream scopes them; the subject for
+    /// core NATS): a fixed 16 bytes each however long the id. The value is
+    /// the event id that carried it.
+    recent_msg_ids: HashMap<u128, u64>,
+    /// The same hashes, oldest first.
+    recent_order: VecDeque<u128>,
+    /// The two halves' hashers (random seeds: an id cannot be crafted to
+    /// collide with another).
+    dedup_hash: (foldhash::fast::RandomState, foldhash::fast::RandomState),
     stats: StoreStats,
     chunk_bytes_total: usize,
     dedup_window: usize,
@@ -396,6 +415,10 @@ impl Store {
         // Dictionaries and the de-duplication window scale down with small
         // caps, so that they can never crowd out the events themselves.
         let dict = |max: usize| max.min((cap_bytes / 1024).max(64));
+        // Each dictionary also holds at most a fortieth of the cap in
+        // bytes (all five: an eighth), so no pattern of strings can fill
+        // the log with dictionaries until it refuses events.
+        let dict_bytes = (cap_bytes / 40).max(4096);
         Store {
             cap_bytes,
             chunk_bytes,
@@ -403,13 +426,14 @@ impl Store {
             chunks_allocated: 0,
             next_id: 1,
             last_received_ms: i64::MIN,
-            subjects: Interner::new(dict(MAX_SUBJECTS)),
-            services: Interner::new(dict(MAX_SERVICES)),
-            series: Interner::new(dict(MAX_SERIES)),
-            messages: Interner::new(dict(MAX_MESSAGES)),
-            streams: Interner::new(dict(MAX_STREAMS)),
+            subjects: Interner::new(dict(MAX_SUBJECTS), dict_bytes),
+            services: Interner::new(dict(MAX_SERVICES), dict_bytes),
+            series: Interner::new(dict(MAX_SERIES), dict_bytes),
+            messages: Interner::new(dict(MAX_MESSAGES), dict_bytes),
+            streams: Interner::new(dict(MAX_STREAMS), dict_bytes),
             recent_msg_ids: HashMap::default(),
             recent_order: VecDeque::new(),
+            dedup_hash: Default::default(),
             stats: StoreStats {
                 cap_bytes: cap_bytes as u64,
                 ..StoreStats::default()
@@ -426,7 +450,7 @@ impl Store {
             + self.series.bytes()
             + self.messages.bytes()
             + self.streams.bytes()
-            + self.recent_order.len() * 80
+            + self.recent_order.len() * DEDUP_ENTRY_BYTES
     }
 
     /// Bytes held now.
@@ -446,21 +470,22 @@ impl Store {
         encode_headers(&ev.headers, &mut var);
         let headers_len = var.len() - payload_len;
         let samples = d.metrics.len().min(u16::MAX as usize);
+        self.stats.samples_cut += u64::from(samples < d.metrics.len());
         for m in &d.metrics[..samples] {
             let id = self.series.intern(&series_key(&m.name, &m.tags));
             var.extend_from_slice(&id.to_le_bytes());
             var.extend_from_slice(&m.value.to_le_bytes());
         }
-        let corr = d
-            .correlation_id
-            .as_deref()
-            .map_or("", |c| truncate(c, u8::MAX as usize));
+        let corr = d.correlation_id.as_deref().map_or("", |c| {
+            self.stats.correlation_ids_cut += u64::from(c.len() > u8::MAX as usize);
+            truncate(c, u8::MAX as usize)
+        });
         var.extend_from_slice(corr.as_bytes());
         // A reply subject too long for its length byte is left out, not cut.
-        let reply = ev
-            .reply
-            .as_deref()
-            .filter(|r| !r.is_empty() && r.len() <= u8::MAX as usize);
+        let reply = ev.reply.as_deref().filter(|r| {
+            self.stats.reply_subjects_dropped += u64::from(r.len() > u8::MAX as usize);
+            !r.is_empty() && r.len() <= u8::MAX as usize
+        });
         if let Some(r) = reply {
             var.push(r.len() as u8);
             var.extend_from_slice(r.as_bytes());
@@ -530,12 +555,17 @@ impl Store {
         let received_ms = ev.received_ms.max(self.last_received_ms);
         self.last_received_ms = received_ms;
         let duplicate = ev.header("Nats-Msg-Id").is_some_and(|msg_id| {
-            let seen = self.recent_msg_ids.contains_key(msg_id);
+            use std::hash::BuildHasher;
+            let scope: &str = match &ev.source {
+                Source::JetStream { stream, .. } => stream,
+                Source::Core => &ev.subject,
+            };
+            let key = (u128::from(self.dedup_hash.0.hash_one((scope, msg_id))) << 64)
+                | u128::from(self.dedup_hash.1.hash_one((scope, msg_id)));
+            let seen = self.recent_msg_ids.contains_key(&key);
             if !seen {
-                let msg_id: std::sync::Arc<str> = msg_id.into();
-                self.recent_msg_ids
-                    .insert(std::sync::Arc::clone(&msg_id), self.next_id);
-                self.recent_order.push_back(msg_id);
+                self.recent_msg_ids.insert(key, self.next_id);
+                self.recent_order.push_back(key);
                 if self.recent_order.len() > self.dedup_window
                     && let Some(old) = self.recent_order.pop_front()
                 {
@@ -553,6 +583,14 @@ impl Store {
             .as_deref()
             .map_or(NONE, |s| self.services.intern(s));
         let message = match (d.level, &d.message) {
+            // A long message is grouped by its start (the event keeps it
+            // whole in its payload).
+            (Some(l), Some(m)) if l >= Level::Warn && m.len() > intern::MAX_LEN => {
+                let mut cut = truncate(m, intern::MAX_LEN - '…'.len_utf8()).to_string();
+                cut.push('…');
+                self.stats.messages_cut += 1;
+                self.messages.intern(&cut)
+            }
             (Some(l), Some(m)) if l >= Level::Warn => self.messages.intern(m),
             _ => NONE,
         };
@@ -617,11 +655,10 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             bytes: self.bytes() as u64,
-            interner_overflow: self.subjects.overflowed()
-                + self.services.overflowed()
-                + self.series.overflowed()
-                + self.messages.overflowed()
-                + self.streams.overflowed(),
+            interner_overflow: self
+                .dictionaries()
+                .map(|(_, d)| d.overflowed() + d.too_long())
+                .sum(),
             ..self.stats.clone()
         }
     }
@@ -754,6 +791,18 @@ impl Store {
         let first = self.chunks.iter().find_map(|c| c.entries.first())?;
         let last = self.chunks.iter().rev().find_map(|c| c.entries.last())?;
         Some((first.received_ms, last.received_ms))
+    }
+
+    /// The dictionaries by name (for `/metrics`).
+    pub fn dictionaries(&self) -> impl Iterator<Item = (&'static str, &Interner)> {
+        [
+            ("subjects", &self.subjects),
+            ("services", &self.services),
+            ("series", &self.series),
+            ("messages", &self.messages),
+            ("streams", &self.streams),
+        ]
+        .into_iter()
     }
 
     /// The subjects dictionary (for pattern matching in queries).

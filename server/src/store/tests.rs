@@ -32,6 +32,7 @@ fn correlation_ids_are_kept_after_the_samples() {
         .expect("stored")
         .to_string();
     assert_eq!(cut, "é".repeat(127));
+    assert_eq!(s.stats().correlation_ids_cut, 1, "the cut is counted");
 }
 
 #[test]
@@ -53,6 +54,7 @@ fn reply_subjects_are_kept_after_the_correlation_id() {
     // Left out rather than cut: a cut subject would name another inbox.
     assert_eq!(get(2).reply(), None);
     assert_eq!(get(3).reply(), None);
+    assert_eq!(s.stats().reply_subjects_dropped, 1, "counted");
 }
 
 #[test]
@@ -337,4 +339,79 @@ fn at_the_cap_chunks_are_reused_not_reallocated() {
     let e = s.get(last).expect("held");
     assert_eq!(e.payload(), ev(i - 1).payload.as_ref());
     assert_eq!(s.iter().count() as u64, s.stats().events);
+}
+
+#[test]
+fn long_distinct_error_texts_cannot_fill_the_log_with_dictionaries() {
+    // Issue 16: 3,000 distinct 40 KB error texts in a 64 MiB log filled
+    // the messages dictionary past the cap, and every later event was
+    // refused as larger than the cap.
+    let mut s = Store::new(64 << 20);
+    for i in 0..3_000 {
+        let text = format!("{i:05} {}", "stack frame at x.rs:1\n".repeat(1_900));
+        let payload = serde_json::json!({"level": "error", "msg": text}).to_string();
+        assert!(payload.len() > 40_000);
+        s.append(&NewEvent::core("logs.app", payload, i))
+            .expect("kept");
+    }
+    for i in 0..1_000 {
+        let id = s
+            .append(&ev("logs.app", r#"{"level":"info","msg":"ok"}"#, 3_000 + i))
+            .expect("a small event is kept after the long ones");
+        assert!(s.get(id).is_some());
+    }
+    let stats = s.stats();
+    assert_eq!(stats.too_large, 0);
+    assert_eq!(stats.messages_cut, 3_000);
+    assert!(stats.bytes <= 64 << 20);
+    let dictionaries: usize = s.dictionaries().map(|(_, d)| d.bytes()).sum();
+    assert!(dictionaries <= (64 << 20) / 8, "{dictionaries}");
+    // The newest long error groups under its start, marked as cut, and the
+    // event keeps its whole text.
+    let last = s.get(3_000).expect("held");
+    let grouped = last.alert_message().expect("a message");
+    assert!(grouped.starts_with("02999 stack frame") && grouped.ends_with('…'));
+    assert!(grouped.len() <= intern::MAX_LEN);
+    assert!(last.payload().len() > 40_000);
+}
+
+#[test]
+fn msg_ids_are_scoped_by_subject_or_stream_and_cost_a_fixed_size() {
+    let mut s = Store::new(64 << 20);
+    let with_id = |subject: &str, id: &str, source: Source| {
+        let mut e = ev(subject, "{}", 1);
+        e.headers = vec![("Nats-Msg-Id".into(), id.into())];
+        e.source = source;
+        e
+    };
+    let long = "k".repeat(10_000);
+    // Core NATS: the same id on another subject is another message.
+    let a = s.append(&with_id("a", &long, Source::Core)).expect("kept");
+    let b = s.append(&with_id("b", &long, Source::Core)).expect("kept");
+    let a2 = s.append(&with_id("a", &long, Source::Core)).expect("kept");
+    assert!(!s.get(a).expect("held").is_duplicate());
+    assert!(!s.get(b).expect("held").is_duplicate());
+    assert!(s.get(a2).expect("held").is_duplicate());
+    // JetStream scopes ids by stream, whatever the subject.
+    let js = |subject: &str, stream: &str| {
+        with_id(
+            subject,
+            "m-1",
+            Source::JetStream {
+                stream: stream.into(),
+                seq: 1,
+            },
+        )
+    };
+    let x = s.append(&js("orders.new", "ORDERS")).expect("kept");
+    let y = s.append(&js("orders.paid", "ORDERS")).expect("kept");
+    let z = s.append(&js("orders.new", "AUDIT")).expect("kept");
+    assert!(!s.get(x).expect("held").is_duplicate());
+    assert!(s.get(y).expect("held").is_duplicate());
+    assert!(!s.get(z).expect("held").is_duplicate());
+    assert_eq!(s.stats().duplicates, 2);
+    // (Remembered as 128-bit hashes: a 10 KB id costs what a short one
+    // does; the map's key type says so, the dictionaries' bytes count it.)
+    let dicts = s.stats().bytes - s.chunk_bytes_total as u64;
+    assert!(dicts < 2_000, "{dicts}");
 }

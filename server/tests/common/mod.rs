@@ -183,6 +183,35 @@ pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     )
 }
 
+/// Sends `method path` as written, byte for byte (no client library to
+/// encode it: as curl sends a raw `>`), on a connection of its own; returns
+/// status and body.
+pub async fn raw_http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within("raw http", async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(
+            format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("send");
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.expect("answer");
+        let text = String::from_utf8_lossy(&answer).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string());
+        (status, body)
+    })
+    .await
+}
+
 /// Publishes probes on `subject` until the mirror counts one: from then on
 /// the server's subscription is known to be live. Returns how many probes
 /// the server counted (core NATS is at-most-once: probes published before

@@ -1,0 +1,297 @@
+//! Request targets as people type them. `curl
+//! 'http://host/api/v1/events?subject=logs.>'` sends the `>` raw (browsers
+//! percent-encode it, curl does not), and the HTTP stack refuses such a
+//! request line before any handler runs: a 400 with an empty body. NATS
+//! subjects are full of `>`, so the listener percent-encodes the bytes the
+//! stack refuses (`"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`) in each
+//! HTTP/1 request line's target before the stack reads it; the handlers
+//! decode them as they decode `%3E`.
+//!
+//! Only request heads are touched. After a head that announces a body
+//! (`Content-Length` other than 0, `Transfer-Encoding`) or an upgrade (the
+//! WebSocket), the rest of the connection passes through unread; so does
+//! anything that is not HTTP/1.0 or 1.1 (HTTP/2), and a line longer than
+//! [`MAX_LINE`] (the stack refuses it).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The longest request or header line looked at.
+pub const MAX_LINE: usize = 16 << 10;
+
+/// A TCP listener whose connections are [`LenientIo`].
+#[derive(Debug)]
+pub struct LenientListener(pub TcpListener);
+
+impl axum::serve::Listener for LenientListener {
+    type Io = LenientIo<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        (LenientIo::new(io), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading a request line.
+    Line,
+    /// Reading header lines.
+    Headers { body: bool, upgrade: bool },
+    /// Passing everything through.
+    Pass,
+}
+
+/// A connection whose request lines are made acceptable (see the module).
+#[derive(Debug)]
+pub struct LenientIo<T> {
+    inner: T,
+    state: State,
+    /// The line being read.
+    line: Vec<u8>,
+    /// Bytes ready to be read, from `done` on.
+    out: Vec<u8>,
+    done: usize,
+}
+
+impl<T> LenientIo<T> {
+    /// Wraps a connection at its start.
+    pub fn new(inner: T) -> Self {
+        LenientIo {
+            inner,
+            state: State::Line,
+            line: Vec::new(),
+            out: Vec::new(),
+            done: 0,
+        }
+    }
+
+    /// Takes bytes read from the connection.
+    fn take(&mut self, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.state == State::Pass {
+                self.out.extend_from_slice(&bytes[i..]);
+                return;
+            }
+            self.line.push(b);
+            if b == b'\n' {
+                self.end_line();
+            } else if self.line.len() > MAX_LINE {
+                self.out.append(&mut self.line);
+                self.state = State::Pass;
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        match self.state {
+            State::Line => {
+                // Blank lines between requests are allowed.
+                if line.iter().all(|b| b.is_ascii_whitespace()) {
+                    self.out.extend_from_slice(&line);
+                    return;
+                }
+                let text = trim_eol(&line);
+                let first = text.iter().position(|&b| b == b' ');
+                let last = text.iter().rposition(|&b| b == b' ');
+                match (first, last) {
+                    (Some(a), Some(z))
+                        if a < z && matches!(&text[z + 1..], b"HTTP/1.1" | b"HTTP/1.0") =>
+                    {
+                        self.out.extend_from_slice(&text[..=a]);
+                        for &c in &text[a + 1..z] {
+                            if REFUSED.contains(&c) {
+                                self.out.extend_from_slice(&[
+                                    b'%',
+                                    HEX[usize::from(c >> 4)],
+                                    HEX[usize::from(c & 15)],
+                                ]);
+                            } else {
+                                self.out.push(c);
+                            }
+                        }
+                        self.out.extend_from_slice(&line[z..]);
+                        self.state = State::Headers {
+                            body: false,
+                            upgrade: false,
+                        };
+                    }
+                    _ => {
+                        self.out.extend_from_slice(&line);
+                        self.state = State::Pass;
+                    }
+                }
+            }
+            State::Headers { body, upgrade } => {
+                self.out.extend_from_slice(&line);
+                let text = trim_eol(&line);
+                if text.is_empty() {
+                    self.state = if body || upgrade {
+                        State::Pass
+                    } else {
+                        State::Line
+                    };
+                    return;
+                }
+                let Some(colon) = text.iter().position(|&b| b == b':') else {
+                    return;
+                };
+                let name = &text[..colon];
+                let value = String::from_utf8_lossy(&text[colon + 1..])
+                    .trim()
+                    .to_ascii_lowercase();
+                let body = body
+                    || (name.eq_ignore_ascii_case(b"content-length") && value != "0")
+                    || name.eq_ignore_ascii_case(b"transfer-encoding");
+                let upgrade = upgrade
+                    || name.eq_ignore_ascii_case(b"upgrade")
+                    || (name.eq_ignore_ascii_case(b"connection") && value.contains("upgrade"));
+                self.state = State::Headers { body, upgrade };
+            }
+            State::Pass => self.out.extend_from_slice(&line),
+        }
+    }
+}
+
+/// Bytes of a request target the HTTP stack refuses unencoded.
+const REFUSED: &[u8] = b"\"<>\\^`{|}";
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for LenientIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.done < this.out.len() {
+                let n = buf.remaining().min(this.out.len() - this.done);
+                buf.put_slice(&this.out[this.done..this.done + n]);
+                this.done += n;
+                if this.done == this.out.len() {
+                    this.out.clear();
+                    this.done = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.state == State::Pass && this.line.is_empty() {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            let mut chunk = [0u8; 4096];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    // The end: what is left of a line goes as it is.
+                    if this.line.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    this.out.append(&mut this.line);
+                    this.state = State::Pass;
+                }
+                Poll::Ready(Ok(())) => this.take(read.filled()),
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for LenientIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What the HTTP stack reads when a client sends `sent` in pieces of
+    /// `piece` bytes.
+    async fn seen(sent: &[u8], piece: usize) -> Vec<u8> {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut io = LenientIo::new(server);
+        for part in sent.chunks(piece) {
+            client.write_all(part).await.expect("write");
+        }
+        drop(client);
+        let mut out = Vec::new();
+        io.read_to_end(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn request_targets_are_encoded_and_nothing_else_is_touched() {
+        let sent = b"GET /api/v1/events?subject=logs.>&q=\"a|b\" HTTP/1.1\r\nHost: x\r\nX-Note: <kept>\r\n\r\n\
+GET /api/v1/events?subject=a.*.<b> HTTP/1.1\r\nHost: x\r\n\r\n\
+PUT /api/v1/demo HTTP/1.1\r\nContent-Length: 29\r\n\r\n{\"x\":\"<>\"}\r\nGET /a> HTTP/1.1\r\n\r\n";
+        let want = b"GET /api/v1/events?subject=logs.%3E&q=%22a%7Cb%22 HTTP/1.1\r\nHost: x\r\nX-Note: <kept>\r\n\r\n\
+GET /api/v1/events?subject=a.*.%3Cb%3E HTTP/1.1\r\nHost: x\r\n\r\n\
+PUT /api/v1/demo HTTP/1.1\r\nContent-Length: 29\r\n\r\n{\"x\":\"<>\"}\r\nGET /a> HTTP/1.1\r\n\r\n";
+        // Whole, and a byte at a time (lines split across reads).
+        for piece in [sent.len(), 1, 7] {
+            assert_eq!(
+                String::from_utf8_lossy(&seen(sent, piece).await),
+                String::from_utf8_lossy(want),
+                "in pieces of {piece}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn upgrades_other_protocols_and_long_lines_pass_through() {
+        let ws = b"GET /ws?x=> HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05<>|{}";
+        let out = seen(ws, 3).await;
+        assert!(out.starts_with(b"GET /ws?x=%3E HTTP/1.1\r\n"));
+        assert!(out.ends_with(b"\r\n\r\n\x81\x05<>|{}"), "frames untouched");
+        let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00<>";
+        assert_eq!(seen(h2, 5).await, h2.to_vec());
+        let long = [
+            b"GET /".as_slice(),
+            &vec![b'>'; MAX_LINE + 10],
+            b" HTTP/1.1\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(seen(&long, 1000).await, long, "left to the stack to refuse");
+    }
+}
