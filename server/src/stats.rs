@@ -19,9 +19,12 @@ impl Default for Stats {
             slow_consumer_logged_ms: std::sync::atomic::AtomicI64::new(0),
             nats_slow_consumer: AtomicU64::new(0),
             js_seq_gaps: AtomicU64::new(0),
+            js_redelivered: AtomicU64::new(0),
             ws_resyncs: AtomicU64::new(0),
             ws_clients: AtomicU64::new(0),
             ws_dropped_slow: AtomicU64::new(0),
+            ws_refused: AtomicU64::new(0),
+            ws_closed_bad: AtomicU64::new(0),
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             reconnected: tokio::sync::Notify::new(),
@@ -52,12 +55,21 @@ pub struct Stats {
     pub slow_consumer_logged_ms: std::sync::atomic::AtomicI64,
     /// JetStream stream sequences skipped (removed before we read them).
     pub js_seq_gaps: AtomicU64,
+    /// JetStream messages a durable consumer delivered again (never
+    /// acknowledged: in flight when a run stopped, or an ack lost).
+    pub js_redelivered: AtomicU64,
     /// WebSocket clients that fell behind and were resynced.
     pub ws_resyncs: AtomicU64,
     /// WebSocket clients connected now.
     pub ws_clients: AtomicU64,
     /// WebSocket clients dropped because they stopped reading.
     pub ws_dropped_slow: AtomicU64,
+    /// WebSocket upgrades refused because the server held its most
+    /// connections.
+    pub ws_refused: AtomicU64,
+    /// WebSocket clients closed for sending too many messages the server
+    /// could not read.
+    pub ws_closed_bad: AtomicU64,
     /// Whether the NATS connection is up.
     pub nats_connected: AtomicBool,
     /// Times the NATS connection was (re)established.

@@ -137,8 +137,8 @@ async fn a_durable_consumer_continues_where_the_last_run_stopped() {
     // Let the acknowledgements reach the server before stopping.
     tokio::time::sleep(Duration::from_millis(300)).await;
     first.stop().await;
-    // The server holds every one of the 10 as acknowledged (one ack per
-    // batch acknowledges the batch), none waiting for redelivery.
+    // The server holds every one of the 10 as acknowledged (each
+    // acknowledged once handed on), none waiting for redelivery.
     let info = jetstream::new(publisher(&url).await)
         .get_stream("ORDERS")
         .await
@@ -146,7 +146,10 @@ async fn a_durable_consumer_continues_where_the_last_run_stopped() {
         .consumer_info("eventscope-test")
         .await
         .expect("durable consumer");
-    assert_eq!(info.config.ack_policy, jetstream::consumer::AckPolicy::All);
+    assert_eq!(
+        info.config.ack_policy,
+        jetstream::consumer::AckPolicy::Explicit
+    );
     assert_eq!(info.ack_floor.stream_sequence, 10);
     assert_eq!(info.num_ack_pending, 0);
 
@@ -256,4 +259,84 @@ async fn a_jetstream_consumer_is_a_node_of_the_topology_fed_by_what_it_reads() {
         ("delivers", "shop.orders.placed")
     );
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_consumer_stopped_mid_backlog_loses_nothing() {
+    // Issue 16: stopped while a backlog was read, a run left messages
+    // delivered but not handed on; the next run's "ack all" covered them.
+    let mut nats = nats_server(None).await;
+    let url = nats.url();
+    create_orders_stream(&url).await;
+    let total: u64 = 30_000;
+    {
+        // In rounds: the context holds a bounded number of acks in flight.
+        let js = jetstream::new(publisher(&url).await);
+        for round in 0..total / 1_000 {
+            let mut acks = Vec::new();
+            for i in round * 1_000..(round + 1) * 1_000 {
+                acks.push(
+                    js.publish("orders.created", format!(r#"{{"n":{i}}}"#).into())
+                        .await
+                        .expect("publish"),
+                );
+            }
+            for ack in acks {
+                within("jetstream ack", async { ack.await })
+                    .await
+                    .expect("stored");
+            }
+        }
+    }
+    let config = || {
+        let mut c = Config::attach(url.clone(), &[]);
+        c.streams = vec!["ORDERS@all".parse().expect("source")];
+        c.durable = Some("mid-backlog".to_string());
+        c
+    };
+    let seqs_of = |store: &eventscope::store::SharedStore| -> Vec<u64> {
+        store
+            .read()
+            .iter()
+            .filter_map(|e| e.stream_seq().map(|(_, q)| q))
+            .collect()
+    };
+
+    // The first run stops as soon as it has some, mid-backlog.
+    let first = eventscope::start(config()).await.expect("first run");
+    within("the first run has some", async {
+        while first.store.read().held() < 1_000 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    let first_store = std::sync::Arc::clone(&first.store);
+    first.stop().await;
+    let mut seen: std::collections::BTreeSet<u64> = seqs_of(&first_store).into_iter().collect();
+    assert!(
+        (seen.len() as u64) < total,
+        "the first run stopped mid-backlog ({} of {total})",
+        seen.len()
+    );
+
+    // The second run hands on the rest, the unacknowledged ones as they
+    // come again (after the consumer's ack wait, 10 s).
+    let second = eventscope::start(config()).await.expect("second run");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        seen.extend(seqs_of(&second.store));
+        if seen.len() as u64 == total || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let missing: Vec<u64> = (1..=total).filter(|q| !seen.contains(q)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} sequences handed on by neither run, from {:?}",
+        missing.len(),
+        missing.first()
+    );
+    second.stop().await;
+    nats.stop().await;
 }

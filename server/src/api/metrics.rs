@@ -192,6 +192,24 @@ impl Collector for PipelineCollector {
         )?;
         plain_counter(
             &mut e,
+            "eventscope_jetstream_redelivered",
+            "JetStream messages a durable consumer delivered again because no run acknowledged them (handed on now)",
+            load(&s.js_redelivered),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_ws_refused",
+            "WebSocket upgrades refused because the server held its most connections (4,096)",
+            load(&s.ws_refused),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_ws_closed_bad",
+            "WebSocket clients closed after 20 messages the server could not read",
+            load(&s.ws_closed_bad),
+        )?;
+        plain_counter(
+            &mut e,
             "eventscope_ws_dropped_slow",
             "WebSocket clients dropped because a frame could not be sent within 5 s",
             load(&s.ws_dropped_slow),

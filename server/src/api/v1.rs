@@ -23,6 +23,8 @@ use base64::Engine;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 const PREVIEW_CHARS: usize = 240;
+/// Characters of a message an event summary carries (then `…`).
+pub(crate) const MESSAGE_CHARS: usize = 500;
 /// Events one request examines at most (under 10 ms even for a free-text
 /// scan): the log is read-locked while a query runs, and ingest must not
 /// wait long.
@@ -205,7 +207,18 @@ pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSum
         format: e.format().as_str().to_string(),
         level: e.level().map(|l| l.as_str().to_string()),
         service: e.service().map(str::to_string),
-        message: decoded.message.map(decode::Text::into_string),
+        // Cut for lists and tail frames (a stack trace as an error message
+        // would make every frame megabytes); the event's page has it whole.
+        message: decoded.message.map(|m| {
+            let m = m.into_string();
+            if m.chars().count() > MESSAGE_CHARS {
+                let mut cut: String = m.chars().take(MESSAGE_CHARS).collect();
+                cut.push('…');
+                cut
+            } else {
+                m
+            }
+        }),
         size: e.payload().len(),
         duplicate: e.is_duplicate(),
         stream,

@@ -3,8 +3,8 @@
 //! ordered consumer is, with a wider window: see [`PULL_WINDOW`]), or a
 //! durable one (named by `--durable`, which remembers on the server what
 //! was acknowledged, so a restarted Eventscope goes on where the last one
-//! stopped; a batch is acknowledged, with one ack for the whole batch, only
-//! once handed to the hub). JetStream is the durable
+//! stopped; each message is acknowledged only once handed to the hub, so
+//! one in flight when a run stops comes again). JetStream is the durable
 //! log here, so this source never drops: when the hub's queue is full it
 //! waits (JetStream holds the rest). It remembers the last stream sequence
 //! it handed on, and whenever the consumer has to be made again (NATS
@@ -211,8 +211,13 @@ pub async fn run(
                                 durable_name: Some(name.clone()),
                                 description: Some(super::consumers::OWN_CONSUMER.to_string()),
                                 deliver_policy: deliver_policy(source.start, None),
-                                // One ack per batch acknowledges the batch.
-                                ack_policy: AckPolicy::All,
+                                // Each message acknowledged once handed on:
+                                // one that was delivered but not handed on
+                                // (in flight when Eventscope stopped) comes
+                                // again, to this run or the next. (With
+                                // "all", the next run's first ack covered
+                                // it: issue 16 found such gaps.)
+                                ack_policy: AckPolicy::Explicit,
                                 // Unacknowledged messages (in flight when
                                 // NATS went away) come again after this.
                                 ack_wait: Duration::from_secs(10),
@@ -223,6 +228,13 @@ pub async fn run(
                         .await?;
                     // A durable made by an earlier version keeps its policy.
                     let ack_all = consumer.info().await?.config.ack_policy == AckPolicy::All;
+                    if ack_all {
+                        tracing::warn!(
+                            stream = %source.stream,
+                            durable = %name,
+                            "this durable consumer acknowledges all before each ack: messages in flight when Eventscope stops can be skipped by the next run; delete it (nats consumer rm) and Eventscope makes it again with explicit acks"
+                        );
+                    }
                     (pull_messages(&consumer).await?, ack_all)
                 }
             };
@@ -286,6 +298,7 @@ pub async fn run(
                     stream_seq: seq,
                     consumer_seq,
                     published_ms,
+                    delivered,
                 }) = msg.reply.as_deref().and_then(ack_info)
                 else {
                     continue;
@@ -304,7 +317,13 @@ pub async fn run(
                 if durable.is_some() {
                     ackers.push((seq, acker));
                 }
-                if let Some(last) = last_seq {
+                // A durable's redelivery was never acknowledged: handed on
+                // by nobody (or by a run whose ack was lost), so it is
+                // handed on now, wherever it falls in the order.
+                let redelivered = durable.is_some() && delivered > 1;
+                if redelivered {
+                    stats.js_redelivered.fetch_add(1, Ordering::Relaxed);
+                } else if let Some(last) = last_seq {
                     if seq <= last {
                         // Redelivered after a re-attach: already handed on
                         // (acknowledged again, so it does not come back).
@@ -316,7 +335,9 @@ pub async fn run(
                             .fetch_add(seq - last - 1, Ordering::Relaxed);
                     }
                 }
-                last_seq = Some(seq);
+                if !redelivered {
+                    last_seq = Some(seq);
+                }
                 let headers = flatten_headers(message.headers.as_ref());
                 let mut decoded =
                     decoders.decode_message(message.subject.as_str(), &message.payload, &headers);
@@ -376,6 +397,8 @@ pub struct AckInfo {
     pub consumer_seq: u64,
     /// When the stream stored it, Unix ms.
     pub published_ms: i64,
+    /// Times it was delivered (more than 1: a redelivery).
+    pub delivered: u64,
 }
 
 /// Reads the `$JS.ACK.` reply subject of a JetStream message, in either
@@ -418,6 +441,7 @@ pub fn ack_info(reply: &str) -> Option<AckInfo> {
         stream_seq: token(3)?,
         consumer_seq: token(4)?,
         published_ms: i64::try_from(token(5)? / 1_000_000).ok()?,
+        delivered: token(2)?,
     })
 }
 
@@ -437,22 +461,23 @@ mod tests {
 
     #[test]
     fn reads_both_forms_of_the_ack_subject() {
-        let ack = |stream_seq, consumer_seq| {
+        let ack = |stream_seq, consumer_seq, delivered| {
             Some(AckInfo {
                 stream_seq,
                 consumer_seq,
                 published_ms: 1_795_672_800_123,
+                delivered,
             })
         };
         // 2026-11-26T06:00:00.123456789Z in nanoseconds.
         let v1 = "$JS.ACK.ORDERS.es-1.1.4200.17.1795672800123456789.3";
-        assert_eq!(ack_info(v1), ack(4200, 17));
+        assert_eq!(ack_info(v1), ack(4200, 17, 1));
         let v2 = "$JS.ACK.hub.ACCHASH.ORDERS.es-1.2.4201.18.1795672800123456789.0.rand0m";
-        assert_eq!(ack_info(v2), ack(4201, 18));
+        assert_eq!(ack_info(v2), ack(4201, 18, 2));
         let v2_no_token = "$JS.ACK._.ACCHASH.ORDERS.es-1.2.9.18.1795672800123456789.0";
-        assert_eq!(ack_info(v2_no_token), ack(9, 18));
+        assert_eq!(ack_info(v2_no_token), ack(9, 18, 2));
         // Tokens past the tenth are ignored.
-        assert_eq!(ack_info(&format!("{v2}.x.y")), ack(4201, 18));
+        assert_eq!(ack_info(&format!("{v2}.x.y")), ack(4201, 18, 2));
         // Not an ack subject, too few tokens, or not a number.
         assert_eq!(ack_info("_INBOX.abc.1"), None);
         assert_eq!(ack_info("$JS.ACK.ORDERS.es-1.1.4200.17"), None);

@@ -40,6 +40,19 @@ pub async fn handler(
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
 ) -> Response {
+    let clients = state.stats.ws_clients.load(Ordering::Relaxed);
+    if clients >= MAX_CLIENTS as u64 {
+        state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ApiError {
+                error: format!(
+                    "{clients} live connections are open, the most this server takes; try again later"
+                ),
+            }),
+        )
+            .into_response();
+    }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let host = headers
@@ -60,22 +73,25 @@ pub async fn handler(
                 .into_response();
         }
     }
-    ws.on_upgrade(move |socket: WebSocket| async move {
-        let (mut sink, stream) = socket.split();
-        if let Some(v) = query.v.filter(|v| *v != PROTOCOL_VERSION) {
-            let msg = error(
-                None,
-                format!(
-                    "this server speaks live protocol v{PROTOCOL_VERSION}, the client v{v}: \
+    // A client message is a subscribe or an unsubscribe: small.
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (mut sink, stream) = socket.split();
+            if let Some(v) = query.v.filter(|v| *v != PROTOCOL_VERSION) {
+                let msg = error(
+                    None,
+                    format!(
+                        "this server speaks live protocol v{PROTOCOL_VERSION}, the client v{v}: \
                      reload the page (or update the client)"
-                ),
-            );
-            let _ = sink.send(msg).await;
-            let _ = sink.send(Message::Close(None)).await;
-            return;
-        }
-        serve(sink, stream, state.hub, state.stats, state.shutdown).await;
-    })
+                    ),
+                );
+                let _ = sink.send(msg).await;
+                let _ = sink.send(Message::Close(None)).await;
+                return;
+            }
+            serve(sink, stream, state.hub, state.stats, state.shutdown).await;
+        })
 }
 
 /// The `/ws` query string.
@@ -127,6 +143,15 @@ fn error(sub: Option<String>, message: impl Into<String>) -> Message {
 
 /// Subscriptions one client may hold at once.
 pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// The largest message a client may send (larger: the socket is closed).
+pub const MAX_CLIENT_MESSAGE: usize = 64 << 10;
+/// The longest view key (its kind and filter) a client may subscribe to.
+pub const MAX_VIEW_KEY: usize = 2 << 10;
+/// Messages the server could not read that a client may send before its
+/// socket is closed.
+pub const MAX_BAD_MESSAGES: u32 = 20;
+/// Live connections the server takes at once.
+pub const MAX_CLIENTS: usize = 4_096;
 
 /// Serves one client until it leaves, the hub stops or the server shuts
 /// down. Generic over the socket halves so it can be tested without HTTP.
@@ -159,6 +184,7 @@ pub async fn serve<Tx, Rx, E>(
         }
     };
     let mut views: HashMap<String, View> = HashMap::new();
+    let mut bad: u32 = 0;
     let mut streams: StreamMap<String, BroadcastStream<SharedFrame>> = StreamMap::new();
     loop {
         // What to send next, if anything.
@@ -186,7 +212,16 @@ pub async fn serve<Tx, Rx, E>(
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<ClientMsg>(&t) {
                     Ok(ClientMsg::Subscribe { view }) => {
                         let key = view.key();
-                        if views.len() >= MAX_SUBSCRIPTIONS && !views.contains_key(&key) {
+                        if key.len() > MAX_VIEW_KEY {
+                            bad += 1;
+                            Some(error(
+                                None,
+                                format!(
+                                    "a view's filter may be {MAX_VIEW_KEY} bytes long; this one is {}",
+                                    key.len()
+                                ),
+                            ))
+                        } else if views.len() >= MAX_SUBSCRIPTIONS && !views.contains_key(&key) {
                             Some(error(
                                 Some(key),
                                 format!(
@@ -213,16 +248,23 @@ pub async fn serve<Tx, Rx, E>(
                         streams.remove(&sub);
                         None
                     }
-                    Err(e) => Some(error(
-                        None,
-                        format!("not a live protocol v{PROTOCOL_VERSION} message: {e}"),
-                    )),
+                    Err(e) => {
+                        bad += 1;
+                        // (The serde message quotes at most a little of it.)
+                        Some(error(
+                            None,
+                            format!("not a live protocol v{PROTOCOL_VERSION} message: {e}"),
+                        ))
+                    }
                 },
                 // Pings are answered by axum itself; binary is not spoken.
-                Some(Ok(Message::Binary(_))) => Some(error(
-                    None,
-                    "the live protocol is JSON text; binary messages are ignored",
-                )),
+                Some(Ok(Message::Binary(_))) => {
+                    bad += 1;
+                    Some(error(
+                        None,
+                        "the live protocol is JSON text; binary messages are ignored",
+                    ))
+                }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => None,
             },
@@ -230,6 +272,19 @@ pub async fn serve<Tx, Rx, E>(
         if let Some(msg) = reply
             && !send(&mut sink, msg).await
         {
+            break;
+        }
+        if bad >= MAX_BAD_MESSAGES {
+            stats.ws_closed_bad.fetch_add(1, Ordering::Relaxed);
+            let _ = send(
+                &mut sink,
+                error(
+                    None,
+                    format!("{bad} messages this server could not read: closing"),
+                ),
+            )
+            .await;
+            let _ = sink.send(Message::Close(None)).await;
             break;
         }
     }

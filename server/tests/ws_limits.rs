@@ -1,0 +1,138 @@
+//! The live socket's limits, over a real socket against a real
+//! nats-server (issue 16): a message too large closes the socket; a filter
+//! too long gets an error frame; a client that keeps sending what the
+//! server cannot read is closed and counted; a tail's summaries carry a cut
+//! message, whatever the event's.
+
+mod common;
+
+use app::wire::{Body, ClientMsg, View};
+use common::*;
+use eventscope::config::Config;
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Reads until the server closes the socket; panics if it does not within
+/// the test timeout. Returns the error frames' texts seen on the way.
+async fn until_closed(ws: &mut WsStream) -> Vec<String> {
+    within("the server closes the socket", async {
+        let mut errors = Vec::new();
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(f) = serde_json::from_str::<app::wire::Frame>(&t)
+                        && let Body::Error { message } = f.body
+                    {
+                        errors.push(message);
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return errors,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_socket_refuses_what_a_client_should_not_send() {
+    let Harness {
+        nats,
+        running,
+        client,
+        ws: _counts,
+        ..
+    } = Harness::start(|url| Config::attach(url, &["lim.>"]), "lim.probe").await;
+
+    // A message over 64 KiB: the socket is closed.
+    let mut ws = ws_open(running.addr).await;
+    let huge = format!(
+        r#"{{"type":"subscribe","view":{{"kind":"tail","filter":"{}","limit":10}}}}"#,
+        "q".repeat(100 << 10)
+    );
+    let _ = ws.send(Message::Text(huge.into())).await;
+    until_closed(&mut ws).await;
+
+    // A filter over 2 KiB: an error frame, and the socket stays.
+    let mut ws = ws_open(running.addr).await;
+    let long = View::Tail {
+        filter: format!("q={}", "x".repeat(3_000)),
+        limit: 10,
+    };
+    send(&mut ws, &ClientMsg::Subscribe { view: long }).await;
+    let frame = next_frame(&mut ws).await;
+    match frame.body {
+        Body::Error { message } => assert!(message.contains("2048 bytes"), "{message}"),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    send(&mut ws, &ClientMsg::Subscribe { view: View::Counts }).await;
+    assert!(matches!(
+        next_frame(&mut ws).await.body,
+        Body::Snapshot { .. }
+    ));
+
+    // Garbage, again and again: an error frame each time, then closed.
+    let mut ws = ws_open(running.addr).await;
+    for i in 0..25 {
+        if ws
+            .send(Message::Text(format!("not json {i}").into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let errors = until_closed(&mut ws).await;
+    assert!(errors.len() >= 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("not a live protocol")));
+    assert!(
+        errors.last().is_some_and(|e| e.contains("closing")),
+        "{errors:?}"
+    );
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_ws_closed_bad_total 1"),
+        "{metrics}"
+    );
+
+    // A 60 KB error message: the tail's summary carries 500 characters.
+    let mut ws = ws_open(running.addr).await;
+    let view = View::Tail {
+        filter: "subject=lim.logs".to_string(),
+        limit: 10,
+    };
+    send(&mut ws, &ClientMsg::Subscribe { view }).await;
+    let _snapshot = next_frame(&mut ws).await;
+    let text = "trace line\n".repeat(6_000);
+    client
+        .publish(
+            "lim.logs",
+            serde_json::json!({"level": "error", "msg": text})
+                .to_string()
+                .into(),
+        )
+        .await
+        .expect("publish");
+    client.flush().await.expect("flush");
+    let delta = within("the tail's delta", async {
+        loop {
+            let f = next_frame_within(&mut ws, Duration::from_secs(20)).await;
+            if let Body::Delta { data } = f.body {
+                return data;
+            }
+        }
+    })
+    .await;
+    let json = serde_json::to_value(&delta).expect("json");
+    let message = json["events"][0]["message"]
+        .as_str()
+        .expect("a message")
+        .to_string();
+    assert_eq!(message.chars().count(), 501, "500 and the ellipsis");
+    assert!(message.ends_with('…'));
+
+    running.stop().await;
+    let mut nats = nats;
+    nats.stop().await;
+}
