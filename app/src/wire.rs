@@ -215,7 +215,8 @@ pub struct Health {
     /// Distinct subjects past the per-subject table's cap, counted under
     /// [`OVERFLOW_SUBJECT`] instead of their own row.
     pub overflow_subjects: u64,
-    /// Slow-consumer notices from the NATS client (messages lost in NATS).
+    /// Messages the NATS client dropped because the subscription's buffer
+    /// was full (a slow consumer), one per message.
     pub nats_slow_consumer: u64,
     /// Times a WebSocket client (any of them) fell behind and was sent a
     /// fresh snapshot instead of the deltas it missed.
@@ -256,7 +257,7 @@ pub const OVERFLOW_SUBJECT: &str = "(other subjects)";
 
 impl Health {
     /// Events lost or not counted on their own: the ingest queue full,
-    /// NATS slow-consumer notices, subjects over the table's cap, events
+    /// messages the NATS client dropped (slow consumer), subjects over the table's cap, events
     /// too large for the log, JetStream sequence gaps.
     pub fn lost(&self) -> u64 {
         self.dropped_ingest

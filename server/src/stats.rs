@@ -27,6 +27,7 @@ impl Default for Stats {
             ws_closed_bad: AtomicU64::new(0),
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
+            not_utf8: AtomicU64::new(0),
             reconnected: tokio::sync::Notify::new(),
             schema_drifts: Default::default(),
             nats_client: std::sync::OnceLock::new(),
@@ -74,6 +75,8 @@ pub struct Stats {
     pub nats_connected: AtomicBool,
     /// Times the NATS connection was (re)established.
     pub nats_connects: AtomicU64,
+    /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
+    pub not_utf8: AtomicU64,
     /// Woken on every (re)connection, so JetStream sources re-attach at
     /// once instead of waiting for missed heartbeats.
     pub reconnected: tokio::sync::Notify,
@@ -98,12 +101,20 @@ impl Stats {
             .map_or(0, |c| c.in_messages.load(Ordering::Relaxed))
     }
 
+    /// Messages the NATS client read but dropped because a subscription's
+    /// buffer was full (a slow consumer), counted per message.
+    pub fn nats_dropped(&self) -> u64 {
+        self.nats_client
+            .get()
+            .map_or(0, |c| c.slow_consumer_dropped.load(Ordering::Relaxed))
+    }
+
     /// The counters as the wire reports them (overflow is the hub's own).
     pub fn health(&self, store: &StoreStats) -> Health {
         Health {
             dropped_ingest: self.dropped_ingest.load(Ordering::Relaxed),
             overflow_subjects: 0,
-            nats_slow_consumer: self.nats_slow_consumer.load(Ordering::Relaxed),
+            nats_slow_consumer: self.nats_dropped(),
             resyncs: self.ws_resyncs.load(Ordering::Relaxed),
             store_events: store.events,
             store_bytes: store.bytes,

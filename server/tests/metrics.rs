@@ -82,6 +82,11 @@ async fn counters_match_what_was_published() {
     assert_eq!(get("eventscope_ws_clients"), 1.0);
     assert_eq!(get("eventscope_ws_resyncs_total"), 0.0);
     assert_eq!(get("eventscope_nats_slow_consumer_total"), 0.0);
+    assert_eq!(
+        get("eventscope_events_dropped_total{reason=nats_slow_consumer}"),
+        0.0
+    );
+    assert_eq!(get("eventscope_nats_connects_total"), 1.0);
     // What the client read: every event (nothing dropped by it), and the
     // replies to the first JetStream poll besides.
     let read = get("eventscope_nats_messages_in_total");

@@ -92,6 +92,7 @@ impl Collector for PipelineCollector {
             "eventscope_events_dropped",
             "Events lost, by reason",
             &[
+                ("reason", "nats_slow_consumer", s.nats_dropped()),
                 ("reason", "ingest_queue_full", load(&s.dropped_ingest)),
                 ("reason", "larger_than_store_cap", store.too_large),
                 ("reason", "jetstream_sequence_gap", load(&s.js_seq_gaps)),
@@ -217,14 +218,26 @@ impl Collector for PipelineCollector {
         plain_counter(
             &mut e,
             "eventscope_nats_slow_consumer",
-            "Slow-consumer notices from the NATS client (at least one message lost per notice; async-nats drops notices when many come at once, so this is a lower bound)",
+            "Slow-consumer notices from the NATS client (the messages lost are eventscope_events_dropped{reason=\"nats_slow_consumer\"}; notices are themselves dropped when many come at once)",
             load(&s.nats_slow_consumer),
         )?;
         plain_counter(
             &mut e,
             "eventscope_nats_messages_in",
-            "Messages the ingest connection read from NATS on every subscription; minus the events received by the sources (eventscope_events_ingested) it is what the NATS client dropped",
+            "Messages the ingest connection read from NATS on every subscription (events, JetStream API replies), kept or dropped",
             s.nats_messages_in(),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_nats_connects",
+            "Times the ingest connection to NATS was made (1 plus reconnects)",
+            load(&s.nats_connects),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_events_not_utf8",
+            "Events kept whose subject or headers held bytes that are not UTF-8 (shown as U+FFFD)",
+            load(&s.not_utf8),
         )?;
         let drifts: Vec<(&str, &str, u64)> = crate::stats::DRIFT_KINDS
             .iter()

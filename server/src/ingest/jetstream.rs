@@ -357,6 +357,7 @@ pub async fn run(
                 });
             }
             if !batch.is_empty() {
+                super::count_not_utf8(&batch, &stats);
                 stats
                     .ingested_jetstream
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -52,7 +52,8 @@ pub enum IngestError {
 /// Messages the NATS client holds for a subscription between reading them
 /// off the socket and the receive loop taking them (async-nats's default
 /// is 65,536). Past it the client drops them: a slow consumer, counted as
-/// `eventscope_nats_messages_in` minus what the sources received. The
+/// per message as `eventscope_events_dropped{reason="nats_slow_consumer"}`
+/// (a counter our patched async-nats keeps: vendor/async-nats). The
 /// receive loop only moves chunks to decoding, so this fills only while
 /// every core is busy; measured on two cores shared with nats-server and
 /// a publisher, 65,536 (a third of a second at 200k events/s) overflowed
@@ -192,7 +193,7 @@ pub async fn connect(
                             tracing::warn!(
                                 sid,
                                 notices = n,
-                                "nats slow consumer: messages were dropped (eventscope_nats_messages_in_total minus eventscope_events_ingested_total counts them)"
+                                "nats slow consumer: messages were dropped (eventscope_events_dropped_total{{reason=\"nats_slow_consumer\"}} counts them)"
                             );
                         }
                     }
@@ -346,10 +347,14 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
                 // Received together: one clock read for the chunk.
                 let received_ms = now_ms();
                 let decoders = Arc::clone(&decoders);
+                let counters = Arc::clone(&stats);
                 let decode = move || -> Vec<NewEvent> {
-                    msgs.into_iter()
+                    let events: Vec<NewEvent> = msgs
+                        .into_iter()
                         .map(|msg| from_core_message(msg, received_ms, &decoders))
-                        .collect()
+                        .collect();
+                    count_not_utf8(&events, &counters);
+                    events
                 };
                 if decoding.len() < max_decoding {
                     let task = tokio::spawn(async move { decode() });
@@ -392,6 +397,25 @@ pub fn from_core_message(
         payload: msg.payload,
         source: Source::Core,
         decoded,
+    }
+}
+
+/// Counts the events whose subject or headers held bytes that were not
+/// UTF-8: the client reads those lossily (U+FFFD; vendor/async-nats), so
+/// the event is kept and shown, and the count says how many were read so.
+pub fn count_not_utf8(events: &[NewEvent], stats: &Stats) {
+    const LOST: char = char::REPLACEMENT_CHARACTER;
+    let n = events
+        .iter()
+        .filter(|e| {
+            e.subject.contains(LOST)
+                || e.headers
+                    .iter()
+                    .any(|(k, v)| k.contains(LOST) || v.contains(LOST))
+        })
+        .count();
+    if n > 0 {
+        stats.not_utf8.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,233 @@
+//! Hostile NATS traffic against a real nats-server: bytes that are not
+//! UTF-8 in a subject or a header keep the connection and the event, and a
+//! subscription that overflows counts every message it drops.
+
+mod common;
+
+use app::api::{EventDetail, EventPage};
+use common::*;
+use eventscope::config::Config;
+use futures::StreamExt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A raw protocol connection to nats-server: what a publisher that sends
+/// arbitrary bytes looks like (client libraries refuse to).
+struct RawNats {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl RawNats {
+    async fn connect(url: &str) -> RawNats {
+        let addr = url.trim_start_matches("nats://").to_string();
+        let tcp = within("raw connect", tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connect");
+        let (read, writer) = tcp.into_split();
+        let mut raw = RawNats {
+            reader: BufReader::new(read),
+            writer,
+        };
+        let info = raw.line().await;
+        assert!(info.starts_with("INFO "), "{info}");
+        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n")
+            .await;
+        raw
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        within("raw line", self.reader.read_line(&mut line))
+            .await
+            .expect("read");
+        line
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write");
+    }
+
+    /// `PUB subject payload`, the subject as raw bytes.
+    async fn publish(&mut self, subject: &[u8], payload: &[u8]) {
+        let mut op = b"PUB ".to_vec();
+        op.extend_from_slice(subject);
+        op.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
+        op.extend_from_slice(payload);
+        op.extend_from_slice(b"\r\n");
+        self.send(&op).await;
+    }
+
+    /// `HPUB subject headers payload`, the header block as raw bytes.
+    async fn publish_headers(&mut self, subject: &[u8], headers: &[u8], payload: &[u8]) {
+        let mut op = b"HPUB ".to_vec();
+        op.extend_from_slice(subject);
+        op.extend_from_slice(
+            format!(" {} {}\r\n", headers.len(), headers.len() + payload.len()).as_bytes(),
+        );
+        op.extend_from_slice(headers);
+        op.extend_from_slice(payload);
+        op.extend_from_slice(b"\r\n");
+        self.send(&op).await;
+    }
+
+    /// Waits until the server has processed everything sent so far.
+    async fn sync(&mut self) {
+        self.send(b"PING\r\n").await;
+        loop {
+            if self.line().await.starts_with("PONG") {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_keep_the_connection_and_the_event() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        mut ws,
+        mut mirror,
+        probes: _,
+    } = Harness::start(|url| Config::attach(url, &["raw.>"]), "raw.probe").await;
+    let connects = running.stats.nats_connects.load(Ordering::Relaxed);
+
+    let mut raw = RawNats::connect(&nats.url()).await;
+    // A header value, then a subject, that are not UTF-8; a header line
+    // that is not `name: value` and a name with a space in it.
+    raw.publish_headers(
+        b"raw.bad.header",
+        b"NATS/1.0\r\nX-Blob: ok\xff\xfe\r\nTrace-Id: t-1\r\n\r\n",
+        b"{\"msg\":\"header\"}",
+    )
+    .await;
+    raw.publish(b"raw.bad.\xffsubject", b"{\"msg\":\"subject\"}")
+        .await;
+    raw.publish_headers(
+        b"raw.bad.lines",
+        b"NATS/1.0\r\nno colon here\r\nbad name: x\r\nGood: yes\r\n\r\n",
+        b"{\"msg\":\"lines\"}",
+    )
+    .await;
+    raw.sync().await;
+    // What comes after them on the same connection.
+    for i in 0..500 {
+        client
+            .publish("raw.after", format!("{{\"i\":{i}}}").into())
+            .await
+            .expect("publish");
+    }
+    client.flush().await.expect("flush");
+    mirror
+        .until(&mut ws, "every event after the bad ones", |c| {
+            c.subjects.get("raw.after").is_some_and(|s| s.count == 500)
+        })
+        .await;
+
+    let (status, page): (u16, EventPage) =
+        json(running.addr, "/api/v1/events?subject=raw.bad.%3E&limit=10").await;
+    assert_eq!(status, 200);
+    let subjects: Vec<&str> = page.events.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(
+        page.events.len(),
+        3,
+        "all three odd messages are kept: {subjects:?}"
+    );
+    assert!(
+        subjects.contains(&"raw.bad.\u{FFFD}subject"),
+        "the subject reads with U+FFFD: {subjects:?}"
+    );
+    let header_event = page
+        .events
+        .iter()
+        .find(|e| e.subject == "raw.bad.header")
+        .expect("the header event");
+    let (_, detail): (u16, EventDetail) =
+        json(running.addr, &format!("/api/v1/events/{}", header_event.id)).await;
+    assert!(
+        detail
+            .headers
+            .contains(&("X-Blob".to_string(), "ok\u{FFFD}\u{FFFD}".to_string())),
+        "{:?}",
+        detail.headers
+    );
+    assert!(
+        detail
+            .headers
+            .contains(&("Trace-Id".to_string(), "t-1".to_string())),
+        "{:?}",
+        detail.headers
+    );
+    let lines_event = page
+        .events
+        .iter()
+        .find(|e| e.subject == "raw.bad.lines")
+        .expect("the event with odd header lines");
+    let (_, detail): (u16, EventDetail) =
+        json(running.addr, &format!("/api/v1/events/{}", lines_event.id)).await;
+    assert_eq!(
+        detail.headers,
+        vec![("Good".to_string(), "yes".to_string())],
+        "lines that are not headers are skipped, the rest kept"
+    );
+
+    assert_eq!(
+        running.stats.nats_connects.load(Ordering::Relaxed),
+        connects,
+        "the connection was never dropped"
+    );
+    assert_eq!(running.stats.not_utf8.load(Ordering::Relaxed), 2);
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_events_not_utf8_total 2"),
+        "{metrics}"
+    );
+
+    running.stop().await;
+    nats.stop().await;
+}
+
+/// The patched client counts every message a full subscription drops (the
+/// slow-consumer notice is one per burst at best): what Eventscope reports
+/// as `eventscope_events_dropped{reason="nats_slow_consumer"}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_subscription_counts_every_message_it_drops() {
+    let mut nats = nats_server(None).await;
+    let reader = within(
+        "reader connects",
+        async_nats::ConnectOptions::new()
+            .subscription_capacity(16)
+            .connect(nats.url()),
+    )
+    .await
+    .expect("connect");
+    let mut sub = reader.subscribe("flood.>").await.expect("subscribe");
+    reader.flush().await.expect("flush");
+    let publisher = publisher(&nats.url()).await;
+    for i in 0..1_000 {
+        publisher
+            .publish("flood.x", format!("{i}").into())
+            .await
+            .expect("publish");
+    }
+    publisher.flush().await.expect("flush");
+    let stats = reader.statistics();
+    within("the reader reads all 1,000", async {
+        while stats.in_messages.load(Ordering::Relaxed) < 1_000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // Nothing was taken from the subscription: 16 wait in it, the rest
+    // were dropped, each counted.
+    assert_eq!(stats.slow_consumer_dropped.load(Ordering::Relaxed), 984);
+    let mut kept = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {
+        kept += 1;
+    }
+    assert_eq!(kept, 16);
+    nats.stop().await;
+}
