@@ -132,6 +132,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=crate::projection::partition::MAX_PARTITIONS as i64))]
     pub partitions: Option<u16>,
 
+    /// Messages the NATS client holds for each subscription while ingest
+    /// is busy; past it the client drops them, each counted as
+    /// `eventscope_events_dropped_total{reason="nats_slow_consumer"}`.
+    /// About 120 MiB at the default and 300-byte payloads.
+    #[arg(long, env = "EVENTSCOPE_NATS_BUFFER", value_name = "MESSAGES",
+          default_value_t = crate::ingest::SUBSCRIPTION_CAPACITY as u32,
+          value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub nats_buffer: u32,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -393,6 +402,7 @@ struct FileConfig {
     nats_server_bin: Option<PathBuf>,
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
+    nats_buffer: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
     nats_user: Option<String>,
@@ -527,6 +537,12 @@ impl Config {
                 return Err(bad("tick_ms", format!("{v} is outside 10..=10000")));
             }
             self.tick_ms = v;
+        }
+        if let Some(v) = file.nats_buffer.filter(|_| unset("nats_buffer")) {
+            if !(64..=4_194_304).contains(&v) {
+                return Err(bad("nats_buffer", format!("{v} is outside 64..=4194304")));
+            }
+            self.nats_buffer = v;
         }
         if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
             let max = crate::projection::partition::MAX_PARTITIONS;
@@ -674,6 +690,7 @@ impl Config {
             nats_server_bin: None,
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
+            nats_buffer: crate::ingest::SUBSCRIPTION_CAPACITY as u32,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             auth: NatsAuth::default(),

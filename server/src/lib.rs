@@ -327,7 +327,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    let client = ingest::connect(&nats_url, "eventscope", &config.auth, Arc::clone(&stats)).await?;
+    let client = ingest::connect(
+        &nats_url,
+        "eventscope",
+        &config.auth,
+        config.nats_buffer as usize,
+        Arc::clone(&stats),
+    )
+    .await?;
     let (tx, rx) = ingest::queue::queue();
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
@@ -395,6 +402,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             &nats_url,
             "eventscope-demo",
             &config.auth,
+            ingest::SUBSCRIPTION_CAPACITY,
             Arc::new(Stats::default()),
         )
         .await?;

@@ -57,6 +57,7 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
         &url,
         "eventscope-demo",
         &config.auth,
+        eventscope::ingest::SUBSCRIPTION_CAPACITY,
         std::sync::Arc::new(eventscope::stats::Stats::default()),
     )
     .await?;

@@ -231,3 +231,105 @@ async fn a_full_subscription_counts_every_message_it_drops() {
     assert_eq!(kept, 16);
     nats.stop().await;
 }
+
+/// A flood into a small log: every message the NATS client read is an
+/// event in the log, an event evicted from it, or a loss counted under a
+/// reason. None vanishes between NATS and the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_flood_every_message_read_is_kept_or_counted() {
+    let Harness {
+        mut nats,
+        running,
+        client,
+        ws: _ws,
+        mirror: _,
+        probes: _,
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["flood.>"]);
+            c.store_bytes = bytesize::ByteSize::mib(8);
+            // A small client buffer, so the flood overflows it too.
+            c.nats_buffer = 256;
+            // No JetStream API polls: what the client reads is events.
+            c.consumer_poll_ms = 3_600_000;
+            c
+        },
+        "flood.probe",
+    )
+    .await;
+    let stats = std::sync::Arc::clone(&running.stats);
+    let not_events = stats.nats_messages_in() - stats.ingested_core.load(Ordering::Relaxed);
+    let n = 200_000u64;
+    let payload = bytes::Bytes::from(format!(
+        "{{\"level\":\"info\",\"service\":\"flood\",\"msg\":\"{}\"}}",
+        "x".repeat(200)
+    ));
+    for i in 0..n {
+        client
+            .publish(format!("flood.s{}", i % 50), payload.clone())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    // Wait until the client has read everything and the log stops moving.
+    within("the flood settles", async {
+        let mut last = (0, 0);
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = (
+                stats.nats_messages_in(),
+                running.store.read().stats().appended,
+            );
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    })
+    .await;
+    let read = stats.nats_messages_in() - not_events;
+    let received = stats.ingested_core.load(Ordering::Relaxed);
+    let client_dropped = stats.nats_dropped();
+    assert_eq!(
+        read,
+        received + client_dropped,
+        "what the client read was received by ingest or dropped by the client, counted"
+    );
+    let store = running.store.read().stats();
+    let queue_dropped = stats.dropped_ingest.load(Ordering::Relaxed);
+    assert_eq!(
+        received,
+        store.appended + store.too_large + queue_dropped,
+        "what ingest received was appended to the log or dropped, counted"
+    );
+    assert_eq!(store.appended, store.events + store.evicted);
+    eprintln!(
+        "read {read}: client dropped {client_dropped}, queue dropped {queue_dropped}, \
+         appended {}, evicted {}, kept {}",
+        store.appended, store.evicted, store.events
+    );
+    assert!(store.evicted > 0, "the flood overflowed the log's cap");
+    assert!(
+        client_dropped > 0,
+        "the flood overflowed the client's buffer"
+    );
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    for (name, value) in [
+        (
+            "eventscope_events_dropped_total{reason=\"nats_slow_consumer\"}",
+            client_dropped,
+        ),
+        (
+            "eventscope_events_dropped_total{reason=\"ingest_queue_full\"}",
+            queue_dropped,
+        ),
+        ("eventscope_store_evicted_total", store.evicted),
+    ] {
+        assert!(
+            metrics.contains(&format!("{name} {value}\n")),
+            "{name} {value} in {metrics}"
+        );
+    }
+    running.stop().await;
+    nats.stop().await;
+}

@@ -50,9 +50,9 @@ pub enum IngestError {
 }
 
 /// Messages the NATS client holds for a subscription between reading them
-/// off the socket and the receive loop taking them (async-nats's default
-/// is 65,536). Past it the client drops them: a slow consumer, counted as
-/// per message as `eventscope_events_dropped{reason="nats_slow_consumer"}`
+/// off the socket and the receive loop taking them, by default
+/// (`--nats-buffer`; async-nats's own default is 65,536). Past it the
+/// client drops them: a slow consumer, counted per message as `eventscope_events_dropped{reason="nats_slow_consumer"}`
 /// (a counter our patched async-nats keeps: vendor/async-nats). The
 /// receive loop only moves chunks to decoding, so this fills only while
 /// every core is busy; measured on two cores shared with nats-server and
@@ -148,11 +148,13 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Creates a NATS client for `url` that connects in the background and keeps
-/// retrying, recording connection state and slow-consumer notices in `stats`.
+/// retrying, recording connection state and slow-consumer notices in `stats`;
+/// each subscription holds `buffer` messages at most (`--nats-buffer`).
 pub async fn connect(
     url: &str,
     name: &str,
     auth: &NatsAuth,
+    buffer: usize,
     stats: Arc<Stats>,
 ) -> Result<Client, IngestError> {
     let events_stats = Arc::clone(&stats);
@@ -162,7 +164,7 @@ pub async fn connect(
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        .subscription_capacity(buffer)
         .event_callback(move |event| {
             let stats = Arc::clone(&events_stats);
             let url = log_url.clone();
