@@ -101,7 +101,19 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now, by a monotonic clock anchored
+/// to the wall clock once, at first use: a step of the wall clock (an
+/// operator's `date -s`, a VM resumed) neither freezes the time buckets
+/// (a step back) nor pins every event to one far bucket (a step forward).
+/// Received times stay in order of receipt; they drift from the wall clock
+/// only as fast as the system's own clock is slewed.
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    static ANCHOR: std::sync::OnceLock<(std::time::Instant, i64)> = std::sync::OnceLock::new();
+    let (at, wall_ms) = ANCHOR.get_or_init(|| {
+        (
+            std::time::Instant::now(),
+            chrono::Utc::now().timestamp_millis(),
+        )
+    });
+    wall_ms + i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
 }

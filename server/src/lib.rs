@@ -295,15 +295,87 @@ pub struct Running {
     /// The event log.
     pub store: SharedStore,
     shutdown: CancellationToken,
-    tasks: JoinSet<()>,
+    tasks: Tasks,
+}
+
+/// How long [`Running::stop`] waits for its tasks to finish before it
+/// aborts those left; the binary exits at most 10 s after a signal
+/// whatever they do (`main.rs`).
+pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The server's long-lived tasks, each named, so one that ends early can
+/// be told.
+#[derive(Debug, Default)]
+struct Tasks {
+    set: JoinSet<()>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Tasks {
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    fn name(&self, id: tokio::task::Id) -> &'static str {
+        self.names.get(&id).copied().unwrap_or("a task")
+    }
 }
 
 impl Running {
     /// Stops every task (HTTP, WebSockets, ingest, hub, demo, managed NATS)
-    /// and waits for them to finish.
+    /// and waits for them to finish, [`STOP_WITHIN`] at most: those still
+    /// running then are aborted (and named in the log).
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
+        let tasks = &mut self.tasks;
+        let finished = tokio::time::timeout(STOP_WITHIN, async {
+            while let Some(ended) = tasks.set.join_next_with_id().await {
+                let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+                tasks.names.remove(&id);
+            }
+        })
+        .await;
+        if finished.is_err() {
+            let left: Vec<&str> = self.tasks.names.values().copied().collect();
+            tracing::warn!(
+                ?left,
+                "tasks still running {STOP_WITHIN:?} after shutdown: aborted"
+            );
+            self.tasks.set.abort_all();
+            while self.tasks.set.join_next().await.is_some() {}
+        }
+    }
+
+    /// Resolves when one of the server's tasks ends although no stop was
+    /// asked for (it panicked, or gave up): what ended and how. The binary
+    /// then exits with an error rather than serve data that no longer
+    /// moves. Never resolves otherwise.
+    pub async fn failed(&mut self) -> String {
+        let ended = self.tasks.set.join_next_with_id().await;
+        if self.shutdown.is_cancelled() {
+            std::future::pending::<()>().await;
+        }
+        match ended {
+            Some(Ok((id, ()))) => {
+                let name = self.tasks.names.remove(&id).unwrap_or("a task");
+                format!("{name} stopped")
+            }
+            Some(Err(e)) => {
+                let name = self.tasks.name(e.id());
+                let how = if e.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled"
+                };
+                format!("{name} {how}")
+            }
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -312,17 +384,20 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let shutdown = CancellationToken::new();
     let stats = Arc::new(Stats::default());
-    let mut tasks = JoinSet::new();
+    let mut tasks = Tasks::default();
 
     let nats_url = match &config.nats_url {
         Some(url) => url.clone(),
         None => {
             let port = demo::managed_nats::free_port().map_err(StartError::Port)?;
-            tasks.spawn(demo::managed_nats::supervise(
-                config.nats_server_bin.clone(),
-                port,
-                shutdown.clone(),
-            ));
+            tasks.spawn(
+                "the managed nats-server",
+                demo::managed_nats::supervise(
+                    config.nats_server_bin.clone(),
+                    port,
+                    shutdown.clone(),
+                ),
+            );
             format!("nats://127.0.0.1:{port}")
         }
     };
@@ -341,12 +416,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     )));
     // JetStream consumers, polled for the topology.
     let consumers = ingest::consumers::SharedConsumers::default();
-    tasks.spawn(ingest::consumers::watch(
-        client.clone(),
-        Arc::clone(&consumers),
-        std::time::Duration::from_millis(config.consumer_poll_ms.max(100)),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        "the JetStream consumer poll",
+        ingest::consumers::watch(
+            client.clone(),
+            Arc::clone(&consumers),
+            std::time::Duration::from_millis(config.consumer_poll_ms.max(100)),
+            shutdown.clone(),
+        ),
+    );
     let projections = config.projections().with_consumers(consumers);
     let checkpoints = Arc::new(parking_lot::Mutex::new(
         projection::timetravel::Checkpoints::starting_from(
@@ -366,7 +444,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&decoders),
         config.tick(),
     );
-    tasks.spawn(hub.run(shutdown.clone()));
+    tasks.spawn("the live hub", hub.run(shutdown.clone()));
     let pipe = ingest::Pipe {
         tx,
         stats: Arc::clone(&stats),
@@ -374,26 +452,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
     };
     for source in config.streams.clone() {
-        tasks.spawn(ingest::jetstream::run(
-            client.clone(),
-            source,
-            config.durable.clone(),
-            pipe.clone(),
-        ));
+        tasks.spawn(
+            "a JetStream source",
+            ingest::jetstream::run(client.clone(), source, config.durable.clone(), pipe.clone()),
+        );
     }
     let subjects = config.core_subjects();
     if !subjects.is_empty() {
-        tasks.spawn(async move {
+        tasks.spawn("core NATS ingest", async move {
             if let Err(e) = ingest::run(client, subjects, pipe).await {
                 tracing::error!(error = %e, "ingest stopped");
             }
         });
     }
-    tasks.spawn(ingest::watch_reachability(
-        nats_url.clone(),
-        Arc::clone(&stats),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        "the NATS reachability watch",
+        ingest::watch_reachability(nats_url.clone(), Arc::clone(&stats), shutdown.clone()),
+    );
 
     let mut demo_control = None;
     if config.demo_producer() {
@@ -408,12 +483,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await?;
         let control = Arc::new(demo::producer::DemoControl::new(&config.demo_rates()));
         demo_control = Some(Arc::clone(&control));
-        tasks.spawn(demo::producer::run(
-            producer_client,
-            control,
-            crate::event::now_ms() as u64,
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            "the demo producer",
+            demo::producer::run(
+                producer_client,
+                control,
+                crate::event::now_ms() as u64,
+                shutdown.clone(),
+            ),
+        );
     }
 
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -454,7 +532,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
+    tasks.spawn("the HTTP server", async move {
         let served = axum::serve(api::lenient::LenientListener(listener), router)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await;

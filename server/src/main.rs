@@ -32,17 +32,36 @@ async fn main() -> anyhow::Result<()> {
         return run_demo(config).await;
     }
     let demo = config.managed_nats();
-    let running = eventscope::start(config).await?;
+    let mut running = eventscope::start(config).await?;
     tracing::info!(
         url = %format!("http://{}", running.addr),
         nats = %eventscope::ingest::redact_url(&running.nats_url),
         demo,
         "eventscope is serving: open the url in a browser"
     );
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.stop().await;
-    Ok(())
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        why = running.failed() => Some(why),
+    };
+    match &failure {
+        None => tracing::info!("shutting down"),
+        Some(why) => tracing::error!(
+            %why,
+            "a task the server needs has ended: exiting rather than serving data that no longer moves"
+        ),
+    }
+    exit_within(EXIT_WITHIN);
+    tokio::select! {
+        _ = running.stop() => {}
+        _ = shutdown_signal() => {
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    }
+    match failure {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!(why)),
+    }
 }
 
 /// `eventscope demo`: the demo producer alone, against --nats-url.
@@ -79,6 +98,21 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = producer.await;
     Ok(())
+}
+
+/// The most a stop takes from the signal to the process's end, whatever a
+/// task or the runtime's blocking pool is doing (NATS down, a publish
+/// waiting for room, a long query).
+const EXIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends the process `after` from now if it has not ended by then: a
+/// plain thread, so it fires even if every runtime worker is stuck.
+fn exit_within(after: std::time::Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        eprintln!("eventscope: did not stop within {after:?}; exiting");
+        std::process::exit(1);
+    });
 }
 
 async fn shutdown_signal() {

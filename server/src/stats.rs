@@ -28,6 +28,7 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
+            hub_beat_ms: std::sync::atomic::AtomicI64::new(0),
             reconnected: tokio::sync::Notify::new(),
             schema_drifts: Default::default(),
             nats_client: std::sync::OnceLock::new(),
@@ -77,6 +78,9 @@ pub struct Stats {
     pub nats_connects: AtomicU64,
     /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
     pub not_utf8: AtomicU64,
+    /// When the live hub last ticked (Unix ms; 0 before its first tick):
+    /// readiness fails when it stops turning.
+    pub hub_beat_ms: std::sync::atomic::AtomicI64,
     /// Woken on every (re)connection, so JetStream sources re-attach at
     /// once instead of waiting for missed heartbeats.
     pub reconnected: tokio::sync::Notify,

@@ -152,7 +152,7 @@ impl ManagedNats {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(spawn_err)?;
+        let child = spawn_from_a_lasting_thread(cmd).await.map_err(spawn_err)?;
         let mut nats = ManagedNats {
             child,
             port,
@@ -208,6 +208,43 @@ impl ManagedNats {
     }
 }
 
+/// Spawns `cmd` from a thread that lives as long as the process.
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends,
+/// not the process: spawned from a runtime worker (or a blocking-pool
+/// thread, which retires after 10 s idle), the server would be killed
+/// under a live Eventscope.
+async fn spawn_from_a_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    type Job = (
+        Command,
+        tokio::runtime::Handle,
+        tokio::sync::oneshot::Sender<std::io::Result<Child>>,
+    );
+    static SPAWNER: std::sync::OnceLock<std::sync::mpsc::Sender<Job>> = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("nats-spawner".into())
+            .spawn(move || {
+                // The sender is in a static: this loop never ends.
+                while let Ok((mut cmd, runtime, reply)) = rx.recv() {
+                    // tokio's child reaping needs its runtime's context.
+                    let _entered = runtime.enter();
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawn the nats-spawner thread");
+        tx
+    });
+    let (reply, spawned) = tokio::sync::oneshot::channel();
+    let job = (cmd, tokio::runtime::Handle::current(), reply);
+    if let Err(std::sync::mpsc::SendError((mut cmd, _, _))) = spawner.send(job) {
+        return cmd.spawn();
+    }
+    spawned
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("the nats-spawner thread is gone")))
+}
+
 /// Asks the kernel to kill the child when this process dies, so that even
 /// a SIGKILL of eventscope leaves no orphan nats-server behind.
 #[cfg(target_os = "linux")]
@@ -229,10 +266,22 @@ fn die_with_parent(cmd: &mut Command) {
 fn die_with_parent(_cmd: &mut Command) {}
 
 /// Demo mode's supervisor: keeps a nats-server running on `port` until
-/// `shutdown`, starting it again if it exits, and saying plainly (every few
+/// `shutdown`, starting it again if it exits (on the same JetStream folder,
+/// so its streams survive its restarts), and saying plainly (every few
 /// seconds, not once) when the binary cannot be found.
 pub async fn supervise(bin: Option<PathBuf>, port: u16, shutdown: CancellationToken) {
     const RETRY: Duration = Duration::from_secs(5);
+    let data = match tempfile::Builder::new()
+        .prefix("eventscope-nats-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "demo mode: cannot make a folder for nats-server's data");
+            shutdown.cancelled().await;
+            return;
+        }
+    };
     let mut running: Option<ManagedNats> = None;
     loop {
         if running.as_mut().is_some_and(|n| n.exited()) {
@@ -241,7 +290,7 @@ pub async fn supervise(bin: Option<PathBuf>, port: u16, shutdown: CancellationTo
         }
         if running.is_none() {
             match find_binary(bin.as_deref()) {
-                Ok(path) => match ManagedNats::start(&path, port).await {
+                Ok(path) => match ManagedNats::start_in(&path, port, data.path()).await {
                     Ok(n) => running = Some(n),
                     Err(e) => tracing::error!(error = %e, "demo mode: retrying in 5 s"),
                 },

@@ -11,7 +11,7 @@ use app::api::{DemoScenario, DemoState};
 use serde_json::json;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const SERVICES: [&str; 5] = ["orders", "payments", "inventory", "shipping", "users"];
@@ -117,11 +117,10 @@ impl Generator {
     }
 }
 
+/// The process's monotonic clock (`event::now_ms`): the schedule never
+/// stalls on a wall-clock step.
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    u64::try_from(crate::event::now_ms()).unwrap_or(0)
 }
 
 /// Messages scheduled at most; past it no new flow starts (counted).
@@ -299,6 +298,21 @@ pub async fn run(
     seed: u64,
     shutdown: CancellationToken,
 ) {
+    // Every await of the producer (a JetStream request, a publish waiting
+    // for room while NATS is down) ends at shutdown, not when NATS answers.
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = produce(client, control, seed, shutdown.clone()) => {}
+    }
+    tracing::info!("demo producer stopped");
+}
+
+async fn produce(
+    client: async_nats::Client,
+    control: std::sync::Arc<DemoControl>,
+    seed: u64,
+    shutdown: CancellationToken,
+) {
     ensure_account_stream(&client).await;
     tokio::spawn(statements_service(client.clone(), shutdown.clone()));
     let mut generator = Generator::new(seed);
@@ -392,7 +406,6 @@ pub async fn run(
         }
         control.pending.store(queue.len() as u64, Ordering::Relaxed);
     }
-    tracing::info!("demo producer stopped");
 }
 
 #[cfg(test)]

@@ -630,6 +630,9 @@ impl Hub {
                 biased;
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
+                    self.stats
+                        .hub_beat_ms
+                        .store(crate::event::now_ms(), std::sync::atomic::Ordering::Relaxed);
                     self.counts.tick(start.elapsed().as_millis() as u64);
                     self.publish();
                 }
