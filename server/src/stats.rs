@@ -28,6 +28,8 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
+            js_recreated: AtomicU64::new(0),
+            js_ack_unreadable: AtomicU64::new(0),
             hub_beat_ms: std::sync::atomic::AtomicI64::new(0),
             reconnected: tokio::sync::Notify::new(),
             schema_drifts: Default::default(),
@@ -78,6 +80,12 @@ pub struct Stats {
     pub nats_connects: AtomicU64,
     /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
     pub not_utf8: AtomicU64,
+    /// JetStream streams found deleted and made again (read from their new
+    /// start).
+    pub js_recreated: AtomicU64,
+    /// JetStream messages whose ack subject could not be read (no stream
+    /// sequence): dropped.
+    pub js_ack_unreadable: AtomicU64,
     /// When the live hub last ticked (Unix ms; 0 before its first tick):
     /// readiness fails when it stops turning.
     pub hub_beat_ms: std::sync::atomic::AtomicI64,

@@ -340,3 +340,79 @@ async fn a_durable_consumer_stopped_mid_backlog_loses_nothing() {
     second.stop().await;
     nats.stop().await;
 }
+
+/// A stream deleted and made again under Eventscope restarts its
+/// sequences: the source notices (the stream's creation time changed) and
+/// reads the new stream from its start, instead of waiting, silently, for
+/// the sequence it had reached in the old one. Both with an ephemeral and
+/// with a durable consumer (which goes with the old stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_deleted_and_made_again_is_read_from_its_new_start() {
+    for durable in [None, Some("eventscope-recreate".to_string())] {
+        let mut nats = nats_server(None).await;
+        let url = nats.url();
+        create_orders_stream(&url).await;
+        publish_orders(&url, 0, 30).await;
+        let mut config = Config::attach(url.clone(), &[]);
+        config.streams = vec!["ORDERS@all".parse().expect("source")];
+        config.durable = durable.clone();
+        let running = eventscope::start(config).await.expect("app starts");
+        let stats = std::sync::Arc::clone(&running.stats);
+        let ingested = || {
+            stats
+                .ingested_jetstream
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        within("the 30 stored messages", async {
+            while ingested() < 30 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+
+        let js = jetstream::new(publisher(&url).await);
+        js.delete_stream("ORDERS").await.expect("stream deleted");
+        create_orders_stream(&url).await;
+        // Sequences 1 to 5 of the new stream: all below the old 30.
+        publish_orders(&url, 100, 105).await;
+        within("the new stream's 5 messages", async {
+            while ingested() < 35 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(
+            stats
+                .js_recreated
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "{durable:?}"
+        );
+        let page = events(running.addr, "subject=orders.>&q=order%2010").await;
+        let mut new: Vec<(u64, String)> = page
+            .events
+            .iter()
+            .filter(|e| {
+                e.message
+                    .as_deref()
+                    .is_some_and(|m| m.len() == "order 100".len())
+            })
+            .map(|e| (e.seq.unwrap_or(0), e.message.clone().unwrap_or_default()))
+            .collect();
+        new.sort();
+        assert_eq!(
+            new,
+            (100..105)
+                .map(|i| (i - 99, format!("order {i}")))
+                .collect::<Vec<_>>(),
+            "orders 100 to 104, sequences 1 to 5 of the new stream"
+        );
+        let (_, metrics) = get(running.addr, "/metrics").await;
+        assert!(
+            metrics.contains("eventscope_jetstream_stream_recreated_total 1\n"),
+            "{metrics}"
+        );
+        running.stop().await;
+        nats.stop().await;
+    }
+}

@@ -96,6 +96,11 @@ impl Collector for PipelineCollector {
                 ("reason", "ingest_queue_full", load(&s.dropped_ingest)),
                 ("reason", "larger_than_store_cap", store.too_large),
                 ("reason", "jetstream_sequence_gap", load(&s.js_seq_gaps)),
+                (
+                    "reason",
+                    "jetstream_ack_unreadable",
+                    load(&s.js_ack_unreadable),
+                ),
             ],
         )?;
         plain_counter(
@@ -232,6 +237,12 @@ impl Collector for PipelineCollector {
             "eventscope_nats_connects",
             "Times the ingest connection to NATS was made (1 plus reconnects)",
             load(&s.nats_connects),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_jetstream_stream_recreated",
+            "JetStream streams found deleted and made again (sequences restarted): read again from their start",
+            load(&s.js_recreated),
         )?;
         plain_counter(
             &mut e,

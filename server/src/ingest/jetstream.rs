@@ -180,6 +180,9 @@ pub async fn run(
     let js = jetstream::new(client);
     let stream_name: std::sync::Arc<str> = source.stream.as_str().into();
     let mut last_seq: Option<u64> = None;
+    // When the stream attached to was made: another time on a later attach
+    // means it was deleted and made again, its sequences restarted.
+    let mut created: Option<time::OffsetDateTime> = None;
     let mut warned = false;
     'attach: loop {
         // Attach only on a live connection, and remember which one: a later
@@ -194,11 +197,20 @@ pub async fn run(
         let generation = stats.nats_connects.load(Ordering::Relaxed);
         let opened = async {
             let stream = js.get_stream(&source.stream).await?;
+            let born = stream.cached_info().created;
+            // Made again since we last read it: its sequences restarted, so
+            // the last one handed on means nothing in it. Read it all.
+            let recreated = created.is_some_and(|c| c != born);
+            let (start, last_seq) = if recreated {
+                (StartPoint::All, None)
+            } else {
+                (source.start, last_seq)
+            };
             // With the messages: whether one ack acknowledges every
             // message before it too.
             let opened: (Messages, bool) = match &durable {
                 None => (
-                    read_ephemeral(&stream, deliver_policy(source.start, last_seq)).await?,
+                    read_ephemeral(&stream, deliver_policy(start, last_seq)).await?,
                     false,
                 ),
                 Some(name) => {
@@ -210,7 +222,7 @@ pub async fn run(
                             pull::Config {
                                 durable_name: Some(name.clone()),
                                 description: Some(super::consumers::OWN_CONSUMER.to_string()),
-                                deliver_policy: deliver_policy(source.start, None),
+                                deliver_policy: deliver_policy(start, None),
                                 // Each message acknowledged once handed on:
                                 // one that was delivered but not handed on
                                 // (in flight when Eventscope stopped) comes
@@ -238,12 +250,22 @@ pub async fn run(
                     (pull_messages(&consumer).await?, ack_all)
                 }
             };
-            Ok::<_, async_nats::Error>(opened)
+            Ok::<_, async_nats::Error>((opened, born, recreated))
         };
         let (messages, ack_all) = tokio::select! {
             _ = shutdown.cancelled() => break,
             opened = opened => match opened {
-                Ok(m) => {
+                Ok((m, born, recreated)) => {
+                    if recreated {
+                        tracing::warn!(
+                            stream = %source.stream,
+                            last_seq = ?last_seq,
+                            "jetstream stream was deleted and made again (its sequences restarted): reading it from its start"
+                        );
+                        stats.js_recreated.fetch_add(1, Ordering::Relaxed);
+                        last_seq = None;
+                    }
+                    created = Some(born);
                     tracing::info!(stream = %source.stream, resume_after = ?last_seq, "jetstream source attached");
                     warned = false;
                     m
@@ -301,6 +323,9 @@ pub async fn run(
                     delivered,
                 }) = msg.reply.as_deref().and_then(ack_info)
                 else {
+                    // Not a stream message we can place (no stream
+                    // sequence): lost, and counted.
+                    stats.js_ack_unreadable.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 if durable.is_none() {
