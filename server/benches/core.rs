@@ -193,7 +193,7 @@ fn bench_replay(c: &mut Criterion) {
             "text_no_match_full_scan",
             Query {
                 limit: 100,
-                text: Some("no such text".into()),
+                text: Some(eventscope::store::query::TextFilter::new("no such text")),
                 ..Query::default()
             },
         ),

@@ -68,6 +68,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The demo producer's dials, when it runs.
     pub demo: Option<Arc<demo::producer::DemoControl>>,
+    /// Turns for event queries ([`api::v1::MAX_QUERIES`] at once).
+    pub queries: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -529,6 +531,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         nats_url: ingest::redact_url(&nats_url).into(),
         shutdown: shutdown.clone(),
         demo: demo_control,
+        queries: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_QUERIES)),
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();

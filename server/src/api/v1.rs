@@ -8,7 +8,7 @@ use crate::AppState;
 use crate::ingest::decode::{self, Kind, Level};
 use crate::projection::builtin;
 use crate::projection::timetravel::{self, TravelError};
-use crate::store::query::Query;
+use crate::store::query::{Query, TextFilter};
 use crate::store::{EventRef, Store};
 use app::api::{
     EventDetail, EventPage, EventSummary, ProjectionList, ProjectionState, Sample, Timeline, Window,
@@ -18,6 +18,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use base64::Engine;
+use std::sync::Arc;
 
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: usize = 100;
@@ -25,10 +26,24 @@ const MAX_LIMIT: usize = 1_000;
 const PREVIEW_CHARS: usize = 240;
 /// Characters of a message an event summary carries (then `…`).
 pub(crate) const MESSAGE_CHARS: usize = 500;
-/// Events one request examines at most (under 10 ms even for a free-text
-/// scan): the log is read-locked while a query runs, and ingest must not
-/// wait long.
+/// Events one request examines at most; with [`MAX_SCAN_BYTES`] and
+/// [`QUERY_DEADLINE`], whichever comes first, the page ends early with a
+/// cursor to go on from.
 pub(crate) const MAX_SCAN: usize = 200_000;
+/// Payload bytes one request's text and field filters read at most.
+pub(crate) const MAX_SCAN_BYTES: usize = 64 << 20;
+/// How long one request examines events at most.
+pub(crate) const QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(250);
+/// Events examined under one hold of the log's read lock: between slices
+/// the lock is let go, so the hub (which appends under the write lock) and
+/// every other reader wait for at most one slice, not a whole query.
+pub(crate) const SLICE_EVENTS: usize = 20_000;
+/// Field predicates (`field=`) in one query, at most (distinct ones).
+pub(crate) const MAX_FIELDS: usize = 8;
+/// Bytes of a `subject`, `q` or field value, at most.
+pub(crate) const MAX_PARAM_BYTES: usize = 1_024;
+/// Bytes of a `service` or a field's path, at most.
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 /// The v1 routes, to be nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
@@ -53,7 +68,24 @@ fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
 }
 
 fn unknown_param(other: &str, known: &str) -> AppError {
-    AppError::BadRequest(format!("unknown parameter {other:?}; known: {known}"))
+    AppError::BadRequest(format!(
+        "unknown parameter {:?}; known: {known}",
+        cut(other)
+    ))
+}
+
+/// What a client sent, cut for an error message (errors echo input: it
+/// must not make the answer as large as the request).
+fn cut(s: &str) -> String {
+    const SHOWN: usize = 64;
+    if s.len() <= SHOWN {
+        return s.to_string();
+    }
+    let mut end = SHOWN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 fn time_text(ms: i64) -> String {
@@ -90,20 +122,35 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
         max_scan: MAX_SCAN,
         ..Query::default()
     };
+    let too_long =
+        |key: &str, max: usize| AppError::BadRequest(format!("{key}= is longer than {max} bytes"));
     for (key, value) in pairs {
         match key.as_str() {
+            "subject" | "q" if value.len() > MAX_PARAM_BYTES => {
+                return Err(too_long(&key, MAX_PARAM_BYTES));
+            }
+            "service" if value.len() > MAX_NAME_BYTES => {
+                return Err(too_long(&key, MAX_NAME_BYTES));
+            }
             "subject" => q.subject = Some(value),
             "service" => q.service = Some(value),
-            "q" => q.text = Some(value).filter(|t| !t.is_empty()),
+            "q" => {
+                q.text = Some(value)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| TextFilter::new(&t))
+            }
             "level" => {
                 for name in value.split(',').filter(|n| !n.is_empty()) {
                     let level = Level::parse(name).ok_or_else(|| {
                         AppError::BadRequest(format!(
-                            "level={name:?} is not a level; use trace, debug, info, warn, error \
-                             or fatal (several separated by commas)"
+                            "level={:?} is not a level; use trace, debug, info, warn, error \
+                             or fatal (several separated by commas)",
+                            cut(name)
                         ))
                     })?;
-                    q.levels.push(level);
+                    if !q.levels.contains(&level) {
+                        q.levels.push(level);
+                    }
                 }
             }
             "kind" => {
@@ -121,10 +168,25 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
             "field" => {
                 let (path, want) = value.split_once('=').ok_or_else(|| {
                     AppError::BadRequest(format!(
-                        "field={value:?} needs the form path=value, e.g. field=user.id=42"
+                        "field={:?} needs the form path=value, e.g. field=user.id=42",
+                        cut(&value)
                     ))
                 })?;
-                q.fields.push((path.to_string(), want.to_string()));
+                if path.len() > MAX_NAME_BYTES || want.len() > MAX_PARAM_BYTES {
+                    return Err(AppError::BadRequest(format!(
+                        "field= takes a path of at most {MAX_NAME_BYTES} bytes and a value of \
+                         at most {MAX_PARAM_BYTES}"
+                    )));
+                }
+                let field = (path.to_string(), want.to_string());
+                if !q.fields.contains(&field) {
+                    if q.fields.len() == MAX_FIELDS {
+                        return Err(AppError::BadRequest(format!(
+                            "at most {MAX_FIELDS} field= filters in one query"
+                        )));
+                    }
+                    q.fields.push(field);
+                }
             }
             "after" => match parse_bound("after", &value)? {
                 Bound::Id(id) => q.after_id = Some(id),
@@ -227,22 +289,92 @@ pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSum
     }
 }
 
+/// Event queries running at once, at most, each on a blocking thread (off
+/// the async workers that serve ingest, sockets and health).
+pub(crate) const MAX_QUERIES: usize = 4;
+/// How long a query waits for a turn before the answer is 503.
+const QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn list_events(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventPage>, AppError> {
     let q = parse_query(raw.as_deref())?;
-    let store = state.store.read();
-    let page = store.query(&q);
-    Ok(Json(EventPage {
-        events: page
-            .events
-            .iter()
-            .map(|e| summary(&state.decoders, e))
-            .collect(),
-        next_cursor: page.next_before.map(|id| id.to_string()),
-        scanned: page.scanned,
-    }))
+    let turn = Arc::clone(&state.queries).acquire_owned();
+    let permit = tokio::time::timeout(QUERY_WAIT, turn)
+        .await
+        .map_err(|_| {
+            AppError::Unavailable(format!(
+                "{MAX_QUERIES} event queries are running and more are waiting; try again shortly"
+            ))
+        })?
+        .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))?;
+    let (store, decoders) = (Arc::clone(&state.store), Arc::clone(&state.decoders));
+    let page = tokio::task::spawn_blocking(move || {
+        let _turn = permit;
+        query_sliced(&store, &decoders, q)
+    })
+    .await
+    .map_err(|_| AppError::Unavailable("the query failed; try again".to_string()))?;
+    Ok(Json(page))
+}
+
+/// Runs `q` on the log in slices of [`SLICE_EVENTS`] examined events,
+/// taking the read lock for each slice only, within the request's budgets
+/// ([`MAX_SCAN`] events, [`MAX_SCAN_BYTES`] payload bytes,
+/// [`QUERY_DEADLINE`]); a page cut short by one has a cursor to go on.
+/// Blocking: call it off the async workers.
+pub(crate) fn query_sliced(
+    store: &crate::store::SharedStore,
+    decoders: &decode::Decoders,
+    mut q: Query,
+) -> EventPage {
+    let limit = q.limit.max(1);
+    let mut left_events = if q.max_scan == 0 {
+        MAX_SCAN
+    } else {
+        q.max_scan
+    };
+    let mut left_bytes = MAX_SCAN_BYTES;
+    let deadline = std::time::Instant::now() + QUERY_DEADLINE;
+    q.deadline = Some(deadline);
+    let mut events = Vec::new();
+    let mut scanned = 0;
+    loop {
+        q.limit = limit - events.len();
+        q.max_scan = left_events.min(SLICE_EVENTS);
+        q.max_scan_bytes = left_bytes;
+        let (found, next, n, bytes) = {
+            let store = store.read();
+            let page = store.query(&q);
+            let found: Vec<EventSummary> =
+                page.events.iter().map(|e| summary(decoders, e)).collect();
+            (found, page.next_before, page.scanned, page.scanned_bytes)
+        };
+        events.extend(found);
+        scanned += n;
+        left_events = left_events.saturating_sub(n);
+        left_bytes = left_bytes.saturating_sub(bytes);
+        let Some(before) = next else {
+            return EventPage {
+                events,
+                next_cursor: None,
+                scanned,
+            };
+        };
+        if events.len() >= limit
+            || left_events == 0
+            || left_bytes == 0
+            || std::time::Instant::now() >= deadline
+        {
+            return EventPage {
+                events,
+                next_cursor: Some(before.to_string()),
+                scanned,
+            };
+        }
+        q.before_id = Some(before);
+    }
 }
 
 async fn get_event(

@@ -734,11 +734,23 @@ impl Store {
             .flat_map(move |chunk| self.events_of(chunk).rev())
     }
 
+    /// Held events with ids at most `upto`, newest first: the walk starts
+    /// there (a binary search over chunks), not at the newest event, so a
+    /// page deep in the log costs what it reads.
+    pub fn iter_rev_upto(&self, upto: u64) -> impl Iterator<Item = EventRef<'_>> + '_ {
+        let end = self.chunks.partition_point(|c| c.first_id <= upto);
+        self.chunks.range(..end).rev().flat_map(move |chunk| {
+            let n =
+                usize::try_from(upto - chunk.first_id).map_or(usize::MAX, |n| n.saturating_add(1));
+            self.events_of(chunk).take(n).rev()
+        })
+    }
+
     /// The events of one chunk, oldest first.
     fn events_of<'a>(
         &'a self,
         chunk: &'a Chunk,
-    ) -> impl DoubleEndedIterator<Item = EventRef<'a>> + 'a {
+    ) -> impl DoubleEndedIterator<Item = EventRef<'a>> + ExactSizeIterator + 'a {
         chunk
             .entries
             .iter()

@@ -20,7 +20,7 @@ pub struct Query {
     /// Kind.
     pub kind: Option<Kind>,
     /// Text the payload must contain (ASCII case-insensitive).
-    pub text: Option<String>,
+    pub text: Option<TextFilter>,
     /// `(dotted.path, value)`: the JSON payload's field must equal value
     /// (compared as text).
     pub fields: Vec<(String, String)>,
@@ -38,6 +38,45 @@ pub struct Query {
     /// it still has a `next_before`, so paging goes on from where it
     /// stopped: one query never holds the log for long.
     pub max_scan: usize,
+    /// Read at most this many payload bytes for the text and field filters
+    /// (0: no bound); cut short the same way. A scan of 1 MiB payloads
+    /// costs per byte, not per event.
+    pub max_scan_bytes: usize,
+    /// Stop examining at this instant, cut short the same way.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Free text to find in payloads, ASCII case-insensitively, in time linear
+/// in the payload (Aho-Corasick): a needle and payload chosen to defeat a
+/// naive search (`aaaa…b` in `aaaa…a`) cost no more than any other.
+#[derive(Clone, Debug)]
+pub struct TextFilter {
+    text: String,
+    finder: aho_corasick::AhoCorasick,
+}
+
+impl TextFilter {
+    /// A filter for `text` (empty text matches everything).
+    pub fn new(text: &str) -> Self {
+        let finder = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([text])
+            .expect("one literal pattern always builds");
+        TextFilter {
+            text: text.to_string(),
+            finder,
+        }
+    }
+
+    /// The text looked for.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `hay` contains the text.
+    pub fn is_in(&self, hay: &[u8]) -> bool {
+        self.text.is_empty() || self.finder.is_match(hay)
+    }
 }
 
 /// One page of results.
@@ -49,33 +88,28 @@ pub struct Page<'a> {
     pub next_before: Option<u64>,
     /// Events examined.
     pub scanned: usize,
+    /// Payload bytes read by the text and field filters.
+    pub scanned_bytes: usize,
 }
 
-/// Whether `hay` contains `needle`, ASCII case-insensitively: memchr finds
-/// each place the first byte occurs (in either case), then the rest is
-/// compared there.
-fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    let mut from = 0;
-    while let Some(i) = memchr::memchr2(lower, upper, &hay[from..]) {
-        let at = from + i;
-        match hay.get(at + 1..at + needle.len()) {
-            Some(tail) if tail.eq_ignore_ascii_case(rest) => return true,
-            Some(_) => from = at + 1,
-            None => return false,
-        }
+/// Whether the JSON payload has every `(path, value)` of `fields`: the
+/// payload is parsed once, whatever the number of fields.
+fn fields_match(payload: &[u8], fields: &[(String, String)]) -> bool {
+    // Only an object or an array has fields: skip the parse otherwise.
+    let starts = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(starts, Some(b'{' | b'[')) {
+        return false;
     }
-    false
-}
-
-fn field_equals(payload: &[u8], path: &str, want: &str) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
         return false;
     };
-    let mut cur = &v;
+    fields
+        .iter()
+        .all(|(path, want)| field_equals(&v, path, want))
+}
+
+fn field_equals(v: &serde_json::Value, path: &str, want: &str) -> bool {
+    let mut cur = v;
     for key in path.split('.') {
         cur = match cur {
             serde_json::Value::Object(m) => match m.get(key) {
@@ -118,6 +152,7 @@ impl Store {
                         events: Vec::new(),
                         next_before: None,
                         scanned: 0,
+                        scanned_bytes: 0,
                     };
                 }
             },
@@ -128,16 +163,18 @@ impl Store {
             Some(ms) => upper.min(self.last_id_at(ms).unwrap_or(0)),
             None => upper,
         };
-        let text = q.text.as_ref().map(|t| t.as_bytes());
+        let reads_payload = q.text.is_some() || !q.fields.is_empty();
         let mut events = Vec::with_capacity(limit.min(1024));
         let mut scanned = 0;
+        let mut scanned_bytes = 0;
         let mut more = false;
         let mut last_scanned = None;
-        for e in self.iter_rev() {
-            if e.id > upper {
-                continue;
-            }
-            if q.max_scan > 0 && scanned >= q.max_scan {
+        for e in self.iter_rev_upto(upper) {
+            if (q.max_scan > 0 && scanned >= q.max_scan)
+                || (q.max_scan_bytes > 0 && scanned_bytes >= q.max_scan_bytes)
+                || (scanned % 256 == 255
+                    && q.deadline.is_some_and(|d| std::time::Instant::now() >= d))
+            {
                 more = true;
                 break;
             }
@@ -147,6 +184,9 @@ impl Store {
                 break;
             }
             scanned += 1;
+            if reads_payload {
+                scanned_bytes += e.payload().len();
+            }
             last_scanned = Some(e.id);
             if subjects.as_ref().is_some_and(|set| {
                 // A subject kept in the event is matched by its own text.
@@ -160,11 +200,8 @@ impl Store {
             }) || service.is_some_and(|id| e.service_id() != id)
                 || (!q.levels.is_empty() && !e.level().is_some_and(|l| q.levels.contains(&l)))
                 || q.kind.is_some_and(|k| e.kind() != k)
-                || text.is_some_and(|t| !contains_ignore_ascii_case(e.payload(), t))
-                || !q
-                    .fields
-                    .iter()
-                    .all(|(p, v)| field_equals(e.payload(), p, v))
+                || q.text.as_ref().is_some_and(|t| !t.is_in(e.payload()))
+                || (!q.fields.is_empty() && !fields_match(e.payload(), &q.fields))
             {
                 continue;
             }
@@ -185,6 +222,7 @@ impl Store {
             events,
             next_before,
             scanned,
+            scanned_bytes,
         }
     }
 }
@@ -196,7 +234,7 @@ mod tests {
 
     #[test]
     fn case_insensitive_search() {
-        let f = |h: &str, n: &str| contains_ignore_ascii_case(h.as_bytes(), n.as_bytes());
+        let f = |h: &str, n: &str| TextFilter::new(n).is_in(h.as_bytes());
         assert!(f("Payment DECLINED", "declined"));
         assert!(f("abc", ""));
         assert!(f("aaab", "AAB"));
@@ -263,7 +301,7 @@ mod tests {
         assert_eq!(q(&|q| q.service = Some("payments".into())), vec![3]);
         assert_eq!(q(&|q| q.service = Some("nope".into())), Vec::<u64>::new());
         assert_eq!(q(&|q| q.kind = Some(Kind::Metric)), vec![4]);
-        assert_eq!(q(&|q| q.text = Some("declined".into())), vec![2]);
+        assert_eq!(q(&|q| q.text = Some(TextFilter::new("declined"))), vec![2]);
         assert_eq!(
             q(&|q| q.fields = vec![("user.id".into(), "7".into())]),
             vec![5, 1]
@@ -320,5 +358,114 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn text_that_defeats_a_naive_search_is_still_found_or_not() {
+        // `aaa…ab` in `aaa…a`: a search that compares the needle at every
+        // place the first byte occurs does payload × needle work.
+        let hay = vec![b'a'; 1 << 20];
+        let needle = format!("{}b", "A".repeat(4_000));
+        let filter = TextFilter::new(&needle);
+        assert!(!filter.is_in(&hay));
+        let mut hay = hay;
+        hay.extend_from_slice(b"b");
+        assert!(filter.is_in(&hay), "case-insensitive, at the very end");
+    }
+
+    #[test]
+    fn a_byte_budget_cuts_pages_of_large_payloads_short() {
+        let mut s = Store::new(1 << 30);
+        let big = format!("{{\"msg\":\"{}\"}}", "x".repeat(1 << 20));
+        for i in 0..20 {
+            s.append(&NewEvent::core("big.one", big.clone(), i))
+                .expect("kept");
+        }
+        let mut q = Query {
+            limit: 100,
+            text: Some(TextFilter::new("never there")),
+            max_scan_bytes: 5 << 20,
+            ..Query::default()
+        };
+        let mut pages = 0;
+        let mut scanned = 0;
+        loop {
+            let page = s.query(&q);
+            pages += 1;
+            assert!(page.events.is_empty());
+            assert!(
+                page.scanned_bytes <= (5 << 20) + big.len(),
+                "{}",
+                page.scanned_bytes
+            );
+            scanned += page.scanned;
+            match page.next_before {
+                Some(c) => q.before_id = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(scanned, 20, "paging still reaches every event");
+        assert_eq!(pages, 4, "5 MiB of 1 MiB payloads a page");
+        // Without text or field filters, payloads are not read or counted.
+        let page = s.query(&Query {
+            limit: 100,
+            max_scan_bytes: 5 << 20,
+            ..Query::default()
+        });
+        assert_eq!((page.events.len(), page.scanned_bytes), (20, 0));
+    }
+
+    #[test]
+    fn several_fields_are_read_from_one_parse_and_all_must_hold() {
+        let p = br#"{"user":{"id":7,"name":"ann"},"tags":["a","b"],"ok":true}"#;
+        let f = |fields: &[(&str, &str)]| {
+            let fields: Vec<(String, String)> = fields
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            fields_match(p, &fields)
+        };
+        assert!(f(&[
+            ("user.id", "7"),
+            ("user.name", "ann"),
+            ("tags.1", "b")
+        ]));
+        assert!(f(&[("ok", "true")]));
+        assert!(!f(&[("user.id", "7"), ("user.name", "bob")]));
+        assert!(!fields_match(
+            b"user.id=7",
+            &[("user.id".into(), "7".into())]
+        ));
+    }
+
+    #[test]
+    fn walking_back_from_an_id_matches_filtering_the_whole_log() {
+        let mut s = Store::new(1 << 30);
+        // Enough events for several chunks.
+        for i in 0..50_000 {
+            s.append(&NewEvent::core("a.b", format!("{{\"i\":{i}}}"), i))
+                .expect("kept");
+        }
+        for upto in [
+            0,
+            1,
+            2,
+            4_095,
+            4_096,
+            4_097,
+            25_000,
+            49_999,
+            50_000,
+            u64::MAX,
+        ] {
+            let walked: Vec<u64> = s.iter_rev_upto(upto).map(|e| e.id).take(5_000).collect();
+            let filtered: Vec<u64> = s
+                .iter_rev()
+                .filter(|e| e.id <= upto)
+                .map(|e| e.id)
+                .take(5_000)
+                .collect();
+            assert_eq!(walked, filtered, "upto {upto}");
+        }
     }
 }
