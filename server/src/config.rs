@@ -1015,4 +1015,92 @@ level = "sev"
         let err = Config::try_parse_from(["eventscope", "--tick-ms", "0"]).expect_err("refused");
         assert!(err.to_string().contains("--tick-ms"), "{err}");
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A value in TOML: plausible, wrong-typed or odd.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "-?[0-9]{1,22}".prop_map(|s| s),
+                Just("true".to_string()),
+                "[a-zA-Z0-9 .>*=<!_-]{0,30}".prop_map(|s| format!("{s:?}")),
+                ".{0,20}".prop_map(|s| format!("{s:?}")),
+                "[0-9]{1,4}(B|KiB|MiB|GiB|GB|lots)".prop_map(|s| format!("{s:?}")),
+                prop::collection::vec("[a-z.>*@:0-9]{0,12}", 0..4).prop_map(|v| format!("{v:?}")),
+                "\\{[a-z]{1,5} = [0-9]{1,3}\\}".prop_map(|s| s),
+                ".{0,12}".prop_map(|s| s),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "nats_url",
+                    "subjects",
+                    "streams",
+                    "durable",
+                    "addr",
+                    "demo",
+                    "demo_rate",
+                    "demo_scenarios",
+                    "tick_ms",
+                    "nats_buffer",
+                    "partitions",
+                    "store_bytes",
+                    "nats_user",
+                    "nats_token",
+                    "correlation_headers",
+                    "service_headers",
+                    "name",
+                    "subject",
+                    "where",
+                    "group_by",
+                    "aggregate",
+                    "field",
+                    "window",
+                    "format",
+                    "time",
+                    "level",
+                    "message",
+                    "command",
+                    "events",
+                    "read_model",
+                    "complete",
+                    "compensate",
+                    "stall_after",
+                ])
+                .prop_map(str::to_string),
+                "[a-z_]{1,10}",
+            ]
+        }
+
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => (key(), value()).prop_map(|(k, v)| format!("{k} = {v}")),
+                1 => prop::sample::select(vec![
+                    "[[projection]]", "[[decode]]", "[flows]", "[[cqrs]]", "[nope]", "[[",
+                ])
+                .prop_map(str::to_string),
+                1 => ".{0,30}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1_000)))]
+
+            /// Any config file: no panic; a config, or an error that names
+            /// the file.
+            #[test]
+            fn fuzz_config_files_load_or_say_why(lines in prop::collection::vec(line(), 0..12)) {
+                let f = write(&lines.join("\n"));
+                let path = f.path().to_string_lossy().to_string();
+                match Config::load_from(["eventscope", "--config", &path]) {
+                    Ok(c) => prop_assert!(c.tick_ms >= 10),
+                    Err(e) => prop_assert!(e.to_string().contains(&path), "{e}"),
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,16 @@ pub mod stats;
 pub mod store;
 pub mod traffic;
 
+/// Cases a fuzz (property) test runs: `short` in the test suite, or
+/// `EVENTSCOPE_FUZZ_CASES` for a long run (`scripts/fuzz.sh`).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(short: u32) -> u32 {
+    std::env::var("EVENTSCOPE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(short)
+}
+
 use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;

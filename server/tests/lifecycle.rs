@@ -103,7 +103,12 @@ async fn a_task_that_ends_early_is_reported() {
     let why = tokio::time::timeout(Duration::from_secs(20), running.failed())
         .await
         .expect("the failed ingest is reported");
-    assert_eq!(why, "core NATS ingest stopped");
+    // Ingest ends, and with its queue closed the hub ends too: either may
+    // be seen first.
+    assert!(
+        why == "core NATS ingest stopped" || why == "the live hub stopped",
+        "{why}"
+    );
     running.stop().await;
     nats.stop().await;
 }

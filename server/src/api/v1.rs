@@ -108,9 +108,9 @@ fn parse_bound(key: &str, value: &str) -> Result<Bound, AppError> {
         .map(|t| Bound::Time(t.timestamp_millis()))
         .map_err(|_| {
             AppError::BadRequest(format!(
-                "{key}={value:?} is neither an event id (a whole number) nor an RFC 3339 time \
+                "{key}={value_shown:?} is neither an event id (a whole number) nor an RFC 3339 time \
                  such as 2026-11-26T06:00:00Z"
-            ))
+            , value_shown = cut(&value)))
         })
 }
 
@@ -160,7 +160,8 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
                     "raw" => Kind::Raw,
                     other => {
                         return Err(AppError::BadRequest(format!(
-                            "kind={other:?} is not a kind; use log, metric or raw"
+                            "kind={other_shown:?} is not a kind; use log, metric or raw",
+                            other_shown = cut(&other)
                         )));
                     }
                 })
@@ -199,9 +200,9 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
             "cursor" => {
                 let id = value.parse::<u64>().map_err(|_| {
                     AppError::BadRequest(format!(
-                        "cursor={value:?} is not a cursor this server gave out; pass next_cursor \
+                        "cursor={value_shown:?} is not a cursor this server gave out; pass next_cursor \
                          from the previous page unchanged"
-                    ))
+                    , value_shown = cut(&value)))
                 })?;
                 q.before_id = Some(q.before_id.map_or(id, |b| b.min(id)));
             }
@@ -212,7 +213,8 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
                         AppError::BadRequest(format!(
-                            "limit={value:?} must be a whole number from 1 to {MAX_LIMIT}"
+                            "limit={value_shown:?} must be a whole number from 1 to {MAX_LIMIT}",
+                            value_shown = cut(&value)
                         ))
                     })?;
             }
@@ -239,7 +241,8 @@ pub(crate) fn parse_filter(filter: &str) -> Result<Query, String> {
     {
         return Err(format!(
             "a live tail's filter takes subject, level, service, kind, q and field; \
-             {filter:?} also bounds or pages the results"
+             {filter_shown:?} also bounds or pages the results",
+            filter_shown = cut(&filter)
         ));
     }
     Ok(q)
@@ -381,9 +384,12 @@ async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, AppError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("{id:?} is not an event id (a whole number)")))?;
+    let id: u64 = id.parse().map_err(|_| {
+        AppError::BadRequest(format!(
+            "{id_shown:?} is not an event id (a whole number)",
+            id_shown = cut(&id)
+        ))
+    })?;
     let store = state.store.read();
     let Some(e) = store.get(id) else {
         let held = match (store.first_id(), store.last_id()) {
@@ -436,8 +442,9 @@ async fn get_projection(
         .collect();
     if !names.contains(&name) {
         return Err(AppError::NotFound(format!(
-            "no projection named {name:?}; there are: {}",
-            names.join(", ")
+            "no projection named {name_shown:?}; there are: {}",
+            names.join(", "),
+            name_shown = cut(&name)
         )));
     }
     let window = state
@@ -452,7 +459,8 @@ async fn get_projection(
 fn parse_window(value: &str) -> Result<Window, AppError> {
     Window::parse(value).ok_or_else(|| {
         AppError::BadRequest(format!(
-            "window={value:?} is not a window; use 1s, 10s, 1m, 15m or 1h"
+            "window={value_shown:?} is not a window; use 1s, 10s, 1m, 15m or 1h",
+            value_shown = cut(&value)
         ))
     })
 }
@@ -484,12 +492,20 @@ async fn projection_state(
             .projection(&name, window)
             .await
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        return live.ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")));
+        return live.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no projection named {name_shown:?}",
+                name_shown = cut(&name)
+            ))
+        });
     };
     at_moment(state, at, move |rebuilt, store, now| {
-        let body = rebuilt
-            .snapshot(store, &name, window, now)
-            .ok_or_else(|| AppError::NotFound(format!("no projection named {name:?}")))?;
+        let body = rebuilt.snapshot(store, &name, window, now).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no projection named {name_shown:?}",
+                name_shown = cut(&name)
+            ))
+        })?;
         Ok(ProjectionState {
             window: (name != "rate_history").then_some(window),
             name,
@@ -567,8 +583,9 @@ async fn get_chart(
     if !crate::charts::CHARTS.iter().any(|c| c.0 == name) {
         let names: Vec<&str> = crate::charts::CHARTS.iter().map(|c| c.0).collect();
         return Err(AppError::NotFound(format!(
-            "no chart named {name:?}; there are: {}",
-            names.join(", ")
+            "no chart named {name_shown:?}; there are: {}",
+            names.join(", "),
+            name_shown = cut(&name)
         )));
     }
     let mut window = Window::M15;
@@ -619,9 +636,10 @@ async fn get_flow(
     let (_, at) = window_and_at(raw.as_deref(), Window::M1)?;
     let missing = |id: &str| {
         AppError::NotFound(format!(
-            "no flow with correlation id {id:?} is tracked (the newest {} are; \
+            "no flow with correlation id {id_shown:?} is tracked (the newest {} are; \
              see the `flows` projection for the list)",
-            crate::projection::flows::MAX_FLOWS
+            crate::projection::flows::MAX_FLOWS,
+            id_shown = cut(&id)
         ))
     };
     let detail = match at {
@@ -699,8 +717,9 @@ async fn put_demo(
         let scenario = Scenario::parse(&name).ok_or_else(|| {
             let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
             AppError::BadRequest(format!(
-                "no demo scenario {name:?}; there are: {}",
-                names.join(", ")
+                "no demo scenario {name_shown:?}; there are: {}",
+                names.join(", "),
+                name_shown = cut(&name)
             ))
         })?;
         if !(0.0..=crate::demo::producer::MAX_RATE).contains(&rate) {
@@ -735,8 +754,8 @@ async fn get_timeline(
                     .filter(|n| (1..=MAX_TIMELINE_BUCKETS).contains(n))
                     .ok_or_else(|| {
                         AppError::BadRequest(format!(
-                            "buckets={value:?} must be a whole number from 1 to {MAX_TIMELINE_BUCKETS}"
-                        ))
+                            "buckets={value_shown:?} must be a whole number from 1 to {MAX_TIMELINE_BUCKETS}"
+                        , value_shown = cut(&value)))
                     })?;
             }
             other => return Err(unknown_param(other, "buckets")),
@@ -777,5 +796,71 @@ pub(crate) fn timeline(store: &Store, earliest_id: Option<u64>, buckets: usize) 
         first_id: store.first_id(),
         last_id: store.last_id(),
         earliest_at_ms,
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A query-string key: the known ones mostly, sometimes anything.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => prop::sample::select(vec![
+                "subject", "level", "service", "kind", "q", "field", "after", "before",
+                "cursor", "limit",
+            ])
+            .prop_map(str::to_string),
+            1 => ".{0,12}",
+        ]
+    }
+
+    /// A value: plausible ones, long ones, odd bytes.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z.>*]{0,20}",
+            "(trace|debug|info|warn|error|fatal|loud)(,(info|error|x))*",
+            "[a-z.]{1,10}=[a-z0-9]{0,10}",
+            "[0-9]{1,25}",
+            "-?[0-9]{1,4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z",
+            ".{0,40}",
+            "x{1000,1100}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2_000)))]
+
+        /// Any query string: no panic; an error is short and says what
+        /// was wrong; what parses respects every bound.
+        #[test]
+        fn fuzz_query_strings_parse_or_say_why(
+            pairs in prop::collection::vec((key(), value()), 0..40),
+            raw in prop::option::of(".{0,200}"),
+        ) {
+            let encoded = serde_urlencoded::to_string(&pairs).expect("encodes");
+            for text in [Some(encoded.as_str()), raw.as_deref()] {
+                match parse_query(text) {
+                    Ok(q) => {
+                        prop_assert!(q.fields.len() <= MAX_FIELDS);
+                        prop_assert!(q.levels.len() <= 6);
+                        prop_assert!((1..=MAX_LIMIT).contains(&q.limit));
+                        prop_assert!(q.subject.as_ref().is_none_or(|s| s.len() <= MAX_PARAM_BYTES));
+                        prop_assert!(q.text.as_ref().is_none_or(|t| t.as_str().len() <= MAX_PARAM_BYTES));
+                        prop_assert!(q.fields.iter().all(|(p, v)| p.len() <= MAX_NAME_BYTES && v.len() <= MAX_PARAM_BYTES));
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        prop_assert!(!e.is_empty());
+                        prop_assert!(e.len() < 400, "{} bytes: {e}", e.len());
+                    }
+                }
+                // A live tail's filter: the same parser, fewer keys.
+                if let Err(e) = parse_filter(text.unwrap_or("")) {
+                    prop_assert!(e.len() < 600, "{} bytes: {e}", e.len());
+                }
+            }
+        }
     }
 }

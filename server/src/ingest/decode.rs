@@ -1399,10 +1399,10 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2_000))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2_000)))]
 
             #[test]
-            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            fn fuzz_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
                 let e = decode("fuzz.subject", &bytes);
                 // Every input becomes an event; raw exactly when not text-like.
                 if std::str::from_utf8(bytes.trim_ascii()).is_err() || bytes.trim_ascii().is_empty() {
@@ -1411,7 +1411,7 @@ mod tests {
             }
 
             #[test]
-            fn arbitrary_json_shapes_never_panic(
+            fn fuzz_arbitrary_json_shapes_never_panic(
                 key in prop_oneof![
                     Just("ts".to_string()), Just("level".to_string()), Just("msg".to_string()),
                     Just("name".to_string()), Just("value".to_string()), Just("tags".to_string()),

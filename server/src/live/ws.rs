@@ -340,4 +340,119 @@ mod tests {
             &allowed
         ));
     }
+
+    mod fuzz {
+        use super::super::*;
+        use crate::event::NewEvent;
+        use crate::live::Hub;
+        use proptest::prelude::*;
+        use std::time::Duration;
+
+        /// A message a client might send: protocol messages with odd
+        /// fields, broken JSON, anything.
+        fn message() -> impl Strategy<Value = String> {
+            let filter = prop_oneof![
+                "[a-z=&.>*,]{0,30}",
+                "(subject|level|q|field|kind|service|limit|cursor)=[a-z0-9.>=,]{0,12}(&(level|q|field)=[a-z0-9=.]{0,8}){0,4}",
+                ".{0,40}",
+            ];
+            let name = prop_oneof!["[a-z_]{0,12}", ".{0,10}"];
+            let window = prop::sample::select(vec!["1s", "10s", "1m", "15m", "1h", "2d", ""]);
+            prop_oneof![
+                (filter.clone(), 0u32..2_000).prop_map(|(f, l)| {
+                    format!(r#"{{"op":"subscribe","view":{{"kind":"tail","filter":{f:?},"limit":{l}}}}}"#)
+                }),
+                (name.clone(), window.clone()).prop_map(|(n, w)| {
+                    format!(r#"{{"op":"subscribe","view":{{"kind":"projection","name":{n:?},"window":{w:?}}}}}"#)
+                }),
+                (name, window, filter).prop_map(|(n, w, f)| {
+                    format!(r#"{{"op":"subscribe","view":{{"kind":"chart","name":{n:?},"window":{w:?},"filter":{f:?}}}}}"#)
+                }),
+                (0u32..5_000).prop_map(|b| {
+                    format!(r#"{{"op":"subscribe","view":{{"kind":"timeline","buckets":{b}}}}}"#)
+                }),
+                Just(r#"{"op":"subscribe","view":{"kind":"counts"}}"#.to_string()),
+                ".{0,30}".prop_map(|s| format!(r#"{{"op":"unsubscribe","sub":{s:?}}}"#)),
+                ".{0,60}",
+                "[{}\\[\\]\":,a-z0-9 ]{0,60}",
+            ]
+        }
+
+        /// Any sequence of client messages: the server never panics, its
+        /// answers are bounded, and it stops serving when the client
+        /// leaves.
+        #[test]
+        fn fuzz_client_messages_get_bounded_answers() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let stats = Arc::new(Stats::default());
+            let shutdown = CancellationToken::new();
+            let hub = runtime.block_on(async {
+                let store: crate::store::SharedStore =
+                    Arc::new(parking_lot::RwLock::new(crate::store::Store::new(64 << 20)));
+                let checkpoints = Arc::new(parking_lot::Mutex::new(
+                    crate::projection::timetravel::Checkpoints::new(1_000, 1_000, 8),
+                ));
+                let (tx, rx) = crate::ingest::queue::queue();
+                let (hub, handle) = Hub::new(
+                    rx,
+                    Arc::clone(&stats),
+                    store,
+                    checkpoints,
+                    crate::projection::partition::Folds::new(Default::default(), 1),
+                    Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
+                    Duration::from_millis(20),
+                );
+                tokio::spawn(hub.run(shutdown.clone()));
+                let events: Vec<NewEvent> = (0..200)
+                    .map(|i| {
+                        NewEvent::core(
+                            &format!("fz.s{}", i % 7),
+                            format!(r#"{{"level":"error","msg":"m{i}","user":{{"id":{i}}}}}"#),
+                            1_000 + i,
+                        )
+                    })
+                    .collect();
+                tx.send(events).await.expect("hub takes events");
+                // Keep the queue open for the hub's lifetime.
+                std::mem::forget(tx);
+                handle
+            });
+            let config = ProptestConfig::with_cases(crate::fuzz_cases(200));
+            let answered = std::sync::atomic::AtomicUsize::new(0);
+            proptest!(config, |(msgs in prop::collection::vec(message(), 1..25))| {
+                let answers: Vec<Message> = runtime.block_on(async {
+                    let (client, incoming) = futures::channel::mpsc::unbounded::<Result<Message, ()>>();
+                    let (sink, answers) = futures::channel::mpsc::unbounded::<Message>();
+                    for m in &msgs {
+                        client.unbounded_send(Ok(Message::Text(m.clone().into()))).expect("queued");
+                    }
+                    drop(client);
+                    tokio::time::timeout(
+                        Duration::from_secs(20),
+                        serve(sink, incoming, hub.clone(), Arc::clone(&stats), shutdown.clone()),
+                    )
+                    .await
+                    .expect("serving ends when the client leaves");
+                    answers.collect().await
+                });
+                for answer in answers {
+                    if let Message::Text(text) = answer {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        // At most a tail of 1,000 summaries of 500-character
+                        // messages and 240-character previews.
+                        prop_assert!(text.len() < 4 << 20, "{} bytes", text.len());
+                        let frame: serde_json::Value =
+                            serde_json::from_str(&text).expect("frames are JSON");
+                        prop_assert!(frame.get("v").is_some() || frame.get("type").is_some(), "{text}");
+                    }
+                }
+            });
+            shutdown.cancel();
+            assert!(answered.into_inner() > 0, "the server answered nothing");
+        }
+    }
 }
