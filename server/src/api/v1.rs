@@ -109,8 +109,9 @@ fn parse_bound(key: &str, value: &str) -> Result<Bound, AppError> {
         .map_err(|_| {
             AppError::BadRequest(format!(
                 "{key}={value_shown:?} is neither an event id (a whole number) nor an RFC 3339 time \
-                 such as 2026-11-26T06:00:00Z"
-            , value_shown = cut(&value)))
+                 such as 2026-11-26T06:00:00Z",
+                value_shown = cut(value)
+            ))
         })
 }
 
@@ -161,7 +162,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
                     other => {
                         return Err(AppError::BadRequest(format!(
                             "kind={other_shown:?} is not a kind; use log, metric or raw",
-                            other_shown = cut(&other)
+                            other_shown = cut(other)
                         )));
                     }
                 })
@@ -201,8 +202,9 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
                 let id = value.parse::<u64>().map_err(|_| {
                     AppError::BadRequest(format!(
                         "cursor={value_shown:?} is not a cursor this server gave out; pass next_cursor \
-                         from the previous page unchanged"
-                    , value_shown = cut(&value)))
+                         from the previous page unchanged",
+                        value_shown = cut(&value)
+                    ))
                 })?;
                 q.before_id = Some(q.before_id.map_or(id, |b| b.min(id)));
             }
@@ -242,7 +244,7 @@ pub(crate) fn parse_filter(filter: &str) -> Result<Query, String> {
         return Err(format!(
             "a live tail's filter takes subject, level, service, kind, q and field; \
              {filter_shown:?} also bounds or pages the results",
-            filter_shown = cut(&filter)
+            filter_shown = cut(filter)
         ));
     }
     Ok(q)
@@ -460,7 +462,7 @@ fn parse_window(value: &str) -> Result<Window, AppError> {
     Window::parse(value).ok_or_else(|| {
         AppError::BadRequest(format!(
             "window={value_shown:?} is not a window; use 1s, 10s, 1m, 15m or 1h",
-            value_shown = cut(&value)
+            value_shown = cut(value)
         ))
     })
 }
@@ -639,7 +641,7 @@ async fn get_flow(
             "no flow with correlation id {id_shown:?} is tracked (the newest {} are; \
              see the `flows` projection for the list)",
             crate::projection::flows::MAX_FLOWS,
-            id_shown = cut(&id)
+            id_shown = cut(id)
         ))
     };
     let detail = match at {
@@ -754,8 +756,9 @@ async fn get_timeline(
                     .filter(|n| (1..=MAX_TIMELINE_BUCKETS).contains(n))
                     .ok_or_else(|| {
                         AppError::BadRequest(format!(
-                            "buckets={value_shown:?} must be a whole number from 1 to {MAX_TIMELINE_BUCKETS}"
-                        , value_shown = cut(&value)))
+                            "buckets={value_shown:?} must be a whole number from 1 to {MAX_TIMELINE_BUCKETS}",
+                            value_shown = cut(&value)
+                        ))
                     })?;
             }
             other => return Err(unknown_param(other, "buckets")),
