@@ -141,6 +141,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
     pub nats_buffer: u32,
 
+    /// Live-socket subscriptions the browsers of one address may hold
+    /// together (0: no limit), so one client cannot take every shared
+    /// view. Behind a reverse proxy every browser has the proxy's
+    /// address: raise it, or 0.
+    #[arg(long, env = "EVENTSCOPE_WS_PER_ADDRESS", value_name = "N",
+          default_value_t = crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS)]
+    pub ws_per_address: u32,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -386,6 +394,11 @@ fn key_line(text: &str, table: Option<(&str, usize)>, key: &str) -> Option<usize
     header
 }
 
+/// `line N: ` when the line is known, for an error message.
+fn line_prefix(line: Option<usize>) -> String {
+    line.map_or_else(String::new, |n| format!("line {n}: "))
+}
+
 /// The config file's keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,6 +416,7 @@ struct FileConfig {
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
     nats_buffer: Option<u32>,
+    ws_per_address: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
     nats_user: Option<String>,
@@ -486,7 +500,7 @@ impl Config {
             };
             ConfigError::Value {
                 path: path.to_path_buf(),
-                at: line.map_or_else(String::new, |n| format!("line {n}: ")),
+                at: line_prefix(line),
                 key,
                 message,
             }
@@ -544,6 +558,9 @@ impl Config {
             }
             self.nats_buffer = v;
         }
+        if let Some(v) = file.ws_per_address.filter(|_| unset("ws_per_address")) {
+            self.ws_per_address = v;
+        }
         if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
             let max = crate::projection::partition::MAX_PARTITIONS;
             if !(1..=max).contains(&usize::from(v)) {
@@ -592,8 +609,7 @@ impl Config {
                 })
                 .map_err(|(key, e)| ConfigError::Value {
                     path: path.to_path_buf(),
-                    at: key_line(text, Some(("projection", i)), key)
-                        .map_or_else(String::new, |n| format!("line {n}: ")),
+                    at: line_prefix(key_line(text, Some(("projection", i)), key)),
                     key: match key {
                         "name" => "projection.name",
                         "field" => "projection.field",
@@ -691,6 +707,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
             nats_buffer: crate::ingest::SUBSCRIPTION_CAPACITY as u32,
+            ws_per_address: crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             auth: NatsAuth::default(),

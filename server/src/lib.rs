@@ -80,6 +80,8 @@ pub struct AppState {
     pub demo: Option<Arc<demo::producer::DemoControl>>,
     /// Turns for event queries ([`api::v1::MAX_QUERIES`] at once).
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// Live-socket subscriptions per client address.
+    pub ws_quotas: Arc<live::ws::AddressQuotas>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -234,7 +236,7 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
             // view, which is not bounded.
             if let Ok(q) = api::v1::parse_filter(&filter) {
                 let store = store.read();
-                if let Some(tail) = live::hub::tail_within(
+                let page = live::hub::tail_page(
                     decoders,
                     &store,
                     &q,
@@ -242,8 +244,12 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
                     None,
                     store.last_id(),
                     api::v1::MAX_SCAN,
-                ) {
-                    put(app::tail::first_key(&filter), serde_json::to_value(&tail));
+                );
+                if page.complete {
+                    put(
+                        app::tail::first_key(&filter),
+                        serde_json::to_value((&page.events, page.skipped)),
+                    );
                 }
             }
         }
@@ -542,13 +548,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         demo: demo_control,
         queries: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_QUERIES)),
+        ws_quotas: live::ws::AddressQuotas::new(config.ws_per_address),
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();
     tasks.spawn("the HTTP server", async move {
-        let served = axum::serve(api::lenient::LenientListener(listener), router)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await;
+        let served = axum::serve(
+            api::lenient::LenientListener(listener),
+            router.into_make_service_with_connect_info::<api::lenient::Peer>(),
+        )
+        .with_graceful_shutdown(http_shutdown.cancelled_owned())
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "http server failed");
         }

@@ -28,6 +28,7 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
+            ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
             js_ack_unreadable: AtomicU64::new(0),
             hub_beat_ms: std::sync::atomic::AtomicI64::new(0),
@@ -80,6 +81,8 @@ pub struct Stats {
     pub nats_connects: AtomicU64,
     /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
     pub not_utf8: AtomicU64,
+    /// Subscriptions refused because the client's address held its most.
+    pub ws_quota_refused: AtomicU64,
     /// JetStream streams found deleted and made again (read from their new
     /// start).
     pub js_recreated: AtomicU64,

@@ -136,3 +136,79 @@ async fn the_live_socket_refuses_what_a_client_should_not_send() {
     let mut nats = nats;
     nats.stop().await;
 }
+
+/// The live connections of one address share a quota of subscriptions
+/// (`--ws-per-address`): past it a subscription gets an error frame, and
+/// the quota comes back as views are unsubscribed or connections close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_shared_view() {
+    let Harness {
+        mut nats,
+        running,
+        ws: mut counts,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["quota.>"]);
+            c.ws_per_address = 4;
+            c
+        },
+        "quota.probe",
+    )
+    .await;
+    // The harness's own socket holds one (counts).
+    let tail = |i: u32| View::Tail {
+        filter: format!("subject=quota.s{i}"),
+        limit: 5,
+    };
+    let mut a = ws_open(running.addr).await;
+    let mut b = ws_open(running.addr).await;
+    for i in 1..=3 {
+        let ws = if i < 3 { &mut a } else { &mut b };
+        send(ws, &ClientMsg::Subscribe { view: tail(i) }).await;
+        assert!(
+            matches!(next_frame(ws).await.body, Body::Snapshot { .. }),
+            "view {i} is within the quota"
+        );
+    }
+    // A fifth for the address, on either connection: refused.
+    send(&mut b, &ClientMsg::Subscribe { view: tail(4) }).await;
+    match next_frame(&mut b).await.body {
+        Body::Error { message } => assert!(message.contains("--ws-per-address"), "{message}"),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    // Subscribing again to a view it holds costs nothing.
+    send(&mut b, &ClientMsg::Subscribe { view: tail(3) }).await;
+    assert!(matches!(
+        next_frame(&mut b).await.body,
+        Body::Snapshot { .. }
+    ));
+    // Closing a connection gives its share back.
+    a.close(None).await.expect("close");
+    drop(a);
+    within("the closed connection's share comes back", async {
+        loop {
+            send(&mut b, &ClientMsg::Subscribe { view: tail(5) }).await;
+            if matches!(next_frame(&mut b).await.body, Body::Snapshot { .. }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        running
+            .stats
+            .ws_quota_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_ws_quota_refused_total "),
+        "{metrics}"
+    );
+    drop(counts.close(None).await);
+    running.stop().await;
+    nats.stop().await;
+}

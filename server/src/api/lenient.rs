@@ -40,6 +40,20 @@ impl axum::serve::Listener for LenientListener {
     }
 }
 
+/// The address a request came from (a handler extracts it as
+/// `Extension<ConnectInfo<Peer>>`; absent when the router is served
+/// another way, as in some tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, LenientListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, LenientListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading a request line.

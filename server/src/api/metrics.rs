@@ -216,6 +216,12 @@ impl Collector for PipelineCollector {
         )?;
         plain_counter(
             &mut e,
+            "eventscope_ws_quota_refused",
+            "Subscriptions refused because the live connections of the client's address held the most one address may (--ws-per-address)",
+            load(&s.ws_quota_refused),
+        )?;
+        plain_counter(
+            &mut e,
             "eventscope_ws_dropped_slow",
             "WebSocket clients dropped because a frame could not be sent within 5 s",
             load(&s.ws_dropped_slow),

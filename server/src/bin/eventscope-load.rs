@@ -85,6 +85,9 @@ struct Args {
     /// WebSocket clients in the fan-out run.
     #[arg(long)]
     clients: Option<usize>,
+    /// Hostile clients in the hostile step (default 32; 4 with --quick).
+    #[arg(long)]
+    hostile_clients: Option<usize>,
     /// Leave the bare subscriber out of the paced, ceiling and burst steps
     /// (its figures do not depend on `--partitions`: measure it once per
     /// machine, then run each partition count with this).
@@ -94,7 +97,7 @@ struct Args {
     #[arg(long)]
     nats_url: Option<String>,
     /// Run some steps only (comma-separated): paced, ceiling, burst,
-    /// latency, fanout, stored.
+    /// latency, fanout, stored, hostile.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Option<Vec<Step>>,
 }
@@ -107,6 +110,7 @@ enum Step {
     Latency,
     Fanout,
     Stored,
+    Hostile,
 }
 
 /// What went wrong in a run; with `--quick` any of it fails the run.
@@ -766,6 +770,12 @@ async fn main() {
     if runs(Step::Stored) {
         stored_burst(&run, burst_n).await;
     }
+
+    // 7. Ingest beside hostile clients.
+    if runs(Step::Hostile) {
+        let hostile_clients = args.hostile_clients.unwrap_or(if quick { 4 } else { 32 });
+        hostile(&run, rate, secs, hostile_clients).await;
+    }
     if let Some(mut n) = managed {
         n.stop().await;
     }
@@ -1142,4 +1152,231 @@ async fn stored_burst(run: &Run, n: u64) {
         running.stop().await;
     }
     let _ = js.delete_stream("LOAD").await;
+}
+
+/// `GET path` on a connection of its own: the status (0 if none came) and
+/// how long the answer took.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t0 = Instant::now();
+    let answer = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        tcp.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut head = [0u8; 16];
+        tcp.read_exact(&mut head).await.ok()?;
+        let status = std::str::from_utf8(&head[9..12]).ok()?.parse().ok()?;
+        // The rest of the answer, unread, goes with the connection.
+        let mut sink = Vec::new();
+        let _ = tcp.read_to_end(&mut sink).await;
+        Some(status)
+    };
+    let status = tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    (status, t0.elapsed())
+}
+
+/// What the hostile clients did.
+#[derive(Default)]
+struct Attacks {
+    requests: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+    subscriptions: AtomicU64,
+}
+
+/// One hostile client: loops on the worst requests it can make until
+/// `stop`: free text that never matches, field filters that parse every
+/// payload, time travel to random moments, chart redraws, and storms of
+/// tail subscriptions with random filters.
+async fn attack(
+    addr: std::net::SocketAddr,
+    i: usize,
+    attacks: Arc<Attacks>,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let mut rng = fastrand::Rng::with_seed(i as u64);
+    let work = async {
+        loop {
+            let kind = rng.usize(0..5);
+            if kind == 4 {
+                // A storm: subscribe to 32 tails with random filters, then go.
+                let Ok((mut ws, _)) =
+                    tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await
+                else {
+                    attacks.failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                for _ in 0..32 {
+                    let filter = match rng.usize(0..3) {
+                        0 => format!("q=never{}", rng.u32(..)),
+                        1 => format!("field=user.id={}", rng.u32(..)),
+                        _ => format!("subject=nothing.{}.>&level=error", rng.u32(..)),
+                    };
+                    let msg = ClientMsg::Subscribe {
+                        view: View::Tail {
+                            filter,
+                            limit: 1_000,
+                        },
+                    };
+                    let text = serde_json::to_string(&msg).expect("json");
+                    if ws.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                    attacks.subscriptions.fetch_add(1, Ordering::Relaxed);
+                }
+                // Read what came, briefly, then leave.
+                let until = Instant::now() + Duration::from_millis(200);
+                while let Ok(Some(_)) = tokio::time::timeout_at(until.into(), ws.next()).await {}
+                let _ = ws.close(None).await;
+                continue;
+            }
+            let path = match kind {
+                0 => format!("/api/v1/events?q=never-there-{}&limit=1000", rng.u32(..)),
+                1 => format!(
+                    "/api/v1/events?field=user.id={}&field=order.total={}&limit=1000",
+                    rng.u32(..),
+                    rng.u32(..)
+                ),
+                2 => format!(
+                    "/api/v1/projections/levels?window=1m&at={}",
+                    rng.u64(1..2_000_000)
+                ),
+                _ => "/api/v1/charts/levels.svg?window=15m".to_string(),
+            };
+            let (status, _) = http_get(addr, &path).await;
+            attacks.requests.fetch_add(1, Ordering::Relaxed);
+            match status {
+                200 | 400 | 404 | 410 => {}
+                503 => {
+                    attacks.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    attacks.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = stop.notified() => {}
+        _ = work => {}
+    }
+}
+
+/// Probes `/healthz` every 20 ms until `stop`; the answer times.
+async fn probe_health(addr: std::net::SocketAddr, stop: Arc<tokio::sync::Notify>) -> Vec<f64> {
+    let mut times = Vec::new();
+    let work = async {
+        loop {
+            let (status, took) = http_get(addr, "/healthz").await;
+            times.push(if status == 200 {
+                took.as_secs_f64() * 1e3
+            } else {
+                f64::INFINITY
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = stop.notified() => {}
+        _ = work => {}
+    }
+    times
+}
+
+/// Step 7: ingest at `rate` for `secs`, idle, then beside `clients`
+/// hostile clients, each on a fresh Eventscope: events kept over events
+/// offered in both, their ratio, and `/healthz` answer times throughout.
+async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize) {
+    let mut kept_ratios = Vec::new();
+    for with_attacks in [false, true] {
+        let receiver = Receiver::eventscope(&run.failures, &run.url, ">").await;
+        receiver
+            .ready(&run.failures, &run.publisher, "probe.ready")
+            .await;
+        let Receiver::Eventscope(running) = &receiver else {
+            unreachable!("an eventscope receiver")
+        };
+        let addr = running.addr;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let attacks = Arc::new(Attacks::default());
+        let health = tokio::spawn(probe_health(addr, Arc::clone(&stop)));
+        let mut attackers = Vec::new();
+        if with_attacks {
+            // A log to attack: the first second's traffic, then the clients.
+            for i in 0..clients {
+                attackers.push(tokio::spawn(attack(
+                    addr,
+                    i,
+                    Arc::clone(&attacks),
+                    Arc::clone(&stop),
+                )));
+            }
+        }
+        let before = receiver.took();
+        let n = rate * secs;
+        let first = run.next.fetch_add(n, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let pace = Pace::Paced {
+            rate,
+            secs: secs as f64,
+        };
+        let offered = offer(&run.url, &run.traffic, first, pace, run.publishers, "").await;
+        let _ = drain(t0, before.kept + offered.events, || receiver.took().kept).await;
+        let after = receiver.took();
+        stop.notify_waiters();
+        for a in attackers {
+            let _ = a.await;
+        }
+        let mut times = health.await.unwrap_or_default();
+        times.sort_by(f64::total_cmp);
+        let kept = after.kept - before.kept;
+        let ratio = kept as f64 / offered.events as f64;
+        kept_ratios.push(ratio);
+        let who = if with_attacks {
+            format!("with {clients} hostile clients")
+        } else {
+            "idle".to_string()
+        };
+        println!(
+            "hostile step, {who}: offered {} ({:.0}/s), kept {kept} = {ratio:.4}, dropped by the ingest queue {}, by the NATS client {}; /healthz {} probes, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+            offered.events,
+            offered.events as f64 / offered.secs,
+            after.queue_dropped - before.queue_dropped,
+            (after.received - before.received).saturating_sub(after.delivered - before.delivered),
+            times.len(),
+            percentile(&times, 0.50),
+            percentile(&times, 0.99),
+            times.last().copied().unwrap_or(f64::NAN),
+            if with_attacks {
+                format!(
+                    "; hostile requests {} (503 {}, failed {}), tail subscriptions {}",
+                    attacks.requests.load(Ordering::Relaxed),
+                    attacks.refused.load(Ordering::Relaxed),
+                    attacks.failed.load(Ordering::Relaxed),
+                    attacks.subscriptions.load(Ordering::Relaxed),
+                )
+            } else {
+                String::new()
+            }
+        );
+        if times.last().is_some_and(|m| !m.is_finite()) {
+            run.failures.add(format!("/healthz failed to answer {who}"));
+        }
+        receiver.stop().await;
+    }
+    if let [idle, attacked] = kept_ratios[..] {
+        println!(
+            "hostile step: kept under attack / kept idle = {:.4} (target at least 0.90)",
+            attacked / idle
+        );
+        run.failures
+            .number("the hostile step's ratio", attacked / idle);
+    }
 }

@@ -71,9 +71,7 @@ const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
 /// that has any: async-nats connects to such a URL but does not send them.
 fn url_credentials(url: &str) -> Option<(String, Option<String>)> {
     url.split(',').find_map(|one| {
-        let rest = one.split_once("://").map_or(one, |(_, r)| r);
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        let (userinfo, _) = authority.rsplit_once('@')?;
+        let userinfo = &one[userinfo_span(one)?];
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
@@ -132,19 +130,22 @@ async fn with_auth(
 /// `nats://***@host:4222`. What logs, pages and health answers show.
 pub fn redact_url(url: &str) -> String {
     url.split(',')
-        .map(|one| {
-            let (scheme, rest) = match one.find("://") {
-                Some(i) => one.split_at(i + 3),
-                None => ("", one),
-            };
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("{scheme}***{}", &rest[at..]),
-                None => one.to_string(),
-            }
+        .map(|one| match userinfo_span(one) {
+            Some(span) => format!("{}***{}", &one[..span.start], &one[span.end..]),
+            None => one.to_string(),
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Where the credentials (`user:pass` or a token, before the last `@` of
+/// the authority) are in one URL, if it has any.
+fn userinfo_span(one: &str) -> Option<std::ops::Range<usize>> {
+    let start = one.find("://").map_or(0, |i| i + 3);
+    let rest = &one[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    Some(start..start + at)
 }
 
 /// Creates a NATS client for `url` that connects in the background and keeps

@@ -696,7 +696,8 @@ impl Hub {
 
 /// A tail view's events: those matching `query` with ids in
 /// `(after, upto]`, the newest `limit` of them, oldest first, and how many
-/// more matched but were left out (only when `after` is given: a refresh).
+/// more were left out (only when `after` is given: a refresh), examining
+/// at most [`TAIL_SCAN`] events.
 pub fn tail(
     decoders: &Decoders,
     store: &Store,
@@ -705,8 +706,16 @@ pub fn tail(
     after: Option<u64>,
     upto: Option<u64>,
 ) -> (Vec<app::api::EventSummary>, u64) {
-    tail_within(decoders, store, query, limit, after, upto, 0).unwrap_or_default()
+    let page = tail_page(decoders, store, query, limit, after, upto, TAIL_SCAN);
+    (page.events, page.skipped)
 }
+
+/// Events a tail view examines per tick, at most, and payload bytes its
+/// text and field filters read ([`crate::api::v1::MAX_SCAN_BYTES`]): a
+/// burst bigger than this in one tick (2M events a second at the default
+/// tick) is shown in part, the rest counted as skipped, so that many tail
+/// views cannot stall the hub's tick.
+pub const TAIL_SCAN: usize = crate::api::v1::MAX_SCAN;
 
 /// A tail view's first page: the newest `limit` events matching `query`
 /// up to `upto`, found among at most [`crate::api::v1::MAX_SCAN`] events
@@ -720,25 +729,35 @@ pub fn tail_snapshot(
     limit: usize,
     upto: Option<u64>,
 ) -> Vec<app::api::EventSummary> {
-    let Some(upto) = upto else {
-        return Vec::new();
-    };
-    let mut q = query.clone();
-    q.after_id = None;
-    q.before_id = Some(upto.saturating_add(1));
-    q.limit = limit;
-    q.max_scan = crate::api::v1::MAX_SCAN;
-    let page = store.query(&q);
-    page.events
-        .iter()
-        .rev()
-        .map(|e| summary(decoders, e))
-        .collect()
+    tail_page(
+        decoders,
+        store,
+        query,
+        limit,
+        None,
+        upto,
+        crate::api::v1::MAX_SCAN,
+    )
+    .events
 }
 
-/// [`tail`], examining at most `max_scan` events (0: no bound); `None`
-/// when that bound cut the page short (so it may miss matches).
-pub fn tail_within(
+/// What [`tail_page`] found.
+#[derive(Debug, Default)]
+pub struct TailPage {
+    /// The newest matching events, oldest first.
+    pub events: Vec<app::api::EventSummary>,
+    /// Events left out (only when `after` is given, a refresh): those that
+    /// matched beyond the page's `limit`, and those the scan bound left
+    /// unexamined.
+    pub skipped: u64,
+    /// Whether the scan bound let the page look at everything it had to.
+    pub complete: bool,
+}
+
+/// The newest `limit` events matching `query` with ids in `(after, upto]`,
+/// examining at most `max_scan` events (0: no bound) and, with a bound,
+/// [`crate::api::v1::MAX_SCAN_BYTES`] payload bytes.
+pub fn tail_page(
     decoders: &Decoders,
     store: &Store,
     query: &Query,
@@ -746,32 +765,51 @@ pub fn tail_within(
     after: Option<u64>,
     upto: Option<u64>,
     max_scan: usize,
-) -> Option<(Vec<app::api::EventSummary>, u64)> {
+) -> TailPage {
     let Some(upto) = upto else {
-        return Some((Vec::new(), 0));
+        return TailPage {
+            complete: true,
+            ..TailPage::default()
+        };
     };
     let mut q = query.clone();
     q.after_id = after;
     q.before_id = Some(upto.saturating_add(1));
     q.limit = limit;
     q.max_scan = max_scan;
+    q.max_scan_bytes = if max_scan > 0 {
+        crate::api::v1::MAX_SCAN_BYTES
+    } else {
+        0
+    };
     let page = store.query(&q);
-    if page.events.len() < limit && page.next_before.is_some() {
-        return None;
-    }
+    let complete = page.events.len() == limit || page.next_before.is_none();
     let mut skipped = 0;
-    if let (Some(next), Some(_)) = (page.next_before, after) {
-        q.before_id = Some(next);
-        q.limit = usize::MAX;
-        skipped = store.query(&q).events.len() as u64;
+    if let (Some(next), Some(after)) = (page.next_before, after) {
+        if complete {
+            // The page is full: count the other matches, within the same
+            // bounds; what those leave unexamined is counted too.
+            q.before_id = Some(next);
+            q.limit = usize::MAX;
+            let rest = store.query(&q);
+            skipped = rest.events.len() as u64
+                + rest
+                    .next_before
+                    .map_or(0, |n| n.saturating_sub(after.saturating_add(1)));
+        } else {
+            skipped = next.saturating_sub(after.saturating_add(1));
+        }
     }
-    let events = page
-        .events
-        .iter()
-        .rev()
-        .map(|e| summary(decoders, e))
-        .collect();
-    Some((events, skipped))
+    TailPage {
+        events: page
+            .events
+            .iter()
+            .rev()
+            .map(|e| summary(decoders, e))
+            .collect(),
+        skipped,
+        complete,
+    }
 }
 
 /// The patch from `last` to `new`, if it changes more than the clock;
@@ -808,12 +846,12 @@ mod tests {
         let busy = crate::api::v1::parse_filter("subject=busy").expect("filter");
         // The one match is past the bound: not found (unbounded, it was).
         assert!(tail_snapshot(&decoders, &store, &rare, 10, store.last_id()).is_empty());
-        assert_eq!(
-            tail(&decoders, &store, &rare, 10, None, store.last_id())
-                .0
-                .len(),
-            1
-        );
+        // A live refresh over more new events than a tick examines shows
+        // what it found and counts what it did not examine as skipped.
+        let first = store.first_id().expect("events");
+        let (events, skipped) = tail(&decoders, &store, &rare, 10, Some(first), store.last_id());
+        assert!(events.is_empty());
+        assert_eq!(skipped, (n - TAIL_SCAN) as u64);
         // Matches inside the bound are found, newest last.
         let page = tail_snapshot(&decoders, &store, &busy, 10, store.last_id());
         assert_eq!(page.len(), 10);

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn handler(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::api::lenient::Peer>>>,
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
 ) -> Response {
@@ -90,7 +91,8 @@ pub async fn handler(
                 let _ = sink.send(Message::Close(None)).await;
                 return;
             }
-            serve(sink, stream, state.hub, state.stats, state.shutdown).await;
+            let quota = state.ws_quotas.client(peer.map(|p| p.0.0.0.ip()));
+            serve(sink, stream, state.hub, state.stats, quota, state.shutdown).await;
         })
 }
 
@@ -112,6 +114,93 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
             a.trim_end_matches('/')
                 .eq_ignore_ascii_case(origin.trim_end_matches('/'))
         })
+}
+
+/// Subscriptions the clients of one address may hold together, by default
+/// (`--ws-per-address`): a quarter of the hub's shared views
+/// ([`super::hub::MAX_TOPICS`]), so one address cannot take them all.
+pub const SUBSCRIPTIONS_PER_ADDRESS: u32 = 256;
+
+/// Subscriptions held per client address, against a maximum (0: none).
+#[derive(Debug)]
+pub struct AddressQuotas {
+    max: u32,
+    held: parking_lot::Mutex<HashMap<std::net::IpAddr, u32>>,
+}
+
+impl AddressQuotas {
+    /// A table allowing `max` subscriptions per address (0: no limit).
+    pub fn new(max: u32) -> Arc<Self> {
+        Arc::new(AddressQuotas {
+            max,
+            held: Default::default(),
+        })
+    }
+
+    /// A client's share: counted against its address, if known.
+    pub fn client(self: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Quota {
+        Quota {
+            table: ip.filter(|_| self.max > 0).map(|ip| (Arc::clone(self), ip)),
+            held: 0,
+        }
+    }
+}
+
+/// One client's subscriptions, counted against its address; given back
+/// when it is dropped (the client left).
+#[derive(Debug)]
+pub struct Quota {
+    table: Option<(Arc<AddressQuotas>, std::net::IpAddr)>,
+    held: u32,
+}
+
+impl Quota {
+    /// No limit (a client of no known address, and tests).
+    pub fn unlimited() -> Quota {
+        Quota {
+            table: None,
+            held: 0,
+        }
+    }
+
+    /// Takes one subscription; `false` when the address holds its most.
+    fn take(&mut self) -> bool {
+        if let Some((table, ip)) = &self.table {
+            let mut held = table.held.lock();
+            let n = held.entry(*ip).or_default();
+            if *n >= table.max {
+                return false;
+            }
+            *n += 1;
+        }
+        self.held += 1;
+        true
+    }
+
+    /// Gives one subscription back.
+    fn give(&mut self) {
+        self.give_n(1);
+    }
+
+    fn give_n(&mut self, n: u32) {
+        let n = n.min(self.held);
+        self.held -= n;
+        if let Some((table, ip)) = &self.table {
+            let mut held = table.held.lock();
+            if let Some(h) = held.get_mut(ip) {
+                *h = h.saturating_sub(n);
+                if *h == 0 {
+                    held.remove(ip);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Quota {
+    fn drop(&mut self) {
+        self.give_n(self.held);
+    }
 }
 
 /// How long one frame may take to send before the client is dropped.
@@ -164,6 +253,7 @@ pub async fn serve<Tx, Rx, E>(
     mut incoming: Rx,
     hub: HubHandle,
     stats: Arc<Stats>,
+    mut quota: Quota,
     shutdown: CancellationToken,
 ) where
     Tx: Sink<Message> + Unpin,
@@ -229,13 +319,21 @@ pub async fn serve<Tx, Rx, E>(
                                      unsubscribe from one first"
                                 ),
                             ))
+                        } else if !views.contains_key(&key) && !quota.take() {
+                            stats.ws_quota_refused.fetch_add(1, Ordering::Relaxed);
+                            Some(error(
+                                Some(key),
+                                "the live connections from this address hold the most \
+                                 subscriptions one address may (--ws-per-address); close \
+                                 some views or tabs",
+                            ))
                         } else {
                             views.insert(key.clone(), view.clone());
                             match subscribe(&hub, view, &mut streams).await {
                                 Ok((msg, held)) => {
                                     // A view the server cannot serve is not held.
-                                    if !held {
-                                        views.remove(&key);
+                                    if !held && views.remove(&key).is_some() {
+                                        quota.give();
                                     }
                                     Some(msg)
                                 }
@@ -244,7 +342,9 @@ pub async fn serve<Tx, Rx, E>(
                         }
                     }
                     Ok(ClientMsg::Unsubscribe { sub }) => {
-                        views.remove(&sub);
+                        if views.remove(&sub).is_some() {
+                            quota.give();
+                        }
                         streams.remove(&sub);
                         None
                     }
@@ -433,7 +533,7 @@ mod tests {
                     drop(client);
                     tokio::time::timeout(
                         Duration::from_secs(20),
-                        serve(sink, incoming, hub.clone(), Arc::clone(&stats), shutdown.clone()),
+                        serve(sink, incoming, hub.clone(), Arc::clone(&stats), Quota::unlimited(), shutdown.clone()),
                     )
                     .await
                     .expect("serving ends when the client leaves");

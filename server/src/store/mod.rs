@@ -470,22 +470,27 @@ impl Store {
         encode_headers(&ev.headers, &mut var);
         let headers_len = var.len() - payload_len;
         let samples = d.metrics.len().min(u16::MAX as usize);
-        self.stats.samples_cut += u64::from(samples < d.metrics.len());
+        // What this event loses, counted only if it is kept.
+        let samples_cut = u64::from(samples < d.metrics.len());
         for m in &d.metrics[..samples] {
             let id = self.series.intern(&series_key(&m.name, &m.tags));
             var.extend_from_slice(&id.to_le_bytes());
             var.extend_from_slice(&m.value.to_le_bytes());
         }
-        let corr = d.correlation_id.as_deref().map_or("", |c| {
-            self.stats.correlation_ids_cut += u64::from(c.len() > u8::MAX as usize);
-            truncate(c, u8::MAX as usize)
-        });
+        let whole = d.correlation_id.as_deref().unwrap_or("");
+        let correlation_cut = u64::from(whole.len() > u8::MAX as usize);
+        let corr = truncate(whole, u8::MAX as usize);
         var.extend_from_slice(corr.as_bytes());
         // A reply subject too long for its length byte is left out, not cut.
-        let reply = ev.reply.as_deref().filter(|r| {
-            self.stats.reply_subjects_dropped += u64::from(r.len() > u8::MAX as usize);
-            !r.is_empty() && r.len() <= u8::MAX as usize
-        });
+        let reply_dropped = u64::from(
+            ev.reply
+                .as_deref()
+                .is_some_and(|r| r.len() > u8::MAX as usize),
+        );
+        let reply = ev
+            .reply
+            .as_deref()
+            .filter(|r| !r.is_empty() && r.len() <= u8::MAX as usize);
         if let Some(r) = reply {
             var.push(r.len() as u8);
             var.extend_from_slice(r.as_bytes());
@@ -513,6 +518,9 @@ impl Store {
             self.scratch = var;
             return None;
         }
+        self.stats.samples_cut += samples_cut;
+        self.stats.correlation_ids_cut += correlation_cut;
+        self.stats.reply_subjects_dropped += reply_dropped;
 
         // Room: a chunk with space for the bytes, under the cap.
         let fits = self.chunks.back().is_some_and(|c| {
