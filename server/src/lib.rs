@@ -80,6 +80,8 @@ pub struct AppState {
     pub demo: Option<Arc<demo::producer::DemoControl>>,
     /// Turns for event queries ([`api::v1::MAX_QUERIES`] at once).
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// Turns for time-travel rebuilds ([`api::v1::MAX_TRAVELS`] at once).
+    pub travels: Arc<tokio::sync::Semaphore>,
     /// Live-socket subscriptions per client address.
     pub ws_quotas: Arc<live::ws::AddressQuotas>,
 }
@@ -231,24 +233,19 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
             let params: std::collections::HashMap<String, String> =
                 serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
             let filter = app::tail::filter_from(|k| params.get(k).cloned());
-            // Bounded like an API query (the log's read lock is held
-            // meanwhile); a page the bound cut short is left to the live
-            // view, which is not bounded.
+            // As the live view reads its first page: off the async
+            // workers, in slices of the log, within a query's budgets.
             if let Ok(q) = api::v1::parse_filter(&filter) {
-                let store = store.read();
-                let page = live::hub::tail_page(
-                    decoders,
-                    &store,
-                    &q,
-                    app::tail::LIMIT as usize,
-                    None,
-                    store.last_id(),
-                    api::v1::MAX_SCAN,
-                );
-                if page.complete {
+                let (store, decoders) = (Arc::clone(store), Arc::clone(decoders));
+                let upto = store.read().last_id();
+                let events = api::reads::run(move || {
+                    live::hub::tail_snapshot(&store, &decoders, &q, app::tail::LIMIT as usize, upto)
+                })
+                .await;
+                if let Some(events) = events {
                     put(
                         app::tail::first_key(&filter),
-                        serde_json::to_value((&page.events, page.skipped)),
+                        serde_json::to_value((&events, 0u64)),
                     );
                 }
             }
@@ -548,6 +545,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         demo: demo_control,
         queries: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_QUERIES)),
+        travels: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_TRAVELS)),
         ws_quotas: live::ws::AddressQuotas::new(config.ws_per_address),
     };
     let router = app(state);

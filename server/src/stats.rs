@@ -28,6 +28,7 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
+            tail_deferred: AtomicU64::new(0),
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
             js_ack_unreadable: AtomicU64::new(0),
@@ -81,6 +82,9 @@ pub struct Stats {
     pub nats_connects: AtomicU64,
     /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
     pub not_utf8: AtomicU64,
+    /// Tail-view refreshes put off to the next tick: the tick's share for
+    /// tail views was spent.
+    pub tail_deferred: AtomicU64,
     /// Subscriptions refused because the client's address held its most.
     pub ws_quota_refused: AtomicU64,
     /// JetStream streams found deleted and made again (read from their new

@@ -205,7 +205,7 @@ impl Collector for PipelineCollector {
         plain_counter(
             &mut e,
             "eventscope_ws_refused",
-            "WebSocket upgrades refused because the server held its most connections (4,096)",
+            "WebSocket upgrades refused: the server held its most connections (4,096), or the address opened them too fast (429)",
             load(&s.ws_refused),
         )?;
         plain_counter(
@@ -213,6 +213,12 @@ impl Collector for PipelineCollector {
             "eventscope_ws_closed_bad",
             "WebSocket clients closed after 20 messages the server could not read",
             load(&s.ws_closed_bad),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_tail_refreshes_deferred",
+            "Tail-view refreshes put off to the next tick because tail views had used their quarter of the hub's tick (many costly tail filters)",
+            load(&s.tail_deferred),
         )?;
         plain_counter(
             &mut e,

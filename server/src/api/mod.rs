@@ -4,4 +4,5 @@ pub mod error;
 pub mod health;
 pub mod lenient;
 pub mod metrics;
+pub mod reads;
 pub mod v1;

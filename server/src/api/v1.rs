@@ -34,10 +34,16 @@ pub(crate) const MAX_SCAN: usize = 200_000;
 pub(crate) const MAX_SCAN_BYTES: usize = 64 << 20;
 /// How long one request examines events at most.
 pub(crate) const QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(250);
-/// Events examined under one hold of the log's read lock: between slices
-/// the lock is let go, so the hub (which appends under the write lock) and
-/// every other reader wait for at most one slice, not a whole query.
+/// Events examined under one hold of the log's read lock, at most, and how
+/// long one hold lasts at most: between slices the lock is let go, so the
+/// hub (which appends under the write lock) waits for one slice at most,
+/// not a whole query (the reads run at a low priority: a long hold would
+/// be a long wait for the hub).
 pub(crate) const SLICE_EVENTS: usize = 20_000;
+pub(crate) const SLICE_TIME: std::time::Duration = std::time::Duration::from_millis(2);
+/// Events a time-travel rebuild folds under one hold of the log (about
+/// 2 ms).
+const TRAVEL_SLICE: u64 = 2_000;
 /// Field predicates (`field=`) in one query, at most (distinct ones).
 pub(crate) const MAX_FIELDS: usize = 8;
 /// Bytes of a `subject`, `q` or field value, at most.
@@ -297,6 +303,9 @@ pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSum
 /// Event queries running at once, at most, each on a blocking thread (off
 /// the async workers that serve ingest, sockets and health).
 pub(crate) const MAX_QUERIES: usize = 4;
+/// Time-travel rebuilds running at once, at most (each folds up to a
+/// checkpoint interval of events).
+pub(crate) const MAX_TRAVELS: usize = 2;
 /// How long a query waits for a turn before the answer is 503.
 const QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -315,12 +324,12 @@ async fn list_events(
         })?
         .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))?;
     let (store, decoders) = (Arc::clone(&state.store), Arc::clone(&state.decoders));
-    let page = tokio::task::spawn_blocking(move || {
+    let page = super::reads::run(move || {
         let _turn = permit;
         query_sliced(&store, &decoders, q)
     })
     .await
-    .map_err(|_| AppError::Unavailable("the query failed; try again".to_string()))?;
+    .ok_or_else(|| AppError::Unavailable("the query failed; try again".to_string()))?;
     Ok(Json(page))
 }
 
@@ -342,10 +351,10 @@ pub(crate) fn query_sliced(
     };
     let mut left_bytes = MAX_SCAN_BYTES;
     let deadline = std::time::Instant::now() + QUERY_DEADLINE;
-    q.deadline = Some(deadline);
     let mut events = Vec::new();
     let mut scanned = 0;
     loop {
+        q.deadline = Some(deadline.min(std::time::Instant::now() + SLICE_TIME));
         q.limit = limit - events.len();
         q.max_scan = left_events.min(SLICE_EVENTS);
         q.max_scan_bytes = left_bytes;
@@ -528,9 +537,19 @@ async fn at_moment<T: Send + 'static>(
     at: Bound,
     f: impl FnOnce(&builtin::Projections, &Store, i64) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let (store, checkpoints) = (state.store.clone(), state.checkpoints.clone());
-    tokio::task::spawn_blocking(move || {
-        let store = store.read();
+    let (shared, checkpoints) = (state.store.clone(), state.checkpoints.clone());
+    let turn = Arc::clone(&state.travels).acquire_owned();
+    let permit = tokio::time::timeout(QUERY_WAIT, turn)
+        .await
+        .map_err(|_| {
+            AppError::Unavailable(format!(
+                "{MAX_TRAVELS} time-travel rebuilds are running and more are waiting; try again shortly"
+            ))
+        })?
+        .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))?;
+    super::reads::run(move || {
+        let _turn = permit;
+        let store = shared.read();
         let (target, now) = match at {
             Bound::Id(id) => {
                 let e = store.get(id).ok_or_else(|| {
@@ -562,11 +581,25 @@ async fn at_moment<T: Send + 'static>(
             earliest: earliest(),
         };
         drop(cps);
-        let rebuilt = timetravel::fold_from(&store, &base, target).map_err(|_| gone(too_old))?;
-        f(&rebuilt, &store, now)
+        // Folded in slices, the log let go between them: a rebuild from a
+        // checkpoint far back does not hold the hub's appends for long.
+        let mut rebuilt = base.state();
+        let mut done = base.last_id;
+        let mut store = store;
+        loop {
+            let upto = target.min(done.saturating_add(TRAVEL_SLICE));
+            timetravel::fold_range(&mut rebuilt, &store, done, upto)
+                .map_err(|_| gone(too_old.clone()))?;
+            done = upto;
+            if done >= target {
+                return f(&rebuilt, &store, now);
+            }
+            drop(store);
+            store = shared.read();
+        }
     })
     .await
-    .map_err(|e| AppError::Unavailable(format!("time travel failed: {e}")))?
+    .ok_or_else(|| AppError::Unavailable("time travel failed; try again".to_string()))?
 }
 
 /// `GET /api/v1/charts/{name}`: the chart as JSON (SVG, legend, total), or

@@ -88,6 +88,16 @@ struct Args {
     /// Hostile clients in the hostile step (default 32; 4 with --quick).
     #[arg(long)]
     hostile_clients: Option<usize>,
+    /// What the hostile clients do (comma-separated; default all): text,
+    /// fields, travel, charts, tails.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    attacks: Option<Vec<AttackKind>>,
+    /// Seconds of the hostile soak (default 300; 20 with --quick).
+    #[arg(long)]
+    soak_seconds: Option<u64>,
+    /// The `eventscope` binary the soak runs (default: beside this tool).
+    #[arg(long)]
+    eventscope_bin: Option<std::path::PathBuf>,
     /// Leave the bare subscriber out of the paced, ceiling and burst steps
     /// (its figures do not depend on `--partitions`: measure it once per
     /// machine, then run each partition count with this).
@@ -97,9 +107,24 @@ struct Args {
     #[arg(long)]
     nats_url: Option<String>,
     /// Run some steps only (comma-separated): paced, ceiling, burst,
-    /// latency, fanout, stored, hostile.
+    /// latency, fanout, stored, hostile, soak (not run unless named).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Option<Vec<Step>>,
+}
+
+/// What a hostile client does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AttackKind {
+    /// Free-text queries that never match.
+    Text,
+    /// Field-filter queries (every payload parsed).
+    Fields,
+    /// Time travel to random moments.
+    Travel,
+    /// Chart redraws.
+    Charts,
+    /// Storms of tail subscriptions with random filters.
+    Tails,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +136,7 @@ enum Step {
     Fanout,
     Stored,
     Hostile,
+    Soak,
 }
 
 /// What went wrong in a run; with `--quick` any of it fails the run.
@@ -644,7 +670,12 @@ async fn main() {
     } else {
         vec![100_000, 150_000, 200_000, 250_000, 300_000]
     });
-    let runs = |step: Step| args.only.as_ref().is_none_or(|o| o.contains(&step));
+    // The soak runs only when named: it takes minutes.
+    let runs = |step: Step| {
+        args.only
+            .as_ref()
+            .map_or(step != Step::Soak, |o| o.contains(&step))
+    };
     let receivers: &[bool] = if args.no_bare {
         &[true]
     } else {
@@ -774,7 +805,27 @@ async fn main() {
     // 7. Ingest beside hostile clients.
     if runs(Step::Hostile) {
         let hostile_clients = args.hostile_clients.unwrap_or(if quick { 4 } else { 32 });
-        hostile(&run, rate, secs, hostile_clients).await;
+        let attacks = args.attacks.clone().unwrap_or_else(|| {
+            vec![
+                AttackKind::Text,
+                AttackKind::Fields,
+                AttackKind::Travel,
+                AttackKind::Charts,
+                AttackKind::Tails,
+            ]
+        });
+        hostile(&run, rate, secs, hostile_clients, &attacks).await;
+    }
+
+    // 8. The hostile soak.
+    if runs(Step::Soak) {
+        let soak_secs = args.soak_seconds.unwrap_or(if quick { 20 } else { 300 });
+        let bin = args.eventscope_bin.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .expect("own path")
+                .with_file_name("eventscope")
+        });
+        soak(&run, &bin, soak_secs).await;
     }
     if let Some(mut n) = managed {
         n.stop().await;
@@ -1198,14 +1249,15 @@ struct Attacks {
 async fn attack(
     addr: std::net::SocketAddr,
     i: usize,
+    kinds: Vec<AttackKind>,
     attacks: Arc<Attacks>,
     stop: Arc<tokio::sync::Notify>,
 ) {
     let mut rng = fastrand::Rng::with_seed(i as u64);
     let work = async {
         loop {
-            let kind = rng.usize(0..5);
-            if kind == 4 {
+            let kind = kinds[rng.usize(0..kinds.len())];
+            if kind == AttackKind::Tails {
                 // A storm: subscribe to 32 tails with random filters, then go.
                 let Ok((mut ws, _)) =
                     tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await
@@ -1238,17 +1290,21 @@ async fn attack(
                 continue;
             }
             let path = match kind {
-                0 => format!("/api/v1/events?q=never-there-{}&limit=1000", rng.u32(..)),
-                1 => format!(
+                AttackKind::Text => {
+                    format!("/api/v1/events?q=never-there-{}&limit=1000", rng.u32(..))
+                }
+                AttackKind::Fields => format!(
                     "/api/v1/events?field=user.id={}&field=order.total={}&limit=1000",
                     rng.u32(..),
                     rng.u32(..)
                 ),
-                2 => format!(
+                AttackKind::Travel => format!(
                     "/api/v1/projections/levels?window=1m&at={}",
                     rng.u64(1..2_000_000)
                 ),
-                _ => "/api/v1/charts/levels.svg?window=15m".to_string(),
+                AttackKind::Charts | AttackKind::Tails => {
+                    "/api/v1/charts/levels.svg?window=15m".to_string()
+                }
             };
             let (status, _) = http_get(addr, &path).await;
             attacks.requests.fetch_add(1, Ordering::Relaxed);
@@ -1293,7 +1349,7 @@ async fn probe_health(addr: std::net::SocketAddr, stop: Arc<tokio::sync::Notify>
 /// Step 7: ingest at `rate` for `secs`, idle, then beside `clients`
 /// hostile clients, each on a fresh Eventscope: events kept over events
 /// offered in both, their ratio, and `/healthz` answer times throughout.
-async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize) {
+async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize, kinds: &[AttackKind]) {
     let mut kept_ratios = Vec::new();
     for with_attacks in [false, true] {
         let receiver = Receiver::eventscope(&run.failures, &run.url, ">").await;
@@ -1314,6 +1370,7 @@ async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize) {
                 attackers.push(tokio::spawn(attack(
                     addr,
                     i,
+                    kinds.to_vec(),
                     Arc::clone(&attacks),
                     Arc::clone(&stop),
                 )));
@@ -1340,7 +1397,7 @@ async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize) {
         let ratio = kept as f64 / offered.events as f64;
         kept_ratios.push(ratio);
         let who = if with_attacks {
-            format!("with {clients} hostile clients")
+            format!("with {clients} hostile clients ({kinds:?})")
         } else {
             "idle".to_string()
         };
@@ -1379,4 +1436,243 @@ async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize) {
         run.failures
             .number("the hostile step's ratio", attacked / idle);
     }
+}
+
+/// Resident memory of process `pid`, MiB.
+fn rss_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// `GET /metrics` of the app at `addr`: every sample, `name{labels}` ->
+/// value.
+async fn metrics_of(addr: std::net::SocketAddr) -> std::collections::HashMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut out = std::collections::HashMap::new();
+    let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return out;
+    };
+    let _ = tcp
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut body = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut body)).await;
+    let text = String::from_utf8_lossy(&body);
+    for line in text.lines().filter(|l| l.starts_with("eventscope_")) {
+        if let Some((name, value)) = line.rsplit_once(' ')
+            && let Ok(v) = value.parse::<f64>()
+        {
+            out.insert(name.to_string(), v);
+        }
+    }
+    out
+}
+
+/// The sum of a metric over its labels.
+fn metric_sum(m: &std::collections::HashMap<String, f64>, name: &str) -> f64 {
+    m.iter()
+        .filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Step 8, the hostile soak: the `eventscope` binary (a child process, so
+/// its memory is its own), with a 256 MiB log, fed for `secs` seconds with
+/// the traffic that hurts: 1 MB payloads, 50 KB error texts all
+/// different, 10 KB `Nats-Msg-Id`s, a new subject per message (a million
+/// over a long run), 100,000 metric series and correlation ids. Every 5 s:
+/// its RSS, whether a small probe event is still taken into the log, and
+/// the accounts. The RSS bound is the log's cap plus 200 MiB for the
+/// queues (64 MiB), the NATS client's buffer, projections and the runtime.
+async fn soak(run: &Run, bin: &std::path::Path, secs: u64) {
+    const STORE_MIB: f64 = 256.0;
+    const BOUND_MIB: f64 = STORE_MIB + 200.0;
+    let port = managed_nats::free_port().expect("port");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = match tokio::process::Command::new(bin)
+        .args([
+            "--nats-url",
+            &run.url,
+            "--subject",
+            "soak.>",
+            "--store-bytes",
+            "256MiB",
+            "--addr",
+            &addr.to_string(),
+        ])
+        .env("EVENTSCOPE_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            run.failures
+                .add(format!("cannot run {} for the soak: {e}", bin.display()));
+            return;
+        }
+    };
+    let pid = child.id().expect("pid");
+    wait_until(
+        &run.failures,
+        "the soak's eventscope answers",
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(addr).is_ok(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = async_nats::connect(&run.url).await.expect("publisher");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let big = bytes::Bytes::from(vec![b'x'; 1_000_000]);
+    let mut published = 0u64;
+    let mut probes = 0u64;
+    let mut max_rss: f64 = 0.0;
+    let mut refused_probes = 0u64;
+    let t0 = Instant::now();
+    let mut next_sample = Duration::from_secs(5);
+    println!(
+        "soak: {} s, eventscope pid {pid}, RSS bound {BOUND_MIB} MiB (the log's cap + 200 MiB)",
+        secs
+    );
+    // About 2,000 messages and 30 MB a second, in rounds of 100.
+    while t0.elapsed() < Duration::from_secs(secs) {
+        let round = Instant::now();
+        for k in 0..100u64 {
+            let n = published;
+            let subject = format!("soak.s{n}");
+            let mut headers = async_nats::HeaderMap::new();
+            let payload: bytes::Bytes = match k % 10 {
+                0 if k == 0 => big.clone(),
+                1 => {
+                    // A 50 KB error text no other shares.
+                    let text: String = std::iter::repeat_with(|| rng.alphanumeric())
+                        .take(50_000)
+                        .collect();
+                    format!(r#"{{"level":"error","service":"soak","msg":"{n} {text}"}}"#).into()
+                }
+                2 => {
+                    let id: String = std::iter::repeat_with(|| rng.alphanumeric())
+                        .take(10_000)
+                        .collect();
+                    headers.insert("Nats-Msg-Id", id.as_str());
+                    format!(r#"{{"level":"info","msg":"with a long id {n}"}}"#).into()
+                }
+                3 => format!(
+                    r#"{{"name":"soak_metric","value":{},"tags":{{"series":"s{}"}}}}"#,
+                    rng.u32(..1000),
+                    n % 100_000
+                )
+                .into(),
+                _ => {
+                    headers.insert(
+                        "Nats-Correlation-Id",
+                        format!("corr-{}", n % 100_000).as_str(),
+                    );
+                    format!(
+                        r#"{{"level":"info","service":"svc{}","msg":"step {n}"}}"#,
+                        n % 50
+                    )
+                    .into()
+                }
+            };
+            let sent = if headers.is_empty() {
+                client.publish(subject, payload).await
+            } else {
+                client.publish_with_headers(subject, headers, payload).await
+            };
+            if sent.is_ok() {
+                published += 1;
+            }
+        }
+        let _ = client.flush().await;
+        if let Some(rest) = Duration::from_millis(50).checked_sub(round.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        if t0.elapsed() >= next_sample {
+            next_sample += Duration::from_secs(5);
+            let rss = rss_of(pid);
+            max_rss = max_rss.max(rss);
+            // A small event: is the log still taking new ones?
+            let before = metrics_of(addr).await;
+            let appended = |m: &std::collections::HashMap<String, f64>| {
+                metric_sum(m, "eventscope_store_events")
+                    + metric_sum(m, "eventscope_store_evicted_total")
+            };
+            let _ = client
+                .publish("soak.probe", r#"{"level":"info","msg":"probe"}"#.into())
+                .await;
+            let _ = client.flush().await;
+            probes += 1;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let after = metrics_of(addr).await;
+            let taken = metric_sum(&after, "eventscope_events_ingested_total")
+                > metric_sum(&before, "eventscope_events_ingested_total")
+                && appended(&after) > appended(&before);
+            if !taken {
+                refused_probes += 1;
+            }
+            println!(
+                "  soak {:>4.0} s: RSS {rss:.0} MiB (max {max_rss:.0}), log {:.0} MiB, published {published}, ingested {}, dropped {}, dictionary overflow {}, log still taking events: {}",
+                t0.elapsed().as_secs_f64(),
+                metric_sum(&after, "eventscope_store_bytes") / 1048576.0,
+                metric_sum(&after, "eventscope_events_ingested_total"),
+                metric_sum(&after, "eventscope_events_dropped_total"),
+                metric_sum(&after, "eventscope_dictionary_overflow_total"),
+                if taken { "yes" } else { "NO" },
+            );
+        }
+    }
+    // Let the last of it land, then account for every message.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = metrics_of(addr).await;
+    let rss = rss_of(pid);
+    max_rss = max_rss.max(rss);
+    let ingested = metric_sum(&m, "eventscope_events_ingested_total");
+    let dropped = metric_sum(&m, "eventscope_events_dropped_total");
+    let sent = (published + probes) as f64;
+    println!(
+        "soak: published {} (+{probes} probes), ingested {ingested}, dropped {dropped} ({}), max RSS {max_rss:.0} MiB against a bound of {BOUND_MIB} MiB; probes not taken into the log {refused_probes}",
+        published,
+        m.iter()
+            .filter(|(k, v)| k.starts_with("eventscope_events_dropped_total{") && **v > 0.0)
+            .map(|(k, v)| format!(
+                "{}: {v}",
+                k.trim_start_matches("eventscope_events_dropped_total")
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if max_rss > BOUND_MIB {
+        run.failures.add(format!(
+            "the soak's RSS reached {max_rss:.0} MiB, past its bound of {BOUND_MIB} MiB"
+        ));
+    }
+    if refused_probes > 0 {
+        run.failures.add(format!(
+            "{refused_probes} probes were not taken into the log during the soak"
+        ));
+    }
+    // Every message nats-server delivered is ingested or dropped, counted.
+    let read = metric_sum(&m, "eventscope_nats_messages_in_total");
+    let client_dropped = m
+        .get("eventscope_events_dropped_total{reason=\"nats_slow_consumer\"}")
+        .copied()
+        .unwrap_or(0.0);
+    // (What the client read besides events: the replies to the JetStream
+    // consumer polls, a few every 5 s.)
+    let besides = read - client_dropped - ingested;
+    println!(
+        "soak: the NATS client read {read}: ingested {ingested}, dropped by it {client_dropped}, JetStream API replies {besides}"
+    );
+    if besides < 0.0 || besides > 0.01 * read || ingested > sent {
+        run.failures.add(format!(
+            "soak accounts do not add up: read {read}, dropped by the client {client_dropped}, ingested {ingested}, sent {sent}"
+        ));
+    }
+    let _ = child.kill().await;
 }

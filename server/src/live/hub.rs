@@ -52,10 +52,29 @@ pub struct Subscription {
     pub deltas: broadcast::Receiver<SharedFrame>,
 }
 
+/// A subscription as the hub's task makes it: a tail view's first page is
+/// left for the subscriber to read off the hub's task.
+struct Pending {
+    key: String,
+    seq: u64,
+    snapshot: PendingSnapshot,
+    deltas: broadcast::Receiver<SharedFrame>,
+}
+
+enum PendingSnapshot {
+    Ready(SharedFrame),
+    /// The newest `limit` events matching `query` up to `upto`.
+    Tail {
+        query: Box<Query>,
+        limit: usize,
+        upto: Option<u64>,
+    },
+}
+
 enum Command {
     Subscribe {
         view: View,
-        reply: oneshot::Sender<Result<Subscription, String>>,
+        reply: oneshot::Sender<Result<Pending, String>>,
     },
     Projection {
         name: String,
@@ -85,6 +104,11 @@ type LiveQuery = Box<dyn FnOnce(&Projections, &Store, i64) + Send>;
 #[derive(Clone, Debug)]
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
+    /// For tail views' first pages, read off the hub's task.
+    store: SharedStore,
+    decoders: Arc<Decoders>,
+    /// Turns for those reads ([`crate::api::v1::MAX_QUERIES`] at once).
+    snapshots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why a subscription could not be made.
@@ -109,8 +133,44 @@ impl HubHandle {
 
     /// Subscribes to a view: a snapshot, then deltas. The inner error says
     /// why the view cannot be served (unknown projection, bad filter, ...).
+    ///
+    /// A tail view's first page is read here, on a blocking thread, in
+    /// slices of the log within an API query's budgets
+    /// ([`crate::api::v1::query_sliced`]): a storm of tail subscriptions
+    /// with filters that match nothing costs the hub's task nothing. The
+    /// page covers the events up to where the deltas start, so none is
+    /// missed or shown twice.
     pub async fn subscribe(&self, view: View) -> Result<Result<Subscription, String>, HubStopped> {
-        self.ask(|reply| Command::Subscribe { view, reply }).await
+        let pending = match self.ask(|reply| Command::Subscribe { view, reply }).await? {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let snapshot = match pending.snapshot {
+            PendingSnapshot::Ready(frame) => frame,
+            PendingSnapshot::Tail { query, limit, upto } => {
+                let Ok(_turn) = self.snapshots.acquire().await else {
+                    return Err(HubStopped);
+                };
+                let (store, decoders) = (Arc::clone(&self.store), Arc::clone(&self.decoders));
+                let events = crate::api::reads::run(move || {
+                    tail_snapshot(&store, &decoders, &query, limit, upto)
+                })
+                .await
+                .ok_or(HubStopped)?;
+                encode(
+                    &pending.key,
+                    pending.seq,
+                    Body::Snapshot {
+                        data: ViewData::Tail { events },
+                    },
+                )
+            }
+        };
+        Ok(Ok(Subscription {
+            key: pending.key,
+            snapshot,
+            deltas: pending.deltas,
+        }))
     }
 
     /// The live state of built-in projection `name` over `window`; `None`
@@ -202,11 +262,19 @@ enum TopicState {
     /// The tail; `last_id` is the newest event id clients have been sent
     /// (or chosen not to be).
     Tail {
-        query: Query,
+        query: Box<Query>,
         limit: usize,
         last_id: Option<u64>,
+        /// The tick it was last refreshed at.
+        served: u64,
     },
 }
+
+/// The hub's time for tail views in one tick, at most, as a share of the
+/// tick: views left over are refreshed first at the next tick (with what
+/// they missed), so many costly tail filters slow only themselves, not
+/// ingest and the other views.
+const TAIL_SHARE_OF_TICK: u32 = 4;
 
 /// The hub's state, owned by its task.
 pub struct Hub {
@@ -288,11 +356,17 @@ impl Hub {
             events,
             commands: cmd_rx,
             stats,
-            store,
-            decoders,
+            store: Arc::clone(&store),
+            decoders: Arc::clone(&decoders),
             tick,
         };
-        (hub, HubHandle { commands: cmd_tx })
+        let handle = HubHandle {
+            commands: cmd_tx,
+            store,
+            decoders,
+            snapshots: Arc::new(tokio::sync::Semaphore::new(crate::api::v1::MAX_QUERIES)),
+        };
+        (hub, handle)
     }
 
     /// A hub with an empty 4 GiB log, the default projections and
@@ -447,7 +521,7 @@ impl Hub {
     /// how many more matched.
     /// A subscription to `view`: its topic's current state as a snapshot,
     /// and a receiver of the topic's frames after it.
-    fn subscribe(&mut self, view: View) -> Result<Subscription, String> {
+    fn subscribe(&mut self, view: View) -> Result<Pending, String> {
         let key = view.key();
         if !self.topics.contains_key(&key) {
             if self.topics.len() >= MAX_TOPICS {
@@ -463,7 +537,6 @@ impl Hub {
         if matches!(view, View::Counts) {
             self.refresh_status();
         }
-        let store = self.store.read();
         let topic = &self.topics[&key];
         let data = match &topic.state {
             TopicState::Counts => ViewData::Counts(self.counts.snapshot()),
@@ -480,12 +553,23 @@ impl Hub {
                 query,
                 limit,
                 last_id,
-            } => ViewData::Tail {
-                events: tail_snapshot(&self.decoders, &store, query, *limit, *last_id),
-            },
+                ..
+            } => {
+                return Ok(Pending {
+                    seq: topic.seq,
+                    snapshot: PendingSnapshot::Tail {
+                        query: query.clone(),
+                        limit: *limit,
+                        upto: *last_id,
+                    },
+                    deltas: topic.tx.subscribe(),
+                    key,
+                });
+            }
         };
-        Ok(Subscription {
-            snapshot: encode(&key, topic.seq, Body::Snapshot { data }),
+        Ok(Pending {
+            seq: topic.seq,
+            snapshot: PendingSnapshot::Ready(encode(&key, topic.seq, Body::Snapshot { data })),
             deltas: topic.tx.subscribe(),
             key,
         })
@@ -538,9 +622,10 @@ impl Hub {
                     ));
                 }
                 TopicState::Tail {
-                    query: parse_filter(filter)?,
+                    query: Box::new(parse_filter(filter)?),
                     limit: *limit as usize,
                     last_id: store.last_id(),
+                    served: self.ticks,
                 }
             }
         })
@@ -564,9 +649,25 @@ impl Hub {
         self.topics.retain(|_, t| t.tx.receiver_count() > 0);
         let mut topics = std::mem::take(&mut self.topics);
         let slow_turn = self.ticks.is_multiple_of(SLOW_EVERY_TICKS);
+        // Every other view first, then tail views, least recently
+        // refreshed first, within their share of the tick.
+        let mut order: Vec<(u64, String)> = topics
+            .iter()
+            .map(|(key, t)| match t.state {
+                TopicState::Tail { served, .. } => (served.saturating_add(1), key.clone()),
+                _ => (0, key.clone()),
+            })
+            .collect();
+        order.sort_unstable();
+        let tail_budget = self.tick / TAIL_SHARE_OF_TICK;
+        let mut tail_spent = Duration::ZERO;
+        let ticks = self.ticks;
         {
             let store = self.store.read();
-            for (key, topic) in &mut topics {
+            for (_, key) in &order {
+                let Some(topic) = topics.get_mut(key) else {
+                    continue;
+                };
                 let delta = match &mut topic.state {
                     TopicState::Counts => counts.clone().map(ViewDelta::Counts),
                     // The per-second history moves once a second: its 3,600
@@ -589,24 +690,39 @@ impl Hub {
                         .then(|| self.chart(&store, name, *window, filter).ok())
                         .flatten()
                         .and_then(|chart| patch(last, to_value(&chart))),
+                    TopicState::Tail { .. } if tail_spent >= tail_budget => {
+                        self.stats.tail_deferred.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
                     TopicState::Tail {
                         query,
                         limit,
                         last_id,
+                        served,
                     } => match store.last_id() {
                         Some(newest) if last_id.is_none_or(|l| newest > l) => {
+                            let began = std::time::Instant::now();
+                            // What is left of the tick's share: a view cut
+                            // short by it counts what it did not examine.
+                            let mut bounded = (**query).clone();
+                            bounded.deadline = Some(began + (tail_budget - tail_spent));
                             let (events, skipped) = tail(
                                 &self.decoders,
                                 &store,
-                                query,
+                                &bounded,
                                 *limit,
                                 *last_id,
                                 Some(newest),
                             );
+                            tail_spent += began.elapsed();
                             *last_id = Some(newest);
+                            *served = ticks;
                             (!events.is_empty()).then_some(ViewDelta::Events { events, skipped })
                         }
-                        _ => None,
+                        _ => {
+                            *served = ticks;
+                            None
+                        }
                     },
                 };
                 if let Some(data) = delta {
@@ -718,27 +834,30 @@ pub fn tail(
 pub const TAIL_SCAN: usize = crate::api::v1::MAX_SCAN;
 
 /// A tail view's first page: the newest `limit` events matching `query`
-/// up to `upto`, found among at most [`crate::api::v1::MAX_SCAN`] events
-/// (a filter that matches nothing must not walk the whole log on the hub's
-/// task, again at every subscribe): fewer than `limit` if the bound cut
-/// the search short; the live deltas go on from `upto`.
+/// up to `upto`, oldest first, found within an API query's budgets
+/// ([`crate::api::v1::query_sliced`]: 200,000 events, 64 MiB of payload,
+/// 250 ms, the log let go every 20,000): a filter that matches nothing
+/// neither walks the whole log nor holds it, again at every subscribe. It
+/// may hold fewer than `limit` when a budget cut the search short; the
+/// live deltas go on from `upto`. Blocking: call it off the async workers.
 pub fn tail_snapshot(
+    store: &SharedStore,
     decoders: &Decoders,
-    store: &Store,
     query: &Query,
     limit: usize,
     upto: Option<u64>,
 ) -> Vec<app::api::EventSummary> {
-    tail_page(
-        decoders,
-        store,
-        query,
-        limit,
-        None,
-        upto,
-        crate::api::v1::MAX_SCAN,
-    )
-    .events
+    let Some(upto) = upto else {
+        return Vec::new();
+    };
+    let mut q = query.clone();
+    q.after_id = None;
+    q.before_id = Some(upto.saturating_add(1));
+    q.limit = limit;
+    q.max_scan = crate::api::v1::MAX_SCAN;
+    let mut events = crate::api::v1::query_sliced(store, decoders, q).events;
+    events.reverse();
+    events
 }
 
 /// What [`tail_page`] found.
@@ -844,8 +963,11 @@ mod tests {
         let decoders = Decoders::new(Default::default());
         let rare = crate::api::v1::parse_filter("subject=rare.>").expect("filter");
         let busy = crate::api::v1::parse_filter("subject=busy").expect("filter");
+        let shared: SharedStore = Arc::new(parking_lot::RwLock::new(store));
+        let last = shared.read().last_id();
         // The one match is past the bound: not found (unbounded, it was).
-        assert!(tail_snapshot(&decoders, &store, &rare, 10, store.last_id()).is_empty());
+        assert!(tail_snapshot(&shared, &decoders, &rare, 10, last).is_empty());
+        let store = shared.read();
         // A live refresh over more new events than a tick examines shows
         // what it found and counts what it did not examine as skipped.
         let first = store.first_id().expect("events");
@@ -853,7 +975,7 @@ mod tests {
         assert!(events.is_empty());
         assert_eq!(skipped, (n - TAIL_SCAN) as u64);
         // Matches inside the bound are found, newest last.
-        let page = tail_snapshot(&decoders, &store, &busy, 10, store.last_id());
+        let page = tail_snapshot(&shared, &decoders, &busy, 10, store.last_id());
         assert_eq!(page.len(), 10);
         assert_eq!(page.last().map(|e| e.id), store.last_id());
     }

@@ -41,6 +41,20 @@ pub async fn handler(
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
 ) -> Response {
+    let ip = peer.map(|p| p.0.0.0.ip());
+    if !state.ws_quotas.admit(ip) {
+        state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(ApiError {
+                error: format!(
+                    "this address opens live connections too fast (at most \
+                     {CONNECTIONS_PER_SECOND}/s, --ws-per-address); wait a moment"
+                ),
+            }),
+        )
+            .into_response();
+    }
     let clients = state.stats.ws_clients.load(Ordering::Relaxed);
     if clients >= MAX_CLIENTS as u64 {
         state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
@@ -91,7 +105,7 @@ pub async fn handler(
                 let _ = sink.send(Message::Close(None)).await;
                 return;
             }
-            let quota = state.ws_quotas.client(peer.map(|p| p.0.0.0.ip()));
+            let quota = state.ws_quotas.client(ip);
             serve(sink, stream, state.hub, state.stats, quota, state.shutdown).await;
         })
 }
@@ -121,11 +135,62 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
 /// ([`super::hub::MAX_TOPICS`]), so one address cannot take them all.
 pub const SUBSCRIPTIONS_PER_ADDRESS: u32 = 256;
 
-/// Subscriptions held per client address, against a maximum (0: none).
+/// New subscriptions one address may make per second, on average (the
+/// rest of its burst allowance is [`SUBSCRIPTIONS_PER_ADDRESS`]): a storm
+/// of subscribe-and-leave costs the live hub a command each.
+pub const SUBSCRIBES_PER_SECOND: f64 = 100.0;
+
+/// New live connections one address may open per second, on average, with
+/// a burst of [`CONNECTIONS_BURST`]: a browser opens one per tab (and
+/// reconnects with a back-off); a loop of connect-and-leave is refused
+/// with 429 before the WebSocket handshake.
+pub const CONNECTIONS_PER_SECOND: f64 = 10.0;
+/// See [`CONNECTIONS_PER_SECOND`].
+pub const CONNECTIONS_BURST: f64 = 64.0;
+
+/// Addresses remembered at most; past it, those holding nothing with a
+/// full allowance are forgotten.
+const ADDRESSES: usize = 4_096;
+
+/// Subscriptions held per client address, against a maximum (0: none),
+/// and each address's allowance of new ones (a token bucket).
 #[derive(Debug)]
 pub struct AddressQuotas {
     max: u32,
-    held: parking_lot::Mutex<HashMap<std::net::IpAddr, u32>>,
+    held: parking_lot::Mutex<HashMap<std::net::IpAddr, AddressUse>>,
+}
+
+#[derive(Debug)]
+struct AddressUse {
+    held: u32,
+    /// New subscriptions it may make now.
+    allowance: f64,
+    /// New connections it may open now.
+    connections: f64,
+    at: std::time::Instant,
+}
+
+impl AddressUse {
+    fn new(max: u32, now: std::time::Instant) -> Self {
+        AddressUse {
+            held: 0,
+            allowance: f64::from(max),
+            connections: CONNECTIONS_BURST,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, max: u32, now: std::time::Instant) {
+        let secs = now.duration_since(self.at).as_secs_f64();
+        self.allowance = (self.allowance + secs * SUBSCRIBES_PER_SECOND).min(f64::from(max));
+        self.connections =
+            (self.connections + secs * CONNECTIONS_PER_SECOND).min(CONNECTIONS_BURST);
+        self.at = now;
+    }
+
+    fn idle(&self, max: u32) -> bool {
+        self.held == 0 && self.allowance >= f64::from(max) && self.connections >= CONNECTIONS_BURST
+    }
 }
 
 impl AddressQuotas {
@@ -135,6 +200,39 @@ impl AddressQuotas {
             max,
             held: Default::default(),
         })
+    }
+
+    /// The entry of `ip`, refilled to `now`, making room among the
+    /// addresses remembered if need be.
+    fn with_use<T>(&self, ip: std::net::IpAddr, f: impl FnOnce(&mut AddressUse) -> T) -> T {
+        let now = std::time::Instant::now();
+        let mut uses = self.held.lock();
+        if uses.len() >= ADDRESSES && !uses.contains_key(&ip) {
+            uses.retain(|_, u| {
+                u.refill(self.max, now);
+                !u.idle(self.max)
+            });
+        }
+        let u = uses
+            .entry(ip)
+            .or_insert_with(|| AddressUse::new(self.max, now));
+        u.refill(self.max, now);
+        f(u)
+    }
+
+    /// Whether `ip` may open another live connection now (always, with no
+    /// limit set or no address known).
+    pub fn admit(&self, ip: Option<std::net::IpAddr>) -> bool {
+        match ip.filter(|_| self.max > 0) {
+            None => true,
+            Some(ip) => self.with_use(ip, |u| {
+                if u.connections < 1.0 {
+                    return false;
+                }
+                u.connections -= 1.0;
+                true
+            }),
+        }
     }
 
     /// A client's share: counted against its address, if known.
@@ -163,15 +261,21 @@ impl Quota {
         }
     }
 
-    /// Takes one subscription; `false` when the address holds its most.
+    /// Takes one subscription; `false` when the address holds its most,
+    /// or has made too many too fast.
     fn take(&mut self) -> bool {
         if let Some((table, ip)) = &self.table {
-            let mut held = table.held.lock();
-            let n = held.entry(*ip).or_default();
-            if *n >= table.max {
+            let taken = table.with_use(*ip, |u| {
+                if u.held >= table.max || u.allowance < 1.0 {
+                    return false;
+                }
+                u.held += 1;
+                u.allowance -= 1.0;
+                true
+            });
+            if !taken {
                 return false;
             }
-            *n += 1;
         }
         self.held += 1;
         true
@@ -185,14 +289,12 @@ impl Quota {
     fn give_n(&mut self, n: u32) {
         let n = n.min(self.held);
         self.held -= n;
-        if let Some((table, ip)) = &self.table {
-            let mut held = table.held.lock();
-            if let Some(h) = held.get_mut(ip) {
-                *h = h.saturating_sub(n);
-                if *h == 0 {
-                    held.remove(ip);
-                }
-            }
+        if let Some((table, ip)) = &self.table
+            && let Some(u) = table.held.lock().get_mut(ip)
+        {
+            // Kept when it holds nothing: its allowance must outlive its
+            // connections (a storm closes them).
+            u.held = u.held.saturating_sub(n);
         }
     }
 }
@@ -324,8 +426,8 @@ pub async fn serve<Tx, Rx, E>(
                             Some(error(
                                 Some(key),
                                 "the live connections from this address hold the most \
-                                 subscriptions one address may (--ws-per-address); close \
-                                 some views or tabs",
+                                 subscriptions one address may, or made too many too fast \
+                                 (--ws-per-address); close some views or tabs, or wait",
                             ))
                         } else {
                             views.insert(key.clone(), view.clone());

@@ -86,7 +86,7 @@ const COSTLY: std::time::Duration = std::time::Duration::from_millis(1);
 pub type SharedCheckpoints = Arc<parking_lot::Mutex<Checkpoints>>;
 
 /// Why a past state cannot be rebuilt.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TravelError {
     /// The moment is older than what the log (and checkpoints) still hold.
     #[error(
@@ -239,6 +239,33 @@ impl Checkpoints {
     }
 }
 
+/// Folds the held events with ids in `(after, upto]` into `state`, which
+/// must hold everything up to `after`: `TooOld` when the log no longer
+/// holds the event after it (evicted meanwhile).
+pub fn fold_range(
+    state: &mut Projections,
+    store: &Store,
+    after: u64,
+    upto: u64,
+) -> Result<(), TravelError> {
+    if upto <= after {
+        return Ok(());
+    }
+    if let Some(first) = store.first_id()
+        && after + 1 < first
+    {
+        return Err(TravelError::TooOld {
+            earliest: format!("event {first}"),
+        });
+    }
+    for e in store.range(after + 1, upto) {
+        if !e.is_duplicate() {
+            state.apply(&e);
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds the state after folding every held event up to `target_id`
 /// (0: before any event), from `base`.
 pub fn fold_from(
@@ -246,22 +273,8 @@ pub fn fold_from(
     base: &Checkpoint,
     target_id: u64,
 ) -> Result<Projections, TravelError> {
-    if let Some(first) = store.first_id()
-        && base.last_id + 1 < first
-        && target_id > base.last_id
-    {
-        return Err(TravelError::TooOld {
-            earliest: format!("event {first}"),
-        });
-    }
     let mut state = base.state();
-    if target_id > base.last_id {
-        for e in store.range(base.last_id + 1, target_id) {
-            if !e.is_duplicate() {
-                state.apply(&e);
-            }
-        }
-    }
+    fold_range(&mut state, store, base.last_id, target_id)?;
     Ok(state)
 }
 

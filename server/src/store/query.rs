@@ -172,7 +172,7 @@ impl Store {
         for e in self.iter_rev_upto(upper) {
             if (q.max_scan > 0 && scanned >= q.max_scan)
                 || (q.max_scan_bytes > 0 && scanned_bytes >= q.max_scan_bytes)
-                || (scanned % 256 == 255
+                || (scanned % 64 == 63
                     && q.deadline.is_some_and(|d| std::time::Instant::now() >= d))
             {
                 more = true;
