@@ -20,6 +20,9 @@ cargo bench -p server --bench core -- --test
 log "load tool, short mode (eventscope-load --quick)"
 cargo run --release -q -p server --bin eventscope-load -- --quick
 
+log "hostile soak, short mode (eventscope-load --quick --only soak: 20 s of the binary)"
+cargo run --release -q -p server --bin eventscope-load -- --quick --only soak --eventscope-bin "$EVENTSCOPE_BIN"
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
