@@ -309,20 +309,29 @@ pub(crate) const MAX_TRAVELS: usize = 2;
 /// How long a query waits for a turn before the answer is 503.
 const QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A turn among `most` of `what`, waited for [`QUERY_WAIT`] at most (then
+/// 503).
+async fn turn(
+    turns: &Arc<tokio::sync::Semaphore>,
+    most: usize,
+    what: &str,
+) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+    tokio::time::timeout(QUERY_WAIT, Arc::clone(turns).acquire_owned())
+        .await
+        .map_err(|_| {
+            AppError::Unavailable(format!(
+                "{most} {what} are running and more are waiting; try again shortly"
+            ))
+        })?
+        .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))
+}
+
 async fn list_events(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventPage>, AppError> {
     let q = parse_query(raw.as_deref())?;
-    let turn = Arc::clone(&state.queries).acquire_owned();
-    let permit = tokio::time::timeout(QUERY_WAIT, turn)
-        .await
-        .map_err(|_| {
-            AppError::Unavailable(format!(
-                "{MAX_QUERIES} event queries are running and more are waiting; try again shortly"
-            ))
-        })?
-        .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))?;
+    let permit = turn(&state.queries, MAX_QUERIES, "event queries").await?;
     let (store, decoders) = (Arc::clone(&state.store), Arc::clone(&state.decoders));
     let page = super::reads::run(move || {
         let _turn = permit;
@@ -538,15 +547,7 @@ async fn at_moment<T: Send + 'static>(
     f: impl FnOnce(&builtin::Projections, &Store, i64) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     let (shared, checkpoints) = (state.store.clone(), state.checkpoints.clone());
-    let turn = Arc::clone(&state.travels).acquire_owned();
-    let permit = tokio::time::timeout(QUERY_WAIT, turn)
-        .await
-        .map_err(|_| {
-            AppError::Unavailable(format!(
-                "{MAX_TRAVELS} time-travel rebuilds are running and more are waiting; try again shortly"
-            ))
-        })?
-        .map_err(|_| AppError::Unavailable("the server is shutting down".to_string()))?;
+    let permit = turn(&state.travels, MAX_TRAVELS, "time-travel rebuilds").await?;
     super::reads::run(move || {
         let _turn = permit;
         let store = shared.read();

@@ -164,7 +164,12 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_in("/proc/self/status")
+}
+
+/// The `VmRSS` of a `/proc/…/status` file, MiB.
+fn rss_in(status: &str) -> f64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -1440,14 +1445,7 @@ async fn hostile(run: &Run, rate: u64, secs: u64, clients: usize, kinds: &[Attac
 
 /// Resident memory of process `pid`, MiB.
 fn rss_of(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    rss_in(&format!("/proc/{pid}/status"))
 }
 
 /// `GET /metrics` of the app at `addr`: every sample, `name{labels}` ->
