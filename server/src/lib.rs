@@ -234,11 +234,16 @@ async fn first_views(state: &AppState, path: &str, query: Option<&str>) -> app::
                 serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
             let filter = app::tail::filter_from(|k| params.get(k).cloned());
             // As the live view reads its first page: off the async
-            // workers, in slices of the log, within a query's budgets.
-            if let Ok(q) = api::v1::parse_filter(&filter) {
+            // workers, in slices of the log, within a query's budgets, and
+            // only with a query's turn free now (else the live view fills
+            // the page).
+            if let Ok(q) = api::v1::parse_filter(&filter)
+                && let Ok(turn) = Arc::clone(&state.queries).try_acquire_owned()
+            {
                 let (store, decoders) = (Arc::clone(store), Arc::clone(decoders));
                 let upto = store.read().last_id();
                 let events = api::reads::run(move || {
+                    let _turn = turn;
                     live::hub::tail_snapshot(&store, &decoders, &q, app::tail::LIMIT as usize, upto)
                 })
                 .await;
