@@ -28,6 +28,7 @@ impl Default for Stats {
             nats_connected: AtomicBool::new(false),
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
+            checkpoints_held: AtomicU64::new(0),
             tail_deferred: AtomicU64::new(0),
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
@@ -82,6 +83,8 @@ pub struct Stats {
     pub nats_connects: AtomicU64,
     /// Events whose subject or headers were not UTF-8 (read with U+FFFD).
     pub not_utf8: AtomicU64,
+    /// Time-travel checkpoints held now (each a copy of every projection).
+    pub checkpoints_held: AtomicU64,
     /// Tail-view refreshes put off to the next tick: the tick's share for
     /// tail views was spent.
     pub tail_deferred: AtomicU64,

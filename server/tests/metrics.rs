@@ -87,6 +87,13 @@ async fn counters_match_what_was_published() {
         0.0
     );
     assert_eq!(get("eventscope_nats_connects_total"), 1.0);
+    assert_eq!(
+        get("eventscope_checkpoints"),
+        running
+            .stats
+            .checkpoints_held
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+    );
     // What the client read: every event (nothing dropped by it), and the
     // replies to the first JetStream poll besides.
     let read = get("eventscope_nats_messages_in_total");

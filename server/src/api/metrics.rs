@@ -275,6 +275,12 @@ impl Collector for PipelineCollector {
         )?;
         gauge(
             &mut e,
+            "eventscope_checkpoints",
+            "Time-travel checkpoints held now, each a copy of every projection's state (at most 64; no byte budget yet)",
+            load(&s.checkpoints_held) as i64,
+        )?;
+        gauge(
+            &mut e,
             "eventscope_nats_connected",
             "1 while the NATS connection is up",
             i64::from(s.nats_connected.load(Ordering::Relaxed)),

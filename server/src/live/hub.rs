@@ -482,6 +482,9 @@ impl Hub {
         self.stats
             .checkpoint_micros
             .store(checkpoints.spent().as_micros() as u64, Ordering::Relaxed);
+        self.stats
+            .checkpoints_held
+            .store(checkpoints.len() as u64, Ordering::Relaxed);
     }
 
     /// The live state of a projection, as the HTTP API and subscriptions
