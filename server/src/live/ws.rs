@@ -149,8 +149,24 @@ pub const CONNECTIONS_PER_SECOND: f64 = 10.0;
 pub const CONNECTIONS_BURST: f64 = 64.0;
 
 /// Addresses remembered at most; past it, those holding nothing with a
-/// full allowance are forgotten.
+/// full allowance are forgotten, and if all are busy a new address goes
+/// uncounted (as many addresses would get past per-address limits anyway).
 const ADDRESSES: usize = 4_096;
+
+/// What a client is counted under: its IPv4 address, or the /64 network of
+/// its IPv6 one (what one host or site is usually given).
+fn counted_as(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(bits.into())
+            }
+        },
+        v4 => v4,
+    }
+}
 
 /// Subscriptions held per client address, against a maximum (0: none),
 /// and each address's allowance of new ones (a token bucket).
@@ -202,9 +218,9 @@ impl AddressQuotas {
         })
     }
 
-    /// The entry of `ip`, refilled to `now`, making room among the
-    /// addresses remembered if need be.
-    fn with_use<T>(&self, ip: std::net::IpAddr, f: impl FnOnce(&mut AddressUse) -> T) -> T {
+    /// `f` on the entry of `ip`, refilled to now, making room among the
+    /// addresses remembered if need be; `None` when every one is busy.
+    fn with_use<T>(&self, ip: std::net::IpAddr, f: impl FnOnce(&mut AddressUse) -> T) -> Option<T> {
         let now = std::time::Instant::now();
         let mut uses = self.held.lock();
         if uses.len() >= ADDRESSES && !uses.contains_key(&ip) {
@@ -212,12 +228,15 @@ impl AddressQuotas {
                 u.refill(self.max, now);
                 !u.idle(self.max)
             });
+            if uses.len() >= ADDRESSES {
+                return None;
+            }
         }
         let u = uses
             .entry(ip)
             .or_insert_with(|| AddressUse::new(self.max, now));
         u.refill(self.max, now);
-        f(u)
+        Some(f(u))
     }
 
     /// Whether `ip` may open another live connection now (always, with no
@@ -225,20 +244,24 @@ impl AddressQuotas {
     pub fn admit(&self, ip: Option<std::net::IpAddr>) -> bool {
         match ip.filter(|_| self.max > 0) {
             None => true,
-            Some(ip) => self.with_use(ip, |u| {
-                if u.connections < 1.0 {
-                    return false;
-                }
-                u.connections -= 1.0;
-                true
-            }),
+            Some(ip) => self
+                .with_use(counted_as(ip), |u| {
+                    if u.connections < 1.0 {
+                        return false;
+                    }
+                    u.connections -= 1.0;
+                    true
+                })
+                .unwrap_or(true),
         }
     }
 
     /// A client's share: counted against its address, if known.
     pub fn client(self: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Quota {
         Quota {
-            table: ip.filter(|_| self.max > 0).map(|ip| (Arc::clone(self), ip)),
+            table: ip
+                .filter(|_| self.max > 0)
+                .map(|ip| (Arc::clone(self), counted_as(ip))),
             held: 0,
         }
     }
@@ -273,7 +296,9 @@ impl Quota {
                 u.allowance -= 1.0;
                 true
             });
-            if !taken {
+            // (`None`: every address remembered is busy; this one goes
+            // uncounted, and what it gives back later only leaves room.)
+            if taken == Some(false) {
                 return false;
             }
         }
@@ -516,6 +541,44 @@ async fn subscribe(
 #[cfg(test)]
 mod tests {
     use super::origin_allowed;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_network() {
+        use super::counted_as;
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: std::net::IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: std::net::IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(counted_as(a), counted_as(b), "one /64");
+        assert_ne!(counted_as(a), counted_as(c));
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.7".parse().expect("ip");
+        assert_eq!(
+            counted_as(mapped),
+            "10.0.0.7".parse::<std::net::IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn the_table_of_addresses_is_bounded() {
+        use super::{ADDRESSES, AddressQuotas};
+        let table = AddressQuotas::new(1);
+        // Every address remembered holds a subscription: none can go.
+        let mut held: Vec<_> = (0..ADDRESSES as u32)
+            .map(|i| {
+                let mut q = table.client(Some(std::net::Ipv4Addr::from(i).into()));
+                assert!(q.take());
+                q
+            })
+            .collect();
+        assert_eq!(table.held.lock().len(), ADDRESSES);
+        // A new address is let in uncounted, and the table does not grow.
+        let newcomer = Some(std::net::Ipv4Addr::new(203, 0, 113, 1).into());
+        assert!(table.admit(newcomer));
+        assert!(table.client(newcomer).take());
+        assert_eq!(table.held.lock().len(), ADDRESSES);
+        // A counted address is still held to its quota.
+        assert!(!held[0].take(), "1 subscription per address");
+        held.clear();
+    }
 
     #[test]
     fn same_origin_or_listed() {
