@@ -124,6 +124,13 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_STORE_BYTES", default_value = "512MiB")]
     pub store_bytes: bytesize::ByteSize,
 
+    /// Byte budget of the projections' live state and the time-travel
+    /// checkpoints together: past it, checkpoints give way (time travel
+    /// folds further from the nearest, or reaches less far back). Sizes
+    /// such as `128MiB`.
+    #[arg(long, env = "EVENTSCOPE_PROJECTION_BYTES", default_value = "128MiB")]
+    pub projection_bytes: bytesize::ByteSize,
+
     /// Partitions of the projections: the folds run side by side on this
     /// many threads and are merged for reading (docs/DESIGN.md,
     /// "Partitions"). Default: 2 with 8 cores or more, else 1 (measured:
@@ -419,6 +426,7 @@ struct FileConfig {
     ws_per_address: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
+    projection_bytes: Option<String>,
     nats_user: Option<String>,
     nats_password: Option<Secret>,
     nats_token: Option<Secret>,
@@ -576,6 +584,14 @@ impl Config {
                 )
             })?;
         }
+        if let Some(v) = file.projection_bytes.filter(|_| unset("projection_bytes")) {
+            self.projection_bytes = v.parse().map_err(|e| {
+                bad(
+                    "projection_bytes",
+                    format!("{v:?} is not a size such as 128MiB ({e})"),
+                )
+            })?;
+        }
         let a = &mut self.auth;
         macro_rules! take {
             ($($key:ident),*) => {$(
@@ -710,6 +726,7 @@ impl Config {
             ws_per_address: crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
+            projection_bytes: bytesize::ByteSize::mib(128),
             auth: NatsAuth::default(),
             config: None,
             decode: Vec::new(),
@@ -1066,6 +1083,7 @@ level = "sev"
                     "nats_buffer",
                     "partitions",
                     "store_bytes",
+                    "projection_bytes",
                     "nats_user",
                     "nats_token",
                     "correlation_headers",

@@ -452,7 +452,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             CHECKPOINT_EVENTS,
             CHECKPOINT_MS,
             MAX_CHECKPOINTS,
-        ),
+        )
+        .with_budget(usize::try_from(config.projection_bytes.as_u64()).unwrap_or(usize::MAX)),
     ));
     let decoders = Arc::new(config.decoders());
     let (hub, hub_handle) = Hub::new(

@@ -29,6 +29,10 @@ impl Default for Stats {
             nats_connects: AtomicU64::new(0),
             not_utf8: AtomicU64::new(0),
             checkpoints_held: AtomicU64::new(0),
+            projection_bytes: AtomicU64::new(0),
+            checkpoint_bytes: AtomicU64::new(0),
+            projection_budget: AtomicU64::new(0),
+            checkpoints_dropped: AtomicU64::new(0),
             tail_deferred: AtomicU64::new(0),
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
@@ -85,6 +89,14 @@ pub struct Stats {
     pub not_utf8: AtomicU64,
     /// Time-travel checkpoints held now (each a copy of every projection).
     pub checkpoints_held: AtomicU64,
+    /// The live projections' weight in bytes (when last copied).
+    pub projection_bytes: AtomicU64,
+    /// What the checkpoints hold beyond it, in bytes.
+    pub checkpoint_bytes: AtomicU64,
+    /// Their byte budget together (`--projection-bytes`).
+    pub projection_budget: AtomicU64,
+    /// Checkpoints let go to stay within that budget.
+    pub checkpoints_dropped: AtomicU64,
     /// Tail-view refreshes put off to the next tick: the tick's share for
     /// tail views was spent.
     pub tail_deferred: AtomicU64,

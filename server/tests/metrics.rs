@@ -94,6 +94,16 @@ async fn counters_match_what_was_published() {
             .checkpoints_held
             .load(std::sync::atomic::Ordering::Relaxed) as f64
     );
+    // The projections' weight within their budget (the default, 128 MiB):
+    // the live state is at least its hour of per-second history.
+    assert_eq!(
+        get("eventscope_projection_budget_bytes"),
+        (128u64 << 20) as f64
+    );
+    let live = get("eventscope_projection_bytes{state=live}");
+    assert!(live > 100_000.0, "{live}");
+    assert!(live + get("eventscope_projection_bytes{state=checkpoints}") <= (128u64 << 20) as f64);
+    assert_eq!(get("eventscope_checkpoints_dropped_total"), 0.0);
     // What the client read: every event (nothing dropped by it), and the
     // replies to the first JetStream poll besides.
     let read = get("eventscope_nats_messages_in_total");

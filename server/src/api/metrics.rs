@@ -276,8 +276,36 @@ impl Collector for PipelineCollector {
         gauge(
             &mut e,
             "eventscope_checkpoints",
-            "Time-travel checkpoints held now, each a copy of every projection's state (at most 64; no byte budget yet)",
+            "Time-travel checkpoints held now, each a copy of every projection's state (at most 64, and within --projection-bytes with the live state)",
             load(&s.checkpoints_held) as i64,
+        )?;
+        {
+            let probe = ConstGauge::new(0i64);
+            let mut family = e.encode_descriptor(
+                "eventscope_projection_bytes",
+                "Bytes the projections hold: the live state (as of its last copy) and what the time-travel checkpoints hold beyond it",
+                None,
+                probe.metric_type(),
+            )?;
+            for (state, n) in [
+                ("live", &s.projection_bytes),
+                ("checkpoints", &s.checkpoint_bytes),
+            ] {
+                ConstGauge::new(load(n) as i64)
+                    .encode(family.encode_family(&[("state", state)])?)?;
+            }
+        }
+        gauge(
+            &mut e,
+            "eventscope_projection_budget_bytes",
+            "The byte budget of the projections and checkpoints together (--projection-bytes)",
+            load(&s.projection_budget) as i64,
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_checkpoints_dropped",
+            "Time-travel checkpoints let go to stay within --projection-bytes (time travel then folds further, or reaches less far back)",
+            load(&s.checkpoints_dropped),
         )?;
         gauge(
             &mut e,

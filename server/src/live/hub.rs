@@ -485,6 +485,16 @@ impl Hub {
         self.stats
             .checkpoints_held
             .store(checkpoints.len() as u64, Ordering::Relaxed);
+        let (live, held) = checkpoints.bytes();
+        let s = &self.stats;
+        s.projection_bytes.store(live as u64, Ordering::Relaxed);
+        s.checkpoint_bytes.store(held as u64, Ordering::Relaxed);
+        s.projection_budget.store(
+            checkpoints.budget().min(u64::MAX as usize) as u64,
+            Ordering::Relaxed,
+        );
+        s.checkpoints_dropped
+            .store(checkpoints.dropped(), Ordering::Relaxed);
     }
 
     /// The live state of a projection, as the HTTP API and subscriptions

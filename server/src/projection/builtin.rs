@@ -14,6 +14,7 @@ use super::cqrs::CqrsPair;
 use super::custom::{Custom, ProjectionDef};
 use super::flows::{FlowRules, Flows};
 use super::topology::Topology;
+use super::weight::{self, Weight};
 use super::window::{MultiRes, Ring, absorb_map, add_u32};
 use crate::ingest::consumers::SharedConsumers;
 use crate::ingest::decode::Level;
@@ -150,6 +151,11 @@ impl Agg {
         }
     }
 
+    /// Bytes it holds: itself and its sketch's bins.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Agg>() + self.sketch.length() * std::mem::size_of::<u64>()
+    }
+
     fn add(&mut self, v: f64) {
         self.count += 1;
         self.sum += v;
@@ -221,6 +227,27 @@ impl Series {
             Window::S1 | Window::S10 | Window::M1 => &self.fine,
             Window::M15 | Window::H1 => &self.coarse,
         }
+    }
+
+    /// Its weight beside `prev`, the same series in the state before
+    /// (sketches still shared with it are counted as shared).
+    pub(crate) fn weight(&self, prev: Option<&Series>) -> Weight {
+        let mut w = Weight::own(self.fine.slot_bytes() + self.coarse.slot_bytes());
+        let rings = [
+            (&self.fine, prev.map(|p| &p.fine)),
+            (&self.coarse, prev.map(|p| &p.coarse)),
+        ];
+        for (ring, before) in rings {
+            for (i, slot) in ring.slots().iter().enumerate() {
+                if let Some(agg) = slot {
+                    let was = before
+                        .and_then(|b| b.slots().get(i))
+                        .and_then(Option::as_ref);
+                    w += weight::arc(agg, was, || agg.bytes());
+                }
+            }
+        }
+        w
     }
 
     pub(crate) fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
@@ -470,6 +497,39 @@ impl Projections {
             out.absorb(p);
         }
         out
+    }
+
+    /// What this state weighs in memory, beside `prev`, the state it was
+    /// copied after (a checkpoint's predecessor; `None`: all its own).
+    pub fn weight(&self, prev: Option<&Projections>) -> Weight {
+        let counters = |m: &HashMap<_, MultiRes<u32>>| {
+            weight::map(m) + m.len() * MultiRes::<u32>::bucket_bytes()
+        };
+        let mut w = Weight::own(
+            self.total.slot_bytes()
+                + self.history.slot_bytes()
+                + self.levels.iter().map(MultiRes::slot_bytes).sum::<usize>()
+                + self
+                    .level_history
+                    .iter()
+                    .map(Ring::slot_bytes)
+                    .sum::<usize>()
+                + counters(&self.subjects)
+                + counters(&self.services)
+                + weight::map(&self.service_levels)
+                + self.service_levels.len() * MultiRes::<u32>::bucket_bytes()
+                + counters(&self.errors)
+                + weight::map(&self.metrics),
+        );
+        for (id, series) in &self.metrics {
+            w += series.weight(prev.and_then(|p| p.metrics.get(id)));
+        }
+        for (i, c) in self.custom.iter().enumerate() {
+            w += c.weight(prev.and_then(|p| p.custom.get(i)));
+        }
+        w += self.flows.weight(prev.map(|p| &p.flows));
+        w += self.topology.weight();
+        w
     }
 
     /// Events folded so far.

@@ -20,6 +20,7 @@
 //! as numbers) or `~` (contains).
 
 use super::builtin::Series;
+use super::weight::{self, Weight};
 use super::window::MultiRes;
 use crate::event::subject_matches;
 use crate::store::EventRef;
@@ -305,6 +306,29 @@ impl Custom {
             predicates,
             groups: HashMap::default(),
         }
+    }
+
+    /// What its groups weigh beside `prev`, the same projection in the
+    /// state before ([`super::weight`]).
+    pub fn weight(&self, prev: Option<&Custom>) -> Weight {
+        let mut w = Weight::own(weight::map(&self.groups));
+        for (key, g) in &self.groups {
+            w += Weight::own(
+                key.capacity()
+                    + g.count.slot_bytes()
+                    + g.distinct.slot_bytes()
+                    + g.distinct
+                        .rings()
+                        .iter()
+                        .flat_map(|r| r.slots())
+                        .map(weight::set)
+                        .sum::<usize>(),
+            );
+            w += g
+                .values
+                .weight(prev.and_then(|p| p.groups.get(key)).map(|p| &p.values));
+        }
+        w
     }
 
     /// Adds `other`'s groups (the same definition, another partition's

@@ -13,6 +13,7 @@
 //! Bounded: the newest [`MAX_FLOWS`] flows are tracked (older ones are
 //! forgotten and counted), each with its first [`MAX_STEPS`] steps.
 
+use super::weight::{self, Weight};
 use super::window::MultiRes;
 use crate::event::subject_matches;
 use crate::store::intern::NONE;
@@ -371,6 +372,27 @@ impl Flows {
             compensated: MultiRes::default(),
             forgotten: 0,
         }
+    }
+
+    /// What it weighs beside `prev`, the flows of the state before (a
+    /// flow's steps still shared with it are counted as shared).
+    pub fn weight(&self, prev: Option<&Flows>) -> Weight {
+        let mut w = Weight::own(
+            weight::map(&self.flows)
+                + weight::deque(&self.order)
+                + weight::map(&self.roles)
+                + self.started.slot_bytes()
+                + self.completed.slot_bytes()
+                + self.compensated.slot_bytes(),
+        );
+        for (id, flow) in &self.flows {
+            let before = prev.and_then(|p| p.flows.get_key_value(id));
+            w += weight::arc(id, before.map(|(k, _)| k), || id.len());
+            w += weight::arc(&flow.steps, before.map(|(_, f)| &f.steps), || {
+                std::mem::size_of::<Vec<Step>>() + weight::vec(&flow.steps)
+            });
+        }
+        w
     }
 
     /// Adds `other`'s flows (another partition's: their correlation ids are

@@ -13,4 +13,5 @@ pub mod partition;
 pub mod schema;
 pub mod timetravel;
 pub mod topology;
+pub mod weight;
 pub mod window;

@@ -10,6 +10,7 @@
 //! take one and fold forward on its own thread while the hub goes on.
 
 use super::builtin::Projections;
+use super::weight::Weight;
 use crate::store::Store;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -43,6 +44,15 @@ impl Checkpoint {
     pub fn state(&self) -> Projections {
         Projections::merged(&self.parts)
     }
+
+    /// What it weighs beside `prev`, the checkpoint before it.
+    pub fn weight(&self, prev: Option<&Checkpoint>) -> Weight {
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.weight(prev.and_then(|b| b.parts.get(i))))
+            .sum()
+    }
 }
 
 /// Events folded, the last id and the last received time of a state split
@@ -56,10 +66,25 @@ pub fn progress(parts: &[Projections]) -> (u64, Option<u64>, i64) {
 /// Fewest events between two checkpoints.
 const MIN_SPACING: u64 = 16;
 
-/// The hub's checkpoints, oldest first.
+/// The hub's checkpoints, oldest first, held with the live state to a
+/// byte budget: past it, checkpoints give way (those whose loss widens the
+/// gaps least first), down to one. The live state is bounded by its own
+/// caps (series, groups, flows, edges), not by dropping what it counts.
 #[derive(Debug)]
 pub struct Checkpoints {
     list: VecDeque<Arc<Checkpoint>>,
+    /// What each checkpoint holds that the one before it does not
+    /// ([`Weight::own`]; the oldest's: all of it).
+    own: VecDeque<usize>,
+    /// Bytes for the live state and the checkpoints together.
+    budget: usize,
+    /// The live state's weight when it was last copied.
+    live: usize,
+    /// The budget leaves room for one checkpoint only: the next is taken
+    /// when a quarter of the log has gone by, not sooner.
+    tight: bool,
+    /// Checkpoints let go for the budget.
+    dropped: u64,
     every_events: u64,
     every_ms: i64,
     max: usize,
@@ -112,13 +137,20 @@ impl Checkpoints {
         every_ms: i64,
         max: usize,
     ) -> Self {
+        let first = Checkpoint {
+            folded: initial.folded(),
+            last_ms: initial.last_ms(),
+            parts: vec![initial],
+            last_id: 0,
+        };
+        let live = first.weight(None).full();
         Checkpoints {
-            list: VecDeque::from([Arc::new(Checkpoint {
-                folded: initial.folded(),
-                last_ms: initial.last_ms(),
-                parts: vec![initial],
-                last_id: 0,
-            })]),
+            own: VecDeque::from([live]),
+            list: VecDeque::from([Arc::new(first)]),
+            budget: usize::MAX,
+            live,
+            tight: false,
+            dropped: 0,
             every_events: every_events.max(1),
             every_ms: every_ms.max(1),
             max: max.max(2),
@@ -126,6 +158,41 @@ impl Checkpoints {
             taken: None,
             spent: std::time::Duration::ZERO,
         }
+    }
+
+    /// Holds the live state and the checkpoints to `bytes` together.
+    pub fn with_budget(mut self, bytes: usize) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    /// The budget.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// The live state's weight when last copied, and what the checkpoints
+    /// hold beyond it (each allocation counted once).
+    pub fn bytes(&self) -> (usize, usize) {
+        (self.live, self.own.iter().sum())
+    }
+
+    /// Checkpoints let go to stay within the budget.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// What the checkpoints hold beyond the live state, weighed again
+    /// from scratch (tests: the running sums must agree).
+    #[cfg(test)]
+    fn reweighed(&self) -> usize {
+        (0..self.list.len())
+            .map(|i| {
+                self.list[i]
+                    .weight(i.checked_sub(1).map(|p| &*self.list[p]))
+                    .own
+            })
+            .sum()
     }
 
     /// Called by the hub after folding each event: takes a checkpoint when
@@ -151,6 +218,9 @@ impl Checkpoints {
         // must stay inside the log as it evicts).
         if live_id.is_some() && folded_since >= (held_events / 4).max(MIN_SPACING) {
             return true;
+        }
+        if self.tight {
+            return false;
         }
         live_id.is_some()
             && (folded_since >= spacing
@@ -187,7 +257,10 @@ impl Checkpoints {
         let Some(checkpoint) = Checkpoint::new(parts).filter(|c| c.last_id > 0) else {
             return;
         };
+        let w = checkpoint.weight(self.list.back().map(|c| &**c));
+        self.live = w.full();
         self.list.push_back(Arc::new(checkpoint));
+        self.own.push_back(w.own);
         if self.list.len() > self.max {
             // Thin out every other one (keeping the oldest and newest):
             // coverage of the whole log stays, spacing doubles.
@@ -198,6 +271,43 @@ impl Checkpoints {
                 i += 1;
                 keep
             });
+            self.own.clear();
+            self.own.resize(self.list.len(), 0);
+            for i in 0..self.list.len() {
+                self.reweigh(i);
+            }
+        }
+        self.fit();
+    }
+
+    /// Lets checkpoints go until the live state and they fit the budget:
+    /// of those between the oldest and the newest, the one whose loss
+    /// leaves the smallest gap (in events) first; with two left, the
+    /// oldest (time travel then reaches back to the newest only).
+    fn fit(&mut self) {
+        let over = |c: &Self| c.live.saturating_add(c.own.iter().sum()) > c.budget;
+        while over(self) && self.list.len() > 1 {
+            let n = self.list.len();
+            let i = if n == 2 {
+                0
+            } else {
+                (1..n - 1)
+                    .min_by_key(|&i| self.list[i + 1].folded - self.list[i - 1].folded)
+                    .unwrap_or(1)
+            };
+            self.list.remove(i);
+            self.own.remove(i);
+            self.reweigh(i);
+            self.dropped += 1;
+        }
+        self.tight = self.list.len() == 1 && over(self);
+    }
+
+    /// Weighs checkpoint `i` again against its (new) predecessor.
+    fn reweigh(&mut self, i: usize) {
+        if let Some(c) = self.list.get(i) {
+            let prev = i.checked_sub(1).map(|p| &*self.list[p]);
+            self.own[i] = c.weight(prev).own;
         }
     }
 
@@ -206,8 +316,14 @@ impl Checkpoints {
     /// is the only one left, so there is always a base).
     pub fn prune(&mut self, first_held_id: Option<u64>) {
         let Some(first) = first_held_id else { return };
+        let mut popped = false;
         while self.list.len() > 1 && self.list[1].last_id < first {
             self.list.pop_front();
+            self.own.pop_front();
+            popped = true;
+        }
+        if popped {
+            self.reweigh(0);
         }
     }
 
@@ -321,10 +437,11 @@ mod tests {
             every in 1u64..80,
             cap_kb in prop_oneof![Just(64usize), Just(4096usize)],
             probes in proptest::collection::vec(any::<prop::sample::Index>(), 1..6),
+            budget in prop_oneof![Just(usize::MAX), 100_000usize..2_000_000],
         ) {
             let mut store = Store::new(cap_kb << 10);
             let mut live = Projections::default();
-            let mut cps = Checkpoints::new(every, 30_000, 64);
+            let mut cps = Checkpoints::new(every, 30_000, 64).with_budget(budget);
             let mut recorded = Vec::new();
             let probe_at: std::collections::HashSet<usize> =
                 probes.iter().map(|p| p.index(gaps.len())).collect();
@@ -337,6 +454,9 @@ mod tests {
                 }
                 cps.after_fold(&live, store.stats().events);
                 cps.prune(store.first_id());
+                let (held_live, held) = cps.bytes();
+                prop_assert!(held_live + held <= budget || cps.len() == 1, "{} + {} over {}", held_live, held, budget);
+                prop_assert_eq!(held, cps.reweighed(), "the weights kept agree with weighing again");
                 if probe_at.contains(&i) {
                     let now = live.last_ms();
                     let snaps: Vec<_> = NAMES
@@ -347,9 +467,11 @@ mod tests {
                 }
             }
             for (id, now, snaps) in recorded {
+                // Moments may be out of reach once eviction started, or
+                // checkpoints were let go for the budget; never wrong.
+                let may_miss = store.first_id() > Some(1) || cps.dropped() > 0;
                 let Some(base) = cps.base_for(id) else {
-                    // Pruned away with the log: only once eviction started.
-                    prop_assert!(store.first_id() > Some(1));
+                    prop_assert!(may_miss);
                     continue;
                 };
                 match fold_from(&store, &base, id) {
@@ -362,12 +484,71 @@ mod tests {
                         prop_assert_eq!(again, snaps, "as of event {}", id);
                     }
                     Err(TravelError::TooOld { .. }) => {
-                        // Only allowed once eviction has started.
-                        prop_assert!(store.first_id() > Some(1));
+                        prop_assert!(may_miss);
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn checkpoints_give_way_to_the_byte_budget_evenly_and_down_to_one() {
+        // `held_events`: None pushes a checkpoint every 10 events (whatever
+        // copies cost), Some asks `after_fold` as the hub does.
+        let fill = |cps: &mut Checkpoints, held_events: Option<u64>| {
+            let mut store = Store::new(64 << 20);
+            let mut live = Projections::default();
+            for i in 0..2_000 {
+                let id = store.append(&new_event(i, i as i64 * 10)).expect("kept");
+                live.apply(&store.get(id).expect("held"));
+                match held_events {
+                    Some(held) => cps.after_fold(&live, held),
+                    None if i % 10 == 9 => cps.push(vec![live.clone()]),
+                    None => {}
+                }
+                let (l, held) = cps.bytes();
+                assert!(
+                    l + held <= cps.budget() || cps.len() == 1,
+                    "within the budget"
+                );
+            }
+            live
+        };
+        // A state here is mostly its hour of per-second history.
+        let unit = Projections::default().weight(None).full();
+        assert!(unit > 100_000, "{unit}");
+
+        // Room for the live state and about five checkpoints: every 10
+        // events would make 200; the ones kept stay spread over the whole
+        // log, the first (the state before any event) among them.
+        let mut cps = Checkpoints::new(10, i64::MAX, 64).with_budget(unit * 6 + unit / 2);
+        fill(&mut cps, None);
+        assert!((3..=6).contains(&cps.len()), "{} kept", cps.len());
+        assert_eq!(
+            cps.dropped() as usize + cps.len(),
+            201,
+            "each let go is counted"
+        );
+        assert_eq!(cps.earliest_id(Some(1)), Some(0), "still reaches the start");
+        let ids: Vec<u64> = cps.list.iter().map(|c| c.last_id).collect();
+        let gaps: Vec<u64> = ids.windows(2).map(|w| w[1] - w[0]).collect();
+        let (lo, hi) = (gaps.iter().min(), gaps.iter().max());
+        assert!(
+            hi.zip(lo).is_some_and(|(h, l)| *h <= 4 * l.max(&1) + 20),
+            "spread out: {ids:?}"
+        );
+
+        // Less than the live state alone: one checkpoint, taken only when a
+        // quarter of the log (100 events here) has gone by, not every 10.
+        let mut tight = Checkpoints::new(10, i64::MAX, 64).with_budget(unit / 2);
+        fill(&mut tight, Some(400));
+        assert_eq!(tight.len(), 1);
+        assert!(tight.dropped() <= 21, "{} let go", tight.dropped());
+        assert!(
+            tight.list[0].last_id >= 1_900,
+            "the one kept is recent: {}",
+            tight.list[0].last_id
+        );
     }
 
     #[test]

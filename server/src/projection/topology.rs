@@ -31,6 +31,7 @@
 //! from the nodes that start flows (else from nodes nothing points to),
 //! rows by name, so the same graph always lands in the same place.
 
+use super::weight::{self, Weight};
 use super::window::MultiRes;
 use crate::ingest::consumers::ConsumerTable;
 use crate::ingest::decode::Level;
@@ -153,6 +154,25 @@ impl Topology {
                 error,
             );
         }
+    }
+
+    /// What it weighs (nothing in it is shared with a checkpoint but the
+    /// requests' reply subjects, counted here all the same).
+    pub fn weight(&self) -> Weight {
+        let edges = |m: &HashMap<(u32, u32), MultiRes<(u32, u32)>>| {
+            weight::map(m) + m.len() * MultiRes::<(u32, u32)>::bucket_bytes()
+        };
+        Weight::own(
+            edges(&self.publishes)
+                + edges(&self.telemetry)
+                + edges(&self.consumes)
+                + edges(&self.replies)
+                + weight::map(&self.requests)
+                + self.requests.keys().map(|k| k.len() + 16).sum::<usize>()
+                + weight::deque(&self.request_order)
+                // A B-tree node per eleven keys, about 100 bytes.
+                + self.starters.len() * 10,
+        )
     }
 
     /// Adds `other`'s edges, waiting requests and starters (another

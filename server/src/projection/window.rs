@@ -22,6 +22,19 @@ pub struct Ring<T> {
     head_slot: usize,
 }
 
+impl<T> Ring<T> {
+    /// The buckets, by slot (the same slot holds the same moment in every
+    /// copy of a ring).
+    pub fn slots(&self) -> &[T] {
+        &self.slots
+    }
+
+    /// Bytes of the buckets themselves (not of what they point to).
+    pub fn slot_bytes(&self) -> usize {
+        std::mem::size_of_val::<[T]>(&self.slots)
+    }
+}
+
 impl<T: Default + Clone> Ring<T> {
     /// An empty ring.
     pub fn new(width_ms: i64, len: usize) -> Self {
@@ -132,6 +145,23 @@ impl<T: Default + Clone> Default for MultiRes<T> {
                 Ring::new(60_000, 60),
             ],
         }
+    }
+}
+
+impl<T> MultiRes<T> {
+    /// The three rings, finest first.
+    pub fn rings(&self) -> &[Ring<T>; 3] {
+        &self.rings
+    }
+
+    /// Bytes of the buckets themselves (not of what they point to).
+    pub fn slot_bytes(&self) -> usize {
+        self.rings.iter().map(Ring::slot_bytes).sum()
+    }
+
+    /// The same for any `MultiRes<T>`, without one at hand.
+    pub fn bucket_bytes() -> usize {
+        std::mem::size_of::<T>() * (60 + 90 + 60)
     }
 }
 
