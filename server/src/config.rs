@@ -148,6 +148,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
     pub nats_buffer: u32,
 
+    /// Bytes the NATS client holds for all subscriptions together while
+    /// ingest is busy (each message weighed as its subject, headers and
+    /// payload plus about 200 bytes); past it, as past `--nats-buffer`,
+    /// messages are dropped and counted. Sizes such as `128MiB`; 0: no
+    /// byte bound.
+    #[arg(long, env = "EVENTSCOPE_NATS_BUFFER_BYTES", default_value = "128MiB")]
+    pub nats_buffer_bytes: bytesize::ByteSize,
+
     /// Live-socket subscriptions the browsers of one address may hold
     /// together (0: no limit), so one client cannot take every shared
     /// view. Behind a reverse proxy every browser has the proxy's
@@ -423,6 +431,7 @@ struct FileConfig {
     site_root: Option<PathBuf>,
     tick_ms: Option<u64>,
     nats_buffer: Option<u32>,
+    nats_buffer_bytes: Option<String>,
     ws_per_address: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
@@ -584,6 +593,17 @@ impl Config {
                 )
             })?;
         }
+        if let Some(v) = file
+            .nats_buffer_bytes
+            .filter(|_| unset("nats_buffer_bytes"))
+        {
+            self.nats_buffer_bytes = v.parse().map_err(|e| {
+                bad(
+                    "nats_buffer_bytes",
+                    format!("{v:?} is not a size such as 128MiB ({e})"),
+                )
+            })?;
+        }
         if let Some(v) = file.projection_bytes.filter(|_| unset("projection_bytes")) {
             self.projection_bytes = v.parse().map_err(|e| {
                 bad(
@@ -723,6 +743,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             tick_ms: 100,
             nats_buffer: crate::ingest::SUBSCRIPTION_CAPACITY as u32,
+            nats_buffer_bytes: bytesize::ByteSize::b(crate::ingest::SUBSCRIPTION_BYTES),
             ws_per_address: crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
@@ -737,6 +758,14 @@ impl Config {
             cqrs: Vec::new(),
             consumer_poll_ms: 5_000,
             command: None,
+        }
+    }
+
+    /// What the NATS client may hold for ingest's subscriptions.
+    pub fn nats_client_buffer(&self) -> crate::ingest::ClientBuffer {
+        crate::ingest::ClientBuffer {
+            messages: self.nats_buffer as usize,
+            bytes: self.nats_buffer_bytes.as_u64(),
         }
     }
 
@@ -1081,6 +1110,7 @@ level = "sev"
                     "demo_scenarios",
                     "tick_ms",
                     "nats_buffer",
+                    "nats_buffer_bytes",
                     "partitions",
                     "store_bytes",
                     "projection_bytes",

@@ -426,7 +426,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         &nats_url,
         "eventscope",
         &config.auth,
-        config.nats_buffer as usize,
+        config.nats_client_buffer(),
         Arc::clone(&stats),
     )
     .await?;
@@ -498,7 +498,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             &nats_url,
             "eventscope-demo",
             &config.auth,
-            ingest::SUBSCRIPTION_CAPACITY,
+            ingest::ClientBuffer::default(),
             Arc::new(Stats::default()),
         )
         .await?;

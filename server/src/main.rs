@@ -76,7 +76,7 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
         &url,
         "eventscope-demo",
         &config.auth,
-        eventscope::ingest::SUBSCRIPTION_CAPACITY,
+        eventscope::ingest::ClientBuffer::default(),
         std::sync::Arc::new(eventscope::stats::Stats::default()),
     )
     .await?;

@@ -143,6 +143,14 @@ impl Stats {
             .map_or(0, |c| c.slow_consumer_dropped.load(Ordering::Relaxed))
     }
 
+    /// Bytes the NATS client holds for ingest's subscriptions, not yet
+    /// taken by the receive loop (`--nats-buffer-bytes` bounds it).
+    pub fn nats_buffered_bytes(&self) -> u64 {
+        self.nats_client
+            .get()
+            .map_or(0, |c| c.buffered_bytes.load(Ordering::Relaxed))
+    }
+
     /// The counters as the wire reports them (overflow is the hub's own).
     pub fn health(&self, store: &StoreStats) -> Health {
         Health {

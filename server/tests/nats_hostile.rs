@@ -232,6 +232,80 @@ async fn a_full_subscription_counts_every_message_it_drops() {
     nats.stop().await;
 }
 
+/// The patched client bounds what its subscriptions hold in bytes too
+/// (`--nats-buffer-bytes`): 64 KiB messages nobody reads fill a 1 MiB
+/// bound at 15, though the channel has room for 10,000; the rest are
+/// dropped and counted, and once read, the room is there again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_buffer_is_bounded_in_bytes() {
+    let mut nats = nats_server(None).await;
+    let limit = 1u64 << 20;
+    let reader = within(
+        "reader connects",
+        async_nats::ConnectOptions::new()
+            .subscription_capacity(10_000)
+            .subscription_bytes(limit)
+            .connect(nats.url()),
+    )
+    .await
+    .expect("connect");
+    let mut sub = reader.subscribe("big.>").await.expect("subscribe");
+    reader.flush().await.expect("flush");
+    let publisher = publisher(&nats.url()).await;
+    let payload = bytes::Bytes::from(vec![b'x'; 64 << 10]);
+    let publish = |n: u32| {
+        let (publisher, payload) = (publisher.clone(), payload.clone());
+        async move {
+            for _ in 0..n {
+                publisher
+                    .publish("big.one", payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            publisher.flush().await.expect("flush");
+        }
+    };
+    publish(100).await;
+    let stats = reader.statistics();
+    let read_all = |n: u64| {
+        let stats = std::sync::Arc::clone(&stats);
+        async move {
+            while stats.in_messages.load(Ordering::Relaxed) < n {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    within("the reader reads all 100", read_all(100)).await;
+    let weight = ("big.one".len() + (64 << 10) + std::mem::size_of::<async_nats::Message>()) as u64;
+    let fits = limit / weight;
+    assert_eq!(fits, 15, "a message weighs {weight} bytes");
+    assert_eq!(stats.buffered_bytes.load(Ordering::Relaxed), fits * weight);
+    assert_eq!(
+        stats.slow_consumer_dropped.load(Ordering::Relaxed),
+        100 - fits
+    );
+    for _ in 0..fits {
+        within("a held message", sub.next()).await.expect("held");
+    }
+    assert_eq!(
+        stats.buffered_bytes.load(Ordering::Relaxed),
+        0,
+        "taken, no longer held"
+    );
+    // Room again: ten more are all held.
+    publish(10).await;
+    within("the reader reads 10 more", read_all(110)).await;
+    assert_eq!(
+        stats.slow_consumer_dropped.load(Ordering::Relaxed),
+        100 - fits
+    );
+    assert_eq!(stats.buffered_bytes.load(Ordering::Relaxed), 10 * weight);
+    // A subscriber dropped with messages held gives their bytes back.
+    drop(sub);
+    assert_eq!(stats.buffered_bytes.load(Ordering::Relaxed), 0);
+    nats.stop().await;
+}
+
 /// A flood into a small log: every message the NATS client read is an
 /// event in the log, an event evicted from it, or a loss counted under a
 /// reason. None vanishes between NATS and the log.

@@ -309,6 +309,12 @@ impl Collector for PipelineCollector {
         )?;
         gauge(
             &mut e,
+            "eventscope_nats_buffered_bytes",
+            "Bytes the NATS client holds for ingest's subscriptions, waiting for the receive loop (bounded by --nats-buffer-bytes)",
+            s.nats_buffered_bytes() as i64,
+        )?;
+        gauge(
+            &mut e,
             "eventscope_nats_connected",
             "1 while the NATS connection is up",
             i64::from(s.nats_connected.load(Ordering::Relaxed)),

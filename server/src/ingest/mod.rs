@@ -58,9 +58,36 @@ pub enum IngestError {
 /// every core is busy; measured on two cores shared with nats-server and
 /// a publisher, 65,536 (a third of a second at 200k events/s) overflowed
 /// in the first seconds of a fresh instance at rates it then sustained, and
-/// 262,144 did not. It is about 120 MiB at 300-byte payloads: async-nats
-/// bounds it in messages only, not bytes.
+/// 262,144 did not. It is about 120 MiB at 300-byte payloads; in bytes,
+/// see [`SUBSCRIPTION_BYTES`].
 pub const SUBSCRIPTION_CAPACITY: usize = 262_144;
+
+/// Bytes the NATS client holds for all subscriptions together (each
+/// message weighed as its subject, reply, headers and payload and the
+/// client's own record of it, about 200 bytes): 1 MiB payloads fill it
+/// at 128 messages, 300-byte ones at about the message bound. A bound our
+/// patched async-nats adds (vendor/async-nats, `subscription_bytes`); what
+/// it drops is counted as for a full buffer.
+pub const SUBSCRIPTION_BYTES: u64 = 128 << 20;
+
+/// What the NATS client holds for its subscriptions while ingest is busy
+/// (`--nats-buffer`, `--nats-buffer-bytes`): whichever bound comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientBuffer {
+    /// Messages per subscription.
+    pub messages: usize,
+    /// Bytes for all subscriptions together (0: no byte bound).
+    pub bytes: u64,
+}
+
+impl Default for ClientBuffer {
+    fn default() -> Self {
+        ClientBuffer {
+            messages: SUBSCRIPTION_CAPACITY,
+            bytes: SUBSCRIPTION_BYTES,
+        }
+    }
+}
 
 /// How often to repeat the "still unreachable" warning.
 const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -150,12 +177,12 @@ fn userinfo_span(one: &str) -> Option<std::ops::Range<usize>> {
 
 /// Creates a NATS client for `url` that connects in the background and keeps
 /// retrying, recording connection state and slow-consumer notices in `stats`;
-/// each subscription holds `buffer` messages at most (`--nats-buffer`).
+/// its subscriptions hold what `buffer` allows.
 pub async fn connect(
     url: &str,
     name: &str,
     auth: &NatsAuth,
-    buffer: usize,
+    buffer: ClientBuffer,
     stats: Arc<Stats>,
 ) -> Result<Client, IngestError> {
     let events_stats = Arc::clone(&stats);
@@ -165,7 +192,8 @@ pub async fn connect(
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .subscription_capacity(buffer)
+        .subscription_capacity(buffer.messages)
+        .subscription_bytes(buffer.bytes)
         .event_callback(move |event| {
             let stats = Arc::clone(&events_stats);
             let url = log_url.clone();

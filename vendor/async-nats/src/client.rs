@@ -814,7 +814,8 @@ impl Client {
             })
             .await?;
 
-        Ok(Subscriber::new(sid, self.sender.clone(), receiver))
+        Ok(Subscriber::new(sid, self.sender.clone(), receiver)
+            .with_statistics(Arc::clone(&self.connection_stats)))
     }
 
     /// Subscribes to a subject with a queue group to receive [messages][Message].
@@ -863,7 +864,8 @@ impl Client {
             })
             .await?;
 
-        Ok(Subscriber::new(sid, self.sender.clone(), receiver))
+        Ok(Subscriber::new(sid, self.sender.clone(), receiver)
+            .with_statistics(Arc::clone(&self.connection_stats)))
     }
 
     /// Flushes the internal buffer ensuring that all messages are sent.
@@ -1349,4 +1351,13 @@ pub struct Statistics {
     /// was full (slow consumer), one per message. The `SlowConsumer` event
     /// is a notice, and notices are themselves dropped when many come at once.
     pub slow_consumer_dropped: AtomicU64,
+    /// EVENTSCOPE PATCH: bytes of messages handed to subscriptions' channels
+    /// and not yet taken by their `Subscriber`s (each message counted as
+    /// its protocol length and the size of a `Message`).
+    pub buffered_bytes: AtomicU64,
+    /// EVENTSCOPE PATCH: the most `buffered_bytes` may reach (0: no limit;
+    /// [`crate::ConnectOptions::subscription_bytes`]); a message that would
+    /// pass it is dropped like one for a full channel (a slow consumer),
+    /// unless nothing is buffered.
+    pub buffered_bytes_limit: AtomicU64,
 }

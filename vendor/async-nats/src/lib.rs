@@ -751,10 +751,22 @@ impl ConnectionHandler {
                         length,
                     };
 
+                    // EVENTSCOPE PATCH: bounded in bytes too (all
+                    // subscriptions together).
+                    let stats = &self.connector.connect_stats;
+                    let weight = message_weight(&message);
+                    let limit = stats.buffered_bytes_limit.load(Ordering::Relaxed);
+                    let held = stats.buffered_bytes.load(Ordering::Relaxed);
+                    let sent = if limit > 0 && held > 0 && held.saturating_add(weight) > limit {
+                        Err(mpsc::error::TrySendError::Full(message))
+                    } else {
+                        subscription.sender.try_send(message)
+                    };
                     // if the channel for subscription was dropped, remove the
                     // subscription from the map and unsubscribe.
-                    match subscription.sender.try_send(message) {
+                    match sent {
                         Ok(_) => {
+                            stats.buffered_bytes.fetch_add(weight, Ordering::Relaxed);
                             subscription.delivered += 1;
                             // if this `Subscription` has set `max` value, check if it
                             // was reached. If yes, remove the `Subscription` and in
@@ -1051,6 +1063,10 @@ pub async fn connect_with_options<A: ToServerAddrs>(
     // We're setting it to the default server payload size.
     let max_payload = Arc::new(AtomicUsize::new(DEFAULT_SERVER_MAX_PAYLOAD));
     let statistics = Arc::new(Statistics::default());
+    // EVENTSCOPE PATCH: the subscriptions' byte bound.
+    statistics
+        .buffered_bytes_limit
+        .store(options.subscription_bytes, Ordering::Relaxed);
 
     let mut connector = Connector::new(
         addrs,
@@ -1302,6 +1318,9 @@ pub struct Subscriber {
     sid: u64,
     receiver: mpsc::Receiver<Message>,
     sender: mpsc::Sender<Command>,
+    /// EVENTSCOPE PATCH: the client's statistics, whose buffered bytes
+    /// this subscriber's messages count in until taken.
+    statistics: Option<Arc<Statistics>>,
 }
 
 impl Subscriber {
@@ -1314,6 +1333,25 @@ impl Subscriber {
             sid,
             sender,
             receiver,
+            statistics: None,
+        }
+    }
+
+    /// EVENTSCOPE PATCH: counts its messages in `statistics` until taken.
+    pub(crate) fn with_statistics(mut self, statistics: Arc<Statistics>) -> Subscriber {
+        self.statistics = Some(statistics);
+        self
+    }
+
+    /// EVENTSCOPE PATCH: `message` left the channel.
+    fn taken(&self, message: &Message) {
+        if let Some(s) = &self.statistics {
+            let w = message_weight(message);
+            let _ = s
+                .buffered_bytes
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    Some(b.saturating_sub(w))
+                });
         }
     }
 
@@ -1433,6 +1471,11 @@ impl From<tokio::sync::mpsc::error::SendError<Command>> for UnsubscribeError {
     }
 }
 
+/// EVENTSCOPE PATCH: what a message weighs in a subscription's channel.
+fn message_weight(message: &Message) -> u64 {
+    (message.length + std::mem::size_of::<Message>()) as u64
+}
+
 #[inline]
 fn drop_unsubscribe_command(sid: u64) -> Command {
     Command::Unsubscribe { sid, max: None }
@@ -1441,6 +1484,10 @@ fn drop_unsubscribe_command(sid: u64) -> Command {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.receiver.close();
+        // EVENTSCOPE PATCH: what it held no longer counts.
+        while let Ok(message) = self.receiver.try_recv() {
+            self.taken(&message);
+        }
         // Best-effort unsubscribe. `Drop` can run outside a Tokio runtime (unwinding, teardown,
         // plain threads), so start with synchronous `try_send` and only spawn an async retry when
         // the command channel is full and a runtime is available.
@@ -1471,7 +1518,12 @@ impl Stream for Subscriber {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        let polled = self.receiver.poll_recv(cx);
+        // EVENTSCOPE PATCH: taken from the channel, no longer buffered.
+        if let Poll::Ready(Some(message)) = &polled {
+            self.taken(message);
+        }
+        polled
     }
 }
 

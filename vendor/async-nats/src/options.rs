@@ -57,6 +57,8 @@ pub struct ConnectOptions {
     pub(crate) tls_client_config: Option<rustls::ClientConfig>,
     pub(crate) ping_interval: Duration,
     pub(crate) subscription_capacity: usize,
+    /// EVENTSCOPE PATCH: see [`ConnectOptions::subscription_bytes`].
+    pub(crate) subscription_bytes: u64,
     pub(crate) sender_capacity: usize,
     pub(crate) event_callback: Option<CallbackArg1<Event, ()>>,
     pub(crate) inbox_prefix: String,
@@ -111,6 +113,7 @@ impl Default for ConnectOptions {
             ping_interval: Duration::from_secs(60),
             sender_capacity: 2048,
             subscription_capacity: 1024 * 64,
+            subscription_bytes: 0,
             event_callback: None,
             inbox_prefix: "_INBOX".to_string(),
             request_timeout: Some(Duration::from_secs(10)),
@@ -646,6 +649,17 @@ impl ConnectOptions {
     /// ```
     pub fn subscription_capacity(mut self, capacity: usize) -> ConnectOptions {
         self.subscription_capacity = capacity;
+        self
+    }
+
+    /// EVENTSCOPE PATCH: bounds the messages all subscriptions hold
+    /// together, waiting for their `Subscriber`s, in bytes (each message
+    /// counted as its protocol length plus the size of a `Message`): past
+    /// it a message is dropped as for a full channel (counted in
+    /// `Statistics::slow_consumer_dropped`, with a `SlowConsumer` event),
+    /// unless nothing is held. 0 (the default): bounded in messages only.
+    pub fn subscription_bytes(mut self, bytes: u64) -> ConnectOptions {
+        self.subscription_bytes = bytes;
         self
     }
 
