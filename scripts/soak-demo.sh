@@ -19,7 +19,7 @@ EVENTSCOPE_LOG=warn "$bin" --demo-rate "$rate" --store-bytes "$store" --addr "12
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 log "demo soak: pid $pid, $rate events/s, store $store, $minutes min -> $out"
-echo "seconds,rss_mib,store_bytes_mib,ingested,dropped" > "$out"
+echo "seconds,rss_mib,store_bytes_mib,projections_mib,checkpoints_mib,checkpoints_held,ingested,dropped" > "$out"
 start=$(date +%s)
 end=$(( start + minutes * 60 ))
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -30,6 +30,10 @@ while [ "$(date +%s)" -lt "$end" ]; do
   store_b=$(awk '/^eventscope_store_bytes / {print $2}' <<<"$metrics")
   ingested=$(awk '/^eventscope_events_ingested_total/ {s+=$2} END {print s+0}' <<<"$metrics")
   dropped=$(awk '/^eventscope_events_dropped_total/ {s+=$2} END {print s+0}' <<<"$metrics")
-  printf '%d,%.1f,%.1f,%s,%s\n' $(( $(date +%s) - start )) "$(bc -l <<<"$rss_kb/1024")" \
-    "$(bc -l <<<"${store_b:-0}/1048576")" "$ingested" "$dropped" | tee -a "$out"
+  live_b=$(awk '/^eventscope_projection_bytes\{state="live"\}/ {print $2}' <<<"$metrics")
+  cps_b=$(awk '/^eventscope_projection_bytes\{state="checkpoints"\}/ {print $2}' <<<"$metrics")
+  held=$(awk '/^eventscope_checkpoints / {print $2}' <<<"$metrics")
+  printf '%d,%.1f,%.1f,%.1f,%.1f,%s,%s,%s\n' $(( $(date +%s) - start )) "$(bc -l <<<"$rss_kb/1024")" \
+    "$(bc -l <<<"${store_b:-0}/1048576")" "$(bc -l <<<"${live_b:-0}/1048576")" \
+    "$(bc -l <<<"${cps_b:-0}/1048576")" "${held:-0}" "$ingested" "$dropped" | tee -a "$out"
 done

@@ -274,6 +274,58 @@ async fn filter_parameters_are_bounded_and_long_scans_answer_whole() {
         // The request's deadline cut it (a slow machine): the cursor goes on.
         assert!(page.scanned > 0);
     }
+
+    // A crowd of slow queries (a field no event has: every payload parsed):
+    // 4 run at once, the others wait their turn, and past a 5 s wait are
+    // answered 503 with a JSON error, none left hanging. More at once each
+    // round until the wait runs out, whatever the machine's speed.
+    let mut seen_503 = false;
+    for crowd in [200usize, 400, 800] {
+        let started = std::time::Instant::now();
+        let answers = futures::future::join_all((0..crowd).map(|i| {
+            let addr = running.addr;
+            async move {
+                let resp = reqwest::get(format!(
+                    "http://{addr}/api/v1/events?field=user.id={}&limit=10",
+                    1_000 + i
+                ))
+                .await
+                .expect("answered");
+                (resp.status().as_u16(), resp.text().await.expect("body"))
+            }
+        }))
+        .await;
+        for (status, body) in &answers {
+            match status {
+                200 => {}
+                503 => {
+                    let err: ApiError = serde_json::from_str(body).expect("a JSON error");
+                    assert!(
+                        err.error.contains("4 event queries are running"),
+                        "{}",
+                        err.error
+                    );
+                    seen_503 = true;
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+        eprintln!(
+            "{crowd} slow queries at once: {} answered 503, all within {:?}",
+            answers.iter().filter(|(s, _)| *s == 503).count(),
+            started.elapsed()
+        );
+        if seen_503 {
+            break;
+        }
+    }
+    assert!(
+        seen_503,
+        "a crowd of slow queries is turned away, not queued without end"
+    );
+    // And the server goes on answering.
+    let (status, _) = get(running.addr, "/healthz").await;
+    assert_eq!(status, 200);
     running.stop().await;
     nats.stop().await;
 }

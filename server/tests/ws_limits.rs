@@ -215,3 +215,110 @@ async fn one_address_cannot_take_every_shared_view() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// Storms from one address are slowed, not served: subscribe-and-leave
+/// past the address's allowance (its burst, then 100 a second) gets an
+/// error frame; connect-and-leave past 64 at once (then 10 a second) gets
+/// 429 before the handshake, with a JSON error, counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storms_from_one_address_are_slowed() {
+    let Harness {
+        mut nats,
+        running,
+        ws: mut counts,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["storm.>"]);
+            // A burst of 4 subscriptions (the harness's socket took one).
+            c.ws_per_address = 4;
+            c
+        },
+        "storm.probe",
+    )
+    .await;
+
+    // Subscribe and leave, 40 times, sent at once (never more than one
+    // held): the allowance (3 left, then 100 a second) runs out. Each
+    // subscribe is answered in order, with a snapshot or an error frame.
+    let mut ws = ws_open(running.addr).await;
+    for i in 0..40 {
+        let view = View::Tail {
+            filter: format!("subject=storm.s{i}"),
+            limit: 5,
+        };
+        let key = view.key();
+        send(&mut ws, &ClientMsg::Subscribe { view }).await;
+        send(&mut ws, &ClientMsg::Unsubscribe { sub: key }).await;
+    }
+    let (mut served, mut slowed) = (0, 0);
+    while served + slowed < 40 {
+        match next_frame(&mut ws).await.body {
+            Body::Snapshot { .. } => served += 1,
+            Body::Error { message } => {
+                assert!(message.contains("--ws-per-address"), "{message}");
+                slowed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(served >= 3, "the allowance is served: {served}");
+    assert!(slowed >= 10, "the storm is slowed: {slowed} of 40 refused");
+    // After a pause the allowance is back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(
+        &mut ws,
+        &ClientMsg::Subscribe {
+            view: View::Tail {
+                filter: "subject=storm.after".to_string(),
+                limit: 5,
+            },
+        },
+    )
+    .await;
+    assert!(matches!(
+        next_frame(&mut ws).await.body,
+        Body::Snapshot { .. }
+    ));
+
+    // Connect and leave, 100 times: the first 64 or so are let in (the
+    // harness's and the one above among them), the rest refused with 429.
+    let url = format!("ws://{}/ws?v={}", running.addr, app::wire::PROTOCOL_VERSION);
+    let mut refused = 0u64;
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((mut c, _)) => drop(c.close(None).await),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429);
+                let body = response.body().as_deref().unwrap_or_default();
+                let error: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
+                assert!(
+                    error["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("too fast")),
+                    "{error}"
+                );
+                refused += 1;
+            }
+            Err(e) => panic!("neither let in nor refused with 429: {e}"),
+        }
+    }
+    // A burst of 64 (two of which the sockets above took), then 10 a
+    // second for as long as the loop took.
+    let refill = 10.0 * started.elapsed().as_secs_f64();
+    assert!(
+        (1..=38).contains(&refused) && refused as f64 >= 100.0 - 64.0 - refill - 1.0,
+        "{refused} of 100 refused in {:?} (a burst of 64, then 10 a second)",
+        started.elapsed()
+    );
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains(&format!("eventscope_ws_refused_total {refused}")),
+        "{metrics}"
+    );
+    drop(ws.close(None).await);
+    drop(counts.close(None).await);
+    running.stop().await;
+    nats.stop().await;
+}

@@ -1486,11 +1486,16 @@ fn metric_sum(m: &std::collections::HashMap<String, f64>, name: &str) -> f64 {
 /// different, 10 KB `Nats-Msg-Id`s, a new subject per message (a million
 /// over a long run), 100,000 metric series and correlation ids. Every 5 s:
 /// its RSS, whether a small probe event is still taken into the log, and
-/// the accounts. The RSS bound is the log's cap plus 200 MiB for the
-/// queues (64 MiB), the NATS client's buffer, projections and the runtime.
+/// the accounts. The RSS bound is what the budgets add up to: the log's
+/// cap, the projections' budget, the hub's queue (64 MiB) and the NATS
+/// client's buffer, plus 200 MiB for the runtime, the allocator's slack,
+/// the live views and the rest.
 async fn soak(run: &Run, bin: &std::path::Path, secs: u64, quick: bool) {
     const STORE_MIB: f64 = 256.0;
-    const BOUND_MIB: f64 = STORE_MIB + 200.0;
+    const PROJECTIONS_MIB: f64 = 64.0;
+    const QUEUE_MIB: f64 = 64.0;
+    const NATS_BUFFER_MIB: f64 = 32.0;
+    const BOUND_MIB: f64 = STORE_MIB + PROJECTIONS_MIB + QUEUE_MIB + NATS_BUFFER_MIB + 200.0;
     let port = managed_nats::free_port().expect("port");
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let mut child = match tokio::process::Command::new(bin)
@@ -1501,6 +1506,10 @@ async fn soak(run: &Run, bin: &std::path::Path, secs: u64, quick: bool) {
             "soak.>",
             "--store-bytes",
             "256MiB",
+            "--projection-bytes",
+            "64MiB",
+            "--nats-buffer-bytes",
+            "32MiB",
             "--addr",
             &addr.to_string(),
         ])
@@ -1534,7 +1543,7 @@ async fn soak(run: &Run, bin: &std::path::Path, secs: u64, quick: bool) {
     let t0 = Instant::now();
     let mut next_sample = Duration::from_secs(5);
     println!(
-        "soak: {} s, eventscope pid {pid}, RSS bound {BOUND_MIB} MiB (the log's cap + 200 MiB)",
+        "soak: {} s, eventscope pid {pid}, RSS bound {BOUND_MIB} MiB (log {STORE_MIB} + projections {PROJECTIONS_MIB} + queue {QUEUE_MIB} + NATS buffer {NATS_BUFFER_MIB} + 200 MiB)",
         secs
     );
     // About 2,000 messages and 30 MB a second, in rounds of 100.
@@ -1615,9 +1624,15 @@ async fn soak(run: &Run, bin: &std::path::Path, secs: u64, quick: bool) {
                 refused_probes += 1;
             }
             println!(
-                "  soak {:>4.0} s: RSS {rss:.0} MiB (max {max_rss:.0}), log {:.0} MiB, published {published}, ingested {}, dropped {}, dictionary overflow {}, log still taking events: {}",
+                "  soak {:>4.0} s: RSS {rss:.0} MiB (max {max_rss:.0}), log {:.0} MiB, projections {:.0} + checkpoints {:.0} MiB ({} held, {} let go), NATS buffer {:.0} MiB, published {published}, ingested {}, dropped {}, dictionary overflow {}, log still taking events: {}",
                 t0.elapsed().as_secs_f64(),
                 metric_sum(&after, "eventscope_store_bytes") / 1048576.0,
+                metric_sum(&after, "eventscope_projection_bytes{state=\"live\"}") / 1048576.0,
+                metric_sum(&after, "eventscope_projection_bytes{state=\"checkpoints\"}")
+                    / 1048576.0,
+                metric_sum(&after, "eventscope_checkpoints"),
+                metric_sum(&after, "eventscope_checkpoints_dropped_total"),
+                metric_sum(&after, "eventscope_nats_buffered_bytes") / 1048576.0,
                 metric_sum(&after, "eventscope_events_ingested_total"),
                 metric_sum(&after, "eventscope_events_dropped_total"),
                 metric_sum(&after, "eventscope_dictionary_overflow_total"),

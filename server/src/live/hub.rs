@@ -882,8 +882,6 @@ pub struct TailPage {
     /// matched beyond the page's `limit`, and those the scan bound left
     /// unexamined.
     pub skipped: u64,
-    /// Whether the scan bound let the page look at everything it had to.
-    pub complete: bool,
 }
 
 /// The newest `limit` events matching `query` with ids in `(after, upto]`,
@@ -899,10 +897,7 @@ pub fn tail_page(
     max_scan: usize,
 ) -> TailPage {
     let Some(upto) = upto else {
-        return TailPage {
-            complete: true,
-            ..TailPage::default()
-        };
+        return TailPage::default();
     };
     let mut q = query.clone();
     q.after_id = after;
@@ -915,10 +910,10 @@ pub fn tail_page(
         0
     };
     let page = store.query(&q);
-    let complete = page.events.len() == limit || page.next_before.is_none();
+    let full = page.events.len() == limit || page.next_before.is_none();
     let mut skipped = 0;
     if let (Some(next), Some(after)) = (page.next_before, after) {
-        if complete {
+        if full {
             // The page is full: count the other matches, within the same
             // bounds; what those leave unexamined is counted too.
             q.before_id = Some(next);
@@ -940,7 +935,6 @@ pub fn tail_page(
             .map(|e| summary(decoders, e))
             .collect(),
         skipped,
-        complete,
     }
 }
 
