@@ -33,6 +33,8 @@ impl Default for Stats {
             checkpoint_bytes: AtomicU64::new(0),
             projection_budget: AtomicU64::new(0),
             checkpoints_dropped: AtomicU64::new(0),
+            samples_over_series_cap: AtomicU64::new(0),
+            samples_over_budget: AtomicU64::new(0),
             tail_deferred: AtomicU64::new(0),
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
@@ -97,6 +99,11 @@ pub struct Stats {
     pub projection_budget: AtomicU64,
     /// Checkpoints let go to stay within that budget.
     pub checkpoints_dropped: AtomicU64,
+    /// Metric samples of series past the 1,000 the projections track.
+    pub samples_over_series_cap: AtomicU64,
+    /// Samples and values the projections left out at their byte budget
+    /// (or a distinct-count bucket's cap).
+    pub samples_over_budget: AtomicU64,
     /// Tail-view refreshes put off to the next tick: the tick's share for
     /// tail views was spent.
     pub tail_deferred: AtomicU64,

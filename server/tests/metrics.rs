@@ -104,6 +104,14 @@ async fn counters_match_what_was_published() {
     assert!(live > 100_000.0, "{live}");
     assert!(live + get("eventscope_projection_bytes{state=checkpoints}") <= (128u64 << 20) as f64);
     assert_eq!(get("eventscope_checkpoints_dropped_total"), 0.0);
+    assert_eq!(
+        get("eventscope_projection_left_out_total{reason=budget}"),
+        0.0
+    );
+    assert_eq!(
+        get("eventscope_projection_left_out_total{reason=series_cap}"),
+        0.0
+    );
     // What the client read: every event (nothing dropped by it), and the
     // replies to the first JetStream poll besides.
     let read = get("eventscope_nats_messages_in_total");

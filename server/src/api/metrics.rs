@@ -301,6 +301,15 @@ impl Collector for PipelineCollector {
             "The byte budget of the projections and checkpoints together (--projection-bytes)",
             load(&s.projection_budget) as i64,
         )?;
+        counter(
+            &mut e,
+            "eventscope_projection_left_out",
+            "Metric samples and user-defined projections' values the projections left out: of series past the 1,000 tracked (series_cap), or at the byte budget, which takes no new series, sketch buckets or groups (budget)",
+            &[
+                ("reason", "series_cap", load(&s.samples_over_series_cap)),
+                ("reason", "budget", load(&s.samples_over_budget)),
+            ],
+        )?;
         plain_counter(
             &mut e,
             "eventscope_checkpoints_dropped",

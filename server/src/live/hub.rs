@@ -295,7 +295,14 @@ pub struct Hub {
     store: SharedStore,
     decoders: Arc<Decoders>,
     tick: Duration,
+    /// When the live state was last weighed against its budget.
+    weighed_at: std::time::Instant,
 }
+
+/// How often the live state is weighed against `--projection-bytes`
+/// between checkpoints (a weighing walks the metric buckets and flows:
+/// about a millisecond for a large state).
+const WEIGH_EVERY: Duration = Duration::from_secs(1);
 
 /// Takes a lock the hub shares with readers (queries, time travel, the
 /// pages): at once when it is free; else waits in a way that first hands
@@ -348,6 +355,7 @@ impl Hub {
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
+            weighed_at: std::time::Instant::now(),
             folds,
             schemas: Default::default(),
             checkpoints,
@@ -479,6 +487,18 @@ impl Hub {
             }
         }
         checkpoints.prune(store.first_id());
+        if self.weighed_at.elapsed() >= WEIGH_EVERY {
+            self.weighed_at = std::time::Instant::now();
+            let full = checkpoints.weigh_live(self.folds.weight());
+            self.folds.set_full(full);
+            let (series_cap, budget) = self.folds.left_out();
+            self.stats
+                .samples_over_series_cap
+                .store(series_cap, Ordering::Relaxed);
+            self.stats
+                .samples_over_budget
+                .store(budget, Ordering::Relaxed);
+        }
         self.stats
             .checkpoint_micros
             .store(checkpoints.spent().as_micros() as u64, Ordering::Relaxed);

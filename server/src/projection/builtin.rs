@@ -196,15 +196,24 @@ impl Default for Series {
 }
 
 impl Series {
-    pub(crate) fn add(&mut self, t_ms: i64, v: f64) {
+    /// Adds a sample; with `full` (the projections at their byte budget),
+    /// only to buckets that already exist: `false` if a ring had none for
+    /// it (the sample is then missing from that ring's windows).
+    pub(crate) fn add(&mut self, t_ms: i64, v: f64, full: bool) -> bool {
+        let mut taken = true;
         for ring in [&mut self.fine, &mut self.coarse] {
             if let Some(slot) = ring.slot_mut(t_ms) {
+                if full && slot.is_none() {
+                    taken = false;
+                    continue;
+                }
                 std::sync::Arc::make_mut(
                     slot.get_or_insert_with(|| std::sync::Arc::new(Agg::new())),
                 )
                 .add(v);
             }
         }
+        taken
     }
 
     /// Adds `other`'s buckets into this series' ([`Ring::absorb`]).
@@ -281,6 +290,11 @@ pub struct Projections {
     errors: HashMap<u32, MultiRes<u32>>,
     metrics: HashMap<u32, Series>,
     series_overflow: u64,
+    /// At the byte budget (`--projection-bytes`): no new metric series,
+    /// sketch buckets or user-defined groups until the state shrinks.
+    full: bool,
+    /// Samples and values left out for the budget.
+    refused: u64,
     custom: Vec<Custom>,
     flows: Flows,
     topology: Topology,
@@ -305,6 +319,8 @@ impl Default for Projections {
             errors: HashMap::default(),
             metrics: HashMap::default(),
             series_overflow: 0,
+            full: false,
+            refused: 0,
             custom: Vec::new(),
             flows: Flows::default(),
             topology: Topology::default(),
@@ -410,7 +426,9 @@ impl Projections {
     /// Folds one stored event in. Events must come in id order.
     pub fn apply(&mut self, e: &EventRef<'_>) {
         for c in &mut self.custom {
-            c.apply(e);
+            if !c.apply(e, self.full) {
+                self.refused += 1;
+            }
         }
         let link = self.flows.apply(e);
         self.topology.apply(e, link.caused_by, link.starts);
@@ -440,14 +458,25 @@ impl Projections {
             }
         }
         for sample in e.samples() {
-            if !self.metrics.contains_key(&sample.series_id) && self.metrics.len() >= MAX_SERIES {
-                self.series_overflow += 1;
-                continue;
+            if !self.metrics.contains_key(&sample.series_id) {
+                if self.full {
+                    self.refused += 1;
+                    continue;
+                }
+                if self.metrics.len() >= MAX_SERIES {
+                    self.series_overflow += 1;
+                    continue;
+                }
             }
-            self.metrics
+            let full = self.full;
+            if !self
+                .metrics
                 .entry(sample.series_id)
                 .or_default()
-                .add(t, sample.value);
+                .add(t, sample.value, full)
+            {
+                self.refused += 1;
+            }
         }
     }
 
@@ -483,6 +512,7 @@ impl Projections {
             }
         }
         self.series_overflow += other.series_overflow;
+        self.refused += other.refused;
         for (mine, theirs) in self.custom.iter_mut().zip(&other.custom) {
             mine.absorb(theirs);
         }
@@ -530,6 +560,20 @@ impl Projections {
         w += self.flows.weight(prev.map(|p| &p.flows));
         w += self.topology.weight();
         w
+    }
+
+    /// Marks the state as at its byte budget, or no longer
+    /// ([`Projections::apply`] then takes no new series, sketch buckets
+    /// or groups).
+    pub fn set_full(&mut self, full: bool) {
+        self.full = full;
+    }
+
+    /// Metric samples left out: of series past the 1,000 tracked, and
+    /// (samples and user-defined projections' values) for the budget or a
+    /// distinct-count bucket's cap.
+    pub fn left_out(&self) -> (u64, u64) {
+        (self.series_overflow, self.refused)
     }
 
     /// Events folded so far.

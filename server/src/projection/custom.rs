@@ -359,22 +359,24 @@ impl Custom {
         &self.def
     }
 
-    /// Folds one event in (if it matches).
-    pub fn apply(&mut self, e: &EventRef<'_>) {
+    /// Folds one event in (if it matches). With `full` (the projections
+    /// at their byte budget) no new group, value bucket or distinct value
+    /// is made: `false` when something was left out for it.
+    pub fn apply(&mut self, e: &EventRef<'_>, full: bool) -> bool {
         if !subject_matches(&self.def.subject, e.subject()) {
-            return;
+            return true;
         }
         let mut json = None;
         for p in &self.predicates {
             if !p.holds(field_value(e, &mut json, &p.field).as_deref()) {
-                return;
+                return true;
             }
         }
         let value = match &self.def.field {
             Some(f) => match field_value(e, &mut json, f) {
                 Some(v) => Some(v),
                 // An event without the aggregated field is not counted.
-                None => return,
+                None => return true,
             },
             None => None,
         };
@@ -382,7 +384,13 @@ impl Custom {
             Some(g) => field_value(e, &mut json, g).unwrap_or_else(|| NO_GROUP.to_string()),
             None => String::new(),
         };
-        let key = if self.groups.contains_key(&key) || self.groups.len() < MAX_GROUPS {
+        let mut taken = true;
+        let key = if self.groups.contains_key(&key) {
+            key
+        } else if full {
+            taken = false;
+            OVERFLOW_GROUP.to_string()
+        } else if self.groups.len() < MAX_GROUPS {
             key
         } else {
             OVERFLOW_GROUP.to_string()
@@ -408,7 +416,12 @@ impl Custom {
                     v.hash(&mut h);
                     let hash = h.finish();
                     group.distinct.update(t, |set| {
-                        if set.len() < MAX_DISTINCT_PER_BUCKET {
+                        if set.contains(&hash) {
+                            return;
+                        }
+                        if full || set.len() >= MAX_DISTINCT_PER_BUCKET {
+                            taken = false;
+                        } else {
                             set.insert(hash);
                         }
                     });
@@ -419,10 +432,11 @@ impl Custom {
                     .and_then(|v| v.parse::<f64>().ok())
                     .filter(|n| n.is_finite())
                 {
-                    group.values.add(t, n);
+                    taken &= group.values.add(t, n, full);
                 }
             }
         }
+        taken
     }
 
     /// The state over `window` as of `now_ms`.
@@ -549,8 +563,8 @@ mod tests {
                aggregate = "distinct"
                field = "user""#));
         for e in s.iter() {
-            sum.apply(&e);
-            distinct.apply(&e);
+            sum.apply(&e, false);
+            distinct.apply(&e, false);
         }
         let now = 1_000_010;
         let g = groups(sum.snapshot(Window::M1, now));
@@ -583,7 +597,7 @@ mod tests {
                aggregate = "total"
                field = "amount""#));
         for e in s.iter() {
-            balance.apply(&e);
+            balance.apply(&e, false);
         }
         // Two hours on, past every window: still the balance.
         let g = groups(balance.snapshot(Window::S1, 1_000_000 + 7_200_000));

@@ -215,6 +215,32 @@ impl Folds {
         &self.parts
     }
 
+    /// What the live state weighs: the partitions, and their merged view
+    /// when there are several.
+    pub fn weight(&self) -> usize {
+        let parts: usize = self.parts.iter().map(|p| p.weight(None).full()).sum();
+        parts
+            + self
+                .pool
+                .as_ref()
+                .map_or(0, |_| self.view.weight(None).full())
+    }
+
+    /// [`Projections::set_full`] on every partition.
+    pub fn set_full(&mut self, full: bool) {
+        for p in &mut self.parts {
+            p.set_full(full);
+        }
+    }
+
+    /// [`Projections::left_out`], over the partitions.
+    pub fn left_out(&self) -> (u64, u64) {
+        self.parts.iter().fold((0, 0), |(a, b), p| {
+            let (x, y) = p.left_out();
+            (a + x, b + y)
+        })
+    }
+
     /// Merges the partitions for reading, if anything was folded since the
     /// last merge.
     pub fn refresh(&mut self) {

@@ -177,6 +177,15 @@ impl Checkpoints {
         (self.live, self.own.iter().sum())
     }
 
+    /// Takes the live state's weight as weighed now (it grows between
+    /// checkpoints), letting checkpoints go if need be; whether the live
+    /// state alone is at the budget (it should then take nothing new).
+    pub fn weigh_live(&mut self, bytes: usize) -> bool {
+        self.live = bytes;
+        self.fit();
+        bytes >= self.budget
+    }
+
     /// Checkpoints let go to stay within the budget.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -549,6 +558,16 @@ mod tests {
             "the one kept is recent: {}",
             tight.list[0].last_id
         );
+        // Weighed between checkpoints: the live state alone over the budget
+        // says so (the hub then makes the live state take nothing new);
+        // one grown past room for all checkpoints lets some go.
+        assert!(tight.weigh_live(unit));
+        assert!(!cps.weigh_live(unit));
+        let held = cps.len();
+        assert!(!cps.weigh_live(unit * 4));
+        assert!(cps.len() < held, "{} of {held} kept", cps.len());
+        let (l, h) = cps.bytes();
+        assert!(l + h <= cps.budget());
     }
 
     #[test]

@@ -242,3 +242,46 @@ fn rate_history_has_an_hour_of_seconds() {
     assert_eq!(total[total.len() - 2], 2, "two events a second");
     assert_eq!(total[total.len() - 1], 1, "the last second has begun");
 }
+
+fn fold_sample(store: &mut Store, p: &mut Projections, series: &str, v: f64, t: i64) {
+    let payload = format!(r#"{{"name":"{series}","value":{v}}}"#);
+    let id = store
+        .append(&NewEvent::core("metrics.x", payload, t))
+        .expect("kept");
+    p.apply(&store.get(id).expect("held"));
+}
+
+#[test]
+fn at_the_byte_budget_no_new_series_or_buckets_are_made_and_what_is_left_out_is_counted() {
+    let mut store = Store::new(64 << 20);
+    let mut p = Projections::default();
+    let t0 = 1_795_672_800_000i64;
+    fold_sample(&mut store, &mut p, "a", 1.0, t0);
+    let before = p.weight(None).full();
+    p.set_full(true);
+    // A new series: left out.
+    fold_sample(&mut store, &mut p, "b", 2.0, t0 + 10);
+    // The same second of a series held: its buckets exist, taken.
+    fold_sample(&mut store, &mut p, "a", 3.0, t0 + 20);
+    assert_eq!(p.left_out(), (0, 1));
+    // Two seconds on: a new one-second bucket would be needed (left out
+    // of it, counted); the minute's bucket exists and takes it.
+    fold_sample(&mut store, &mut p, "a", 4.0, t0 + 2_000);
+    assert_eq!(p.left_out(), (0, 2));
+    assert_eq!(p.weight(None).full(), before, "nothing new was allocated");
+    fn counts(p: &Projections, store: &Store, w: Window, now: i64) -> Vec<(String, u64)> {
+        let Some(ProjectionBody::Metrics { series }) = p.snapshot(store, "metrics", w, now) else {
+            panic!("metrics");
+        };
+        series.into_iter().map(|s| (s.series, s.count)).collect()
+    }
+    let now = t0 + 2_000;
+    assert_eq!(counts(&p, &store, Window::M1, now), [("a".to_string(), 2)]);
+    assert_eq!(counts(&p, &store, Window::M15, now), [("a".to_string(), 3)]);
+    // Below the budget again: new series and buckets are made.
+    p.set_full(false);
+    fold_sample(&mut store, &mut p, "b", 5.0, t0 + 3_000);
+    assert_eq!(p.left_out(), (0, 2));
+    assert!(p.weight(None).full() > before);
+    assert_eq!(counts(&p, &store, Window::M1, t0 + 3_000).len(), 2);
+}
