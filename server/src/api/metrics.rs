@@ -67,7 +67,15 @@ impl Collector for PipelineCollector {
             let log = self.store.read();
             let dictionaries: Vec<_> = log
                 .dictionaries()
-                .map(|(name, d)| (name, d.overflowed(), d.too_long(), d.bytes() as i64))
+                .map(|(name, d)| {
+                    (
+                        name,
+                        d.overflowed(),
+                        d.too_long(),
+                        d.bytes() as i64,
+                        d.retired(),
+                    )
+                })
                 .collect();
             (log.stats(), dictionaries)
         };
@@ -125,7 +133,7 @@ impl Collector for PipelineCollector {
                 None,
                 probe.metric_type(),
             )?;
-            for (name, full, too_long, _) in &dictionaries {
+            for (name, full, too_long, _, _) in &dictionaries {
                 for (reason, n) in [("full", *full), ("too_long", *too_long)] {
                     let set = [("dictionary", *name), ("reason", reason)];
                     ConstCounter::new(n).encode(family.encode_family(&set)?)?;
@@ -140,8 +148,21 @@ impl Collector for PipelineCollector {
                 None,
                 probe.metric_type(),
             )?;
-            for (name, _, _, bytes) in &dictionaries {
+            for (name, _, _, bytes, _) in &dictionaries {
                 ConstGauge::new(*bytes).encode(family.encode_family(&[("dictionary", *name)])?)?;
+            }
+        }
+        {
+            let probe = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(
+                "eventscope_dictionary_retired",
+                "Strings the log's dictionaries let go, nearly full, because no event still held used them (their ids are not reused; a projection still counting one reads \"(forgotten)\"), by dictionary",
+                None,
+                probe.metric_type(),
+            )?;
+            for (name, _, _, _, retired) in &dictionaries {
+                ConstCounter::new(*retired)
+                    .encode(family.encode_family(&[("dictionary", *name)])?)?;
             }
         }
         counter(

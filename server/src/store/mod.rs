@@ -401,6 +401,8 @@ pub struct Store {
     chunk_bytes_total: usize,
     dedup_window: usize,
     scratch: Vec<u8>,
+    /// The first held id when the dictionaries were last swept.
+    retired_at: u64,
 }
 
 impl Store {
@@ -441,6 +443,7 @@ impl Store {
             chunk_bytes_total: 0,
             dedup_window: DEDUP_WINDOW.min(cap_bytes / 2048),
             scratch: Vec::new(),
+            retired_at: 0,
         }
     }
 
@@ -473,7 +476,9 @@ impl Store {
         // What this event loses, counted only if it is kept.
         let samples_cut = u64::from(samples < d.metrics.len());
         for m in &d.metrics[..samples] {
-            let id = self.series.intern(&series_key(&m.name, &m.tags));
+            let id = self
+                .series
+                .intern(&series_key(&m.name, &m.tags), self.next_id);
             var.extend_from_slice(&id.to_le_bytes());
             var.extend_from_slice(&m.value.to_le_bytes());
         }
@@ -498,9 +503,9 @@ impl Store {
         // A one-off subject is grouped in the dictionary and kept whole in
         // the event; so is any subject once the dictionary is full.
         let (subject, own_subject) = match crate::event::one_off_group(&ev.subject) {
-            Some(group) => (self.subjects.intern(group), true),
+            Some(group) => (self.subjects.intern(group, self.next_id), true),
             None => {
-                let id = self.subjects.intern(&ev.subject);
+                let id = self.subjects.intern(&ev.subject, self.next_id);
                 (id, id == intern::OVERFLOW)
             }
         };
@@ -558,6 +563,7 @@ impl Store {
             };
             self.chunk_bytes_total += chunk.bytes();
             self.chunks.push_back(chunk);
+            self.retire_unused();
         }
 
         let received_ms = ev.received_ms.max(self.last_received_ms);
@@ -584,12 +590,12 @@ impl Store {
         });
         let (stream, seq) = match &ev.source {
             Source::Core => (NONE, 0),
-            Source::JetStream { stream, seq } => (self.streams.intern(stream), *seq),
+            Source::JetStream { stream, seq } => (self.streams.intern(stream, self.next_id), *seq),
         };
         let service = d
             .service
             .as_deref()
-            .map_or(NONE, |s| self.services.intern(s));
+            .map_or(NONE, |s| self.services.intern(s, self.next_id));
         let message = match (d.level, &d.message) {
             // A long message is grouped by its start (the event keeps it
             // whole in its payload).
@@ -597,9 +603,9 @@ impl Store {
                 let mut cut = truncate(m, intern::MAX_LEN - '…'.len_utf8()).to_string();
                 cut.push('…');
                 self.stats.messages_cut += 1;
-                self.messages.intern(&cut)
+                self.messages.intern(&cut, self.next_id)
             }
-            (Some(l), Some(m)) if l >= Level::Warn => self.messages.intern(m),
+            (Some(l), Some(m)) if l >= Level::Warn => self.messages.intern(m, self.next_id),
             _ => NONE,
         };
         let Some(chunk) = self.chunks.back_mut() else {
@@ -642,6 +648,28 @@ impl Store {
         self.stats.duplicates += u64::from(duplicate);
         self.stats.raw += u64::from(d.kind == Kind::Raw);
         Some(id)
+    }
+
+    /// Lets the dictionaries that are nearly full forget the strings no
+    /// held event uses (the streams' ids are kept: an event has a byte for
+    /// one). At most eight times per turn of the log: each sweep walks a
+    /// dictionary.
+    fn retire_unused(&mut self) {
+        let Some(first) = self.first_id() else { return };
+        if first.saturating_sub(self.retired_at) < (self.stats.events / 8).max(1) {
+            return;
+        }
+        self.retired_at = first;
+        for d in [
+            &mut self.subjects,
+            &mut self.services,
+            &mut self.series,
+            &mut self.messages,
+        ] {
+            if d.nearly_full() {
+                d.retire_before(first);
+            }
+        }
     }
 
     /// Evicts the oldest chunk and hands it back (for reuse).

@@ -376,6 +376,53 @@ fn long_distinct_error_texts_cannot_fill_the_log_with_dictionaries() {
 }
 
 #[test]
+fn a_burst_of_one_off_subjects_fills_the_dictionary_only_until_evicted() {
+    // Issue 16: a million distinct subjects filled the subject dictionary
+    // for good: every new subject after them read "(overflow)" in the
+    // projections until a restart.
+    let mut s = Store::new(4 << 20);
+    let max = (4usize << 20) / 1024;
+    let mut i = 0i64;
+    let mut append = |s: &mut Store, subject: &str| {
+        i += 1;
+        s.append(&ev(subject, "{}", i)).expect("kept")
+    };
+    for n in 0..max * 20 {
+        append(&mut s, &format!("burst.s{n}"));
+    }
+    assert!(s.subjects().overflowed() > 0, "the burst filled it");
+    assert!(
+        s.subjects().retired() > 0,
+        "and it let go of what was evicted"
+    );
+    // Traffic as usual again: once the burst is evicted, new subjects get
+    // names of their own, not "(overflow)".
+    let mut last = 0;
+    for n in 0..60_000 {
+        last = append(&mut s, &format!("orders.n{}", n % 10));
+    }
+    assert!(s.first_id() > Some(max as u64 * 20), "the burst is evicted");
+    let fresh = append(&mut s, "payments.new");
+    assert_eq!(s.get(fresh).expect("held").subject(), "payments.new");
+    let id = s
+        .subjects()
+        .get("payments.new")
+        .expect("named in the dictionary");
+    assert_eq!(s.subjects().name(id), Some("payments.new"));
+    assert!(s.get(last).is_some());
+    // Held events all still read their own subjects.
+    let held: Vec<String> = s
+        .range(s.first_id().expect("held"), u64::MAX)
+        .map(|e| e.subject().to_string())
+        .collect();
+    assert!(
+        held.iter()
+            .all(|x| x.starts_with("orders.") || x.starts_with("burst.") || x == "payments.new")
+    );
+    assert!(s.stats().bytes <= 4 << 20);
+}
+
+#[test]
 fn msg_ids_are_scoped_by_subject_or_stream_and_cost_a_fixed_size() {
     let mut s = Store::new(64 << 20);
     let with_id = |subject: &str, id: &str, source: Source| {
