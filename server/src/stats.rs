@@ -35,6 +35,7 @@ impl Default for Stats {
             checkpoints_dropped: AtomicU64::new(0),
             samples_over_series_cap: AtomicU64::new(0),
             samples_over_budget: AtomicU64::new(0),
+            events_over_keys_cap: AtomicU64::new(0),
             tail_deferred: AtomicU64::new(0),
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
@@ -104,6 +105,9 @@ pub struct Stats {
     /// Samples and values the projections left out at their byte budget
     /// (or a distinct-count bucket's cap).
     pub samples_over_budget: AtomicU64,
+    /// Events the projections counted under "(overflow)" in a full
+    /// per-subject, per-service or per-error table.
+    pub events_over_keys_cap: AtomicU64,
     /// Tail-view refreshes put off to the next tick: the tick's share for
     /// tail views was spent.
     pub tail_deferred: AtomicU64,

@@ -325,10 +325,11 @@ impl Collector for PipelineCollector {
         counter(
             &mut e,
             "eventscope_projection_left_out",
-            "Metric samples and user-defined projections' values the projections left out: of series past the 1,000 tracked (series_cap), or at the byte budget, which takes no new series, sketch buckets or groups (budget)",
+            "What the projections left out: metric samples of series past the 1,000 tracked (series_cap); samples and user-defined projections' values at the byte budget, which takes no new series, sketch buckets or groups (budget); events counted under \"(overflow)\" in a per-subject, per-service or per-error table holding 10,000 keys (keys_cap; keys with nothing in the last hour are let go each minute)",
             &[
                 ("reason", "series_cap", load(&s.samples_over_series_cap)),
                 ("reason", "budget", load(&s.samples_over_budget)),
+                ("reason", "keys_cap", load(&s.events_over_keys_cap)),
             ],
         )?;
         plain_counter(

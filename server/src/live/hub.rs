@@ -491,7 +491,10 @@ impl Hub {
             self.weighed_at = std::time::Instant::now();
             let full = checkpoints.weigh_live(self.folds.weight());
             self.folds.set_full(full);
-            let (series_cap, budget) = self.folds.left_out();
+            let (series_cap, budget, keys_cap) = self.folds.left_out();
+            self.stats
+                .events_over_keys_cap
+                .store(keys_cap, Ordering::Relaxed);
             self.stats
                 .samples_over_series_cap
                 .store(series_cap, Ordering::Relaxed);

@@ -18,7 +18,7 @@ use super::weight::{self, Weight};
 use super::window::{MultiRes, Ring, absorb_map, add_u32};
 use crate::ingest::consumers::SharedConsumers;
 use crate::ingest::decode::Level;
-use crate::store::intern::NONE;
+use crate::store::intern::{NONE, OVERFLOW};
 use crate::store::{EventRef, Store};
 use app::api::{
     KeyedRate, MetricStats, ProjectionBody, ProjectionInfo, Rate, ServiceLevels, TopItem, Window,
@@ -33,6 +33,32 @@ pub const TOP_K: usize = 10;
 const HISTORY_SECS: usize = 3_600;
 /// Metric series tracked (the store's series dictionary bounds it too).
 const MAX_SERIES: usize = 1_000;
+/// Keys each counter table (per subject, service, service and level, error
+/// message) holds at most, as many as a log dictionary: past it a new key
+/// counts under the dictionary's overflow id, read "(overflow)".
+pub const MAX_KEYS: usize = 10_000;
+/// Keys (and metric series) with nothing newer than this are let go, once
+/// a minute of received time: nothing of theirs is in any window.
+const KEEP_MS: i64 = 3_600_000 + 60_000;
+
+/// Counts one event at `t` under `key`, or under `overflow` when the
+/// table holds [`MAX_KEYS`] others; whether `key` was taken.
+fn count<K: Eq + std::hash::Hash>(
+    map: &mut HashMap<K, MultiRes<u32>>,
+    key: K,
+    overflow: K,
+    t: i64,
+) -> bool {
+    if let Some(m) = map.get_mut(&key) {
+        m.incr(t);
+        return true;
+    }
+    let fits = map.len() < MAX_KEYS;
+    map.entry(if fits { key } else { overflow })
+        .or_default()
+        .incr(t);
+    fits
+}
 
 /// The sketch settings: 1% relative accuracy.
 fn sketch_config() -> SketchConfig {
@@ -259,6 +285,11 @@ impl Series {
         w
     }
 
+    /// Where its newest bucket starts.
+    pub(crate) fn newest_ms(&self) -> i64 {
+        self.coarse.newest_ms()
+    }
+
     pub(crate) fn window(&self, now_ms: i64, window: Window) -> Option<Agg> {
         let ring = self.ring(window);
         let mut out: Option<Agg> = None;
@@ -295,6 +326,10 @@ pub struct Projections {
     full: bool,
     /// Samples and values left out for the budget.
     refused: u64,
+    /// Events counted under "(overflow)" in a full counter table.
+    keys_overflow: u64,
+    /// When keys with nothing in any window were last let go.
+    aged_ms: i64,
     custom: Vec<Custom>,
     flows: Flows,
     topology: Topology,
@@ -321,6 +356,8 @@ impl Default for Projections {
             series_overflow: 0,
             full: false,
             refused: 0,
+            keys_overflow: 0,
+            aged_ms: i64::MIN,
             custom: Vec::new(),
             flows: Flows::default(),
             topology: Topology::default(),
@@ -438,25 +475,27 @@ impl Projections {
         self.last_ms = t;
         self.total.incr(t);
         bump(&mut self.history, t);
-        self.subjects.entry(e.subject_id()).or_default().incr(t);
+        if t.saturating_sub(self.aged_ms) >= 60_000 {
+            self.age_out(t);
+        }
+        let mut taken = count(&mut self.subjects, e.subject_id(), OVERFLOW, t);
         let service = e.service_id();
         if service != NONE {
-            self.services.entry(service).or_default().incr(t);
+            taken &= count(&mut self.services, service, OVERFLOW, t);
         }
         if let Some(level) = e.level() {
             let l = level as usize;
             self.levels[l].incr(t);
             bump(&mut self.level_history[l], t);
             if service != NONE {
-                self.service_levels
-                    .entry((service, level as u8))
-                    .or_default()
-                    .incr(t);
+                let key = (service, level as u8);
+                taken &= count(&mut self.service_levels, key, (OVERFLOW, level as u8), t);
             }
             if level >= Level::Error && e.message_id() != NONE {
-                self.errors.entry(e.message_id()).or_default().incr(t);
+                taken &= count(&mut self.errors, e.message_id(), OVERFLOW, t);
             }
         }
+        self.keys_overflow += u64::from(!taken);
         for sample in e.samples() {
             if !self.metrics.contains_key(&sample.series_id) {
                 if self.full {
@@ -513,6 +552,7 @@ impl Projections {
         }
         self.series_overflow += other.series_overflow;
         self.refused += other.refused;
+        self.keys_overflow += other.keys_overflow;
         for (mine, theirs) in self.custom.iter_mut().zip(&other.custom) {
             mine.absorb(theirs);
         }
@@ -562,6 +602,20 @@ impl Projections {
         w
     }
 
+    /// Lets go of the keys and metric series with nothing newer than
+    /// [`KEEP_MS`] before `t` (in no window any more), so that new ones
+    /// find room after a burst of one-off keys.
+    fn age_out(&mut self, t: i64) {
+        self.aged_ms = t;
+        let since = t.saturating_sub(KEEP_MS);
+        self.subjects.retain(|_, m| m.newest_ms() >= since);
+        self.services.retain(|_, m| m.newest_ms() >= since);
+        self.service_levels.retain(|_, m| m.newest_ms() >= since);
+        self.errors.retain(|_, m| m.newest_ms() >= since);
+        self.metrics.retain(|_, s| s.newest_ms() >= since);
+        self.topology.age_out(since);
+    }
+
     /// Marks the state as at its byte budget, or no longer
     /// ([`Projections::apply`] then takes no new series, sketch buckets
     /// or groups).
@@ -569,11 +623,12 @@ impl Projections {
         self.full = full;
     }
 
-    /// Metric samples left out: of series past the 1,000 tracked, and
-    /// (samples and user-defined projections' values) for the budget or a
-    /// distinct-count bucket's cap.
-    pub fn left_out(&self) -> (u64, u64) {
-        (self.series_overflow, self.refused)
+    /// What was left out: metric samples of series past the 1,000
+    /// tracked; samples and user-defined projections' values for the
+    /// budget (or a distinct-count bucket's cap); events counted under
+    /// "(overflow)" in a counter table at [`MAX_KEYS`].
+    pub fn left_out(&self) -> (u64, u64, u64) {
+        (self.series_overflow, self.refused, self.keys_overflow)
     }
 
     /// Events folded so far.

@@ -234,10 +234,10 @@ impl Folds {
     }
 
     /// [`Projections::left_out`], over the partitions.
-    pub fn left_out(&self) -> (u64, u64) {
-        self.parts.iter().fold((0, 0), |(a, b), p| {
-            let (x, y) = p.left_out();
-            (a + x, b + y)
+    pub fn left_out(&self) -> (u64, u64, u64) {
+        self.parts.iter().fold((0, 0, 0), |(a, b, c), p| {
+            let (x, y, z) = p.left_out();
+            (a + x, b + y, c + z)
         })
     }
 

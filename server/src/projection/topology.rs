@@ -156,6 +156,19 @@ impl Topology {
         }
     }
 
+    /// Lets go of the edges with nothing newer than `since` (in no window
+    /// any more), so that new ones find room under [`MAX_EDGES`].
+    pub fn age_out(&mut self, since: i64) {
+        for m in [
+            &mut self.publishes,
+            &mut self.telemetry,
+            &mut self.consumes,
+            &mut self.replies,
+        ] {
+            m.retain(|_, r| r.newest_ms() >= since);
+        }
+    }
+
     /// What it weighs (nothing in it is shared with a checkpoint but the
     /// requests' reply subjects, counted here all the same).
     pub fn weight(&self) -> Weight {

@@ -33,6 +33,11 @@ impl<T> Ring<T> {
     pub fn slot_bytes(&self) -> usize {
         std::mem::size_of_val::<[T]>(&self.slots)
     }
+
+    /// Where the newest bucket written starts (`i64::MIN`: none yet).
+    pub fn newest_ms(&self) -> i64 {
+        self.head_start_ms
+    }
 }
 
 impl<T: Default + Clone> Ring<T> {
@@ -157,6 +162,11 @@ impl<T> MultiRes<T> {
     /// Bytes of the buckets themselves (not of what they point to).
     pub fn slot_bytes(&self) -> usize {
         self.rings.iter().map(Ring::slot_bytes).sum()
+    }
+
+    /// Where the newest bucket written starts (`i64::MIN`: none yet).
+    pub fn newest_ms(&self) -> i64 {
+        self.rings[0].newest_ms()
     }
 
     /// The same for any `MultiRes<T>`, without one at hand.

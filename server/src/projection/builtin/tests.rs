@@ -263,11 +263,11 @@ fn at_the_byte_budget_no_new_series_or_buckets_are_made_and_what_is_left_out_is_
     fold_sample(&mut store, &mut p, "b", 2.0, t0 + 10);
     // The same second of a series held: its buckets exist, taken.
     fold_sample(&mut store, &mut p, "a", 3.0, t0 + 20);
-    assert_eq!(p.left_out(), (0, 1));
+    assert_eq!(p.left_out(), (0, 1, 0));
     // Two seconds on: a new one-second bucket would be needed (left out
     // of it, counted); the minute's bucket exists and takes it.
     fold_sample(&mut store, &mut p, "a", 4.0, t0 + 2_000);
-    assert_eq!(p.left_out(), (0, 2));
+    assert_eq!(p.left_out(), (0, 2, 0));
     assert_eq!(p.weight(None).full(), before, "nothing new was allocated");
     fn counts(p: &Projections, store: &Store, w: Window, now: i64) -> Vec<(String, u64)> {
         let Some(ProjectionBody::Metrics { series }) = p.snapshot(store, "metrics", w, now) else {
@@ -281,7 +281,35 @@ fn at_the_byte_budget_no_new_series_or_buckets_are_made_and_what_is_left_out_is_
     // Below the budget again: new series and buckets are made.
     p.set_full(false);
     fold_sample(&mut store, &mut p, "b", 5.0, t0 + 3_000);
-    assert_eq!(p.left_out(), (0, 2));
+    assert_eq!(p.left_out(), (0, 2, 0));
     assert!(p.weight(None).full() > before);
     assert_eq!(counts(&p, &store, Window::M1, t0 + 3_000).len(), 2);
+}
+
+#[test]
+fn a_full_counter_table_counts_new_keys_as_overflow_until_old_ones_age_out() {
+    let mut store = Store::new(256 << 20);
+    let mut p = Projections::default();
+    let t0 = 1_795_672_800_000i64;
+    let mut fold = |p: &mut Projections, subject: &str, t: i64| {
+        let id = store
+            .append(&NewEvent::core(subject, "{}", t))
+            .expect("kept");
+        p.apply(&store.get(id).expect("held"));
+    };
+    for i in 0..MAX_KEYS {
+        fold(&mut p, &format!("burst.s{i}"), t0);
+    }
+    assert_eq!(p.left_out().2, 0);
+    assert_eq!(p.subjects.len(), MAX_KEYS);
+    // One more: counted under "(overflow)", not a key of its own.
+    fold(&mut p, "late.one", t0 + 1_000);
+    assert_eq!(p.left_out().2, 1);
+    assert_eq!(p.subjects.len(), MAX_KEYS + 1, "the overflow key");
+    assert!(p.subjects.contains_key(&OVERFLOW));
+    // An hour and two minutes on, the burst is in no window: let go, and
+    // the table has room again.
+    fold(&mut p, "later.one", t0 + 3_720_000);
+    assert_eq!(p.left_out().2, 1);
+    assert!(p.subjects.len() <= 3, "{}", p.subjects.len());
 }
