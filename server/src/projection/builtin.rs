@@ -42,18 +42,20 @@ pub const MAX_KEYS: usize = 10_000;
 const KEEP_MS: i64 = 3_600_000 + 60_000;
 
 /// Counts one event at `t` under `key`, or under `overflow` when the
-/// table holds [`MAX_KEYS`] others; whether `key` was taken.
+/// table holds [`MAX_KEYS`] others or the state is at its byte budget
+/// (`full`); whether `key` was taken.
 fn count<K: Eq + std::hash::Hash>(
     map: &mut HashMap<K, MultiRes<u32>>,
     key: K,
     overflow: K,
     t: i64,
+    full: bool,
 ) -> bool {
     if let Some(m) = map.get_mut(&key) {
         m.incr(t);
         return true;
     }
-    let fits = map.len() < MAX_KEYS;
+    let fits = map.len() < MAX_KEYS && !full;
     map.entry(if fits { key } else { overflow })
         .or_default()
         .incr(t);
@@ -478,10 +480,11 @@ impl Projections {
         if t.saturating_sub(self.aged_ms) >= 60_000 {
             self.age_out(t);
         }
-        let mut taken = count(&mut self.subjects, e.subject_id(), OVERFLOW, t);
+        let full = self.full;
+        let mut taken = count(&mut self.subjects, e.subject_id(), OVERFLOW, t, full);
         let service = e.service_id();
         if service != NONE {
-            taken &= count(&mut self.services, service, OVERFLOW, t);
+            taken &= count(&mut self.services, service, OVERFLOW, t, full);
         }
         if let Some(level) = e.level() {
             let l = level as usize;
@@ -489,10 +492,16 @@ impl Projections {
             bump(&mut self.level_history[l], t);
             if service != NONE {
                 let key = (service, level as u8);
-                taken &= count(&mut self.service_levels, key, (OVERFLOW, level as u8), t);
+                taken &= count(
+                    &mut self.service_levels,
+                    key,
+                    (OVERFLOW, level as u8),
+                    t,
+                    full,
+                );
             }
             if level >= Level::Error && e.message_id() != NONE {
-                taken &= count(&mut self.errors, e.message_id(), OVERFLOW, t);
+                taken &= count(&mut self.errors, e.message_id(), OVERFLOW, t, full);
             }
         }
         self.keys_overflow += u64::from(!taken);

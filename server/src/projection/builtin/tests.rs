@@ -312,4 +312,10 @@ fn a_full_counter_table_counts_new_keys_as_overflow_until_old_ones_age_out() {
     fold(&mut p, "later.one", t0 + 3_720_000);
     assert_eq!(p.left_out().2, 1);
     assert!(p.subjects.len() <= 3, "{}", p.subjects.len());
+    // At the byte budget, a new key is not made either.
+    p.set_full(true);
+    fold(&mut p, "while.full", t0 + 3_721_000);
+    assert_eq!(p.left_out().2, 2);
+    fold(&mut p, "later.one", t0 + 3_722_000);
+    assert_eq!(p.left_out().2, 2, "a key held still counts");
 }
