@@ -585,32 +585,31 @@ impl Config {
             }
             self.partitions = Some(v);
         }
-        if let Some(v) = file.store_bytes.filter(|_| unset("store_bytes")) {
-            self.store_bytes = v.parse().map_err(|e| {
-                bad(
-                    "store_bytes",
-                    format!("{v:?} is not a size such as 512MiB ({e})"),
-                )
-            })?;
-        }
-        if let Some(v) = file
-            .nats_buffer_bytes
-            .filter(|_| unset("nats_buffer_bytes"))
-        {
-            self.nats_buffer_bytes = v.parse().map_err(|e| {
-                bad(
-                    "nats_buffer_bytes",
-                    format!("{v:?} is not a size such as 128MiB ({e})"),
-                )
-            })?;
-        }
-        if let Some(v) = file.projection_bytes.filter(|_| unset("projection_bytes")) {
-            self.projection_bytes = v.parse().map_err(|e| {
-                bad(
-                    "projection_bytes",
-                    format!("{v:?} is not a size such as 128MiB ({e})"),
-                )
-            })?;
+        for (key, value, slot, example) in [
+            (
+                "store_bytes",
+                file.store_bytes,
+                &mut self.store_bytes,
+                "512MiB",
+            ),
+            (
+                "nats_buffer_bytes",
+                file.nats_buffer_bytes,
+                &mut self.nats_buffer_bytes,
+                "128MiB",
+            ),
+            (
+                "projection_bytes",
+                file.projection_bytes,
+                &mut self.projection_bytes,
+                "128MiB",
+            ),
+        ] {
+            if let Some(v) = value.filter(|_| unset(key)) {
+                *slot = v.parse().map_err(|e| {
+                    bad(key, format!("{v:?} is not a size such as {example} ({e})"))
+                })?;
+            }
         }
         let a = &mut self.auth;
         macro_rules! take {

@@ -35,6 +35,21 @@ async fn until_closed(ws: &mut WsStream) -> Vec<String> {
     .await
 }
 
+/// A server on `<prefix>.>` whose client addresses may hold 4
+/// subscriptions (`--ws-per-address 4`).
+async fn with_quota_of_4(prefix: &str) -> Harness {
+    let subjects = format!("{prefix}.>");
+    Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &[subjects.as_str()]);
+            c.ws_per_address = 4;
+            c
+        },
+        &format!("{prefix}.probe"),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_socket_refuses_what_a_client_should_not_send() {
     let Harness {
@@ -150,15 +165,7 @@ async fn one_address_cannot_take_every_shared_view() {
         running,
         ws: mut counts,
         ..
-    } = Harness::start(
-        |url| {
-            let mut c = Config::attach(url, &["quota.>"]);
-            c.ws_per_address = 4;
-            c
-        },
-        "quota.probe",
-    )
-    .await;
+    } = with_quota_of_4("quota").await;
     // The harness's own socket holds one (counts).
     let tail = |i: u32| View::Tail {
         filter: format!("subject=quota.s{i}"),
@@ -222,21 +229,13 @@ async fn one_address_cannot_take_every_shared_view() {
 /// 429 before the handshake, with a JSON error, counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storms_from_one_address_are_slowed() {
+    // A burst of 4 subscriptions (the harness's socket took one).
     let Harness {
         mut nats,
         running,
         ws: mut counts,
         ..
-    } = Harness::start(
-        |url| {
-            let mut c = Config::attach(url, &["storm.>"]);
-            // A burst of 4 subscriptions (the harness's socket took one).
-            c.ws_per_address = 4;
-            c
-        },
-        "storm.probe",
-    )
-    .await;
+    } = with_quota_of_4("storm").await;
 
     // Subscribe and leave, 40 times, sent at once (never more than one
     // held): the allowance (3 left, then 100 a second) runs out. Each
