@@ -179,11 +179,13 @@ impl Checkpoints {
 
     /// Takes the live state's weight as weighed now (it grows between
     /// checkpoints), letting checkpoints go if need be; whether the live
-    /// state alone is at the budget (it should then take nothing new).
+    /// state and the one checkpoint left are over the budget (the live
+    /// state should then take nothing new, so that one copy of it still
+    /// fits beside it).
     pub fn weigh_live(&mut self, bytes: usize) -> bool {
         self.live = bytes;
         self.fit();
-        bytes >= self.budget
+        self.tight || bytes >= self.budget
     }
 
     /// Checkpoints let go to stay within the budget.
@@ -562,6 +564,13 @@ mod tests {
         // says so (the hub then makes the live state take nothing new);
         // one grown past room for all checkpoints lets some go.
         assert!(tight.weigh_live(unit));
+        // Room for the live state, not for it and a copy: full too.
+        let mut one_and_a_half = Checkpoints::new(10, i64::MAX, 64).with_budget(unit * 3 / 2);
+        fill(&mut one_and_a_half, Some(400));
+        assert!(
+            one_and_a_half.weigh_live(unit),
+            "the live state fits, not beside a copy"
+        );
         assert!(!cps.weigh_live(unit));
         let held = cps.len();
         assert!(!cps.weigh_live(unit * 4));
