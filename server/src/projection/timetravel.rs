@@ -68,8 +68,8 @@ const MIN_SPACING: u64 = 16;
 
 /// The hub's checkpoints, oldest first, held with the live state to a
 /// byte budget: past it, checkpoints give way (those whose loss widens the
-/// gaps least first), down to one. The live state is bounded by its own
-/// caps (series, groups, flows, edges), not by dropping what it counts.
+/// gaps least first), down to one; past it with one left, the hub makes
+/// the live state take no new keys ([`Checkpoints::weigh_live`]).
 #[derive(Debug)]
 pub struct Checkpoints {
     list: VecDeque<Arc<Checkpoint>>,
@@ -78,7 +78,7 @@ pub struct Checkpoints {
     own: VecDeque<usize>,
     /// Bytes for the live state and the checkpoints together.
     budget: usize,
-    /// The live state's weight when it was last copied.
+    /// The live state's weight when it was last copied or weighed.
     live: usize,
     /// The budget leaves room for one checkpoint only: the next is taken
     /// when a quarter of the log has gone by, not sooner.
