@@ -323,8 +323,9 @@ pub struct Projections {
     errors: HashMap<u32, MultiRes<u32>>,
     metrics: HashMap<u32, Series>,
     series_overflow: u64,
-    /// At the byte budget (`--projection-bytes`): no new metric series,
-    /// sketch buckets or user-defined groups until the state shrinks.
+    /// At the byte budget (`--projection-bytes`): no new keys (subjects,
+    /// services, error texts), metric series, sketch buckets or
+    /// user-defined groups until the state shrinks.
     full: bool,
     /// Samples and values left out for the budget.
     refused: u64,
@@ -626,8 +627,8 @@ impl Projections {
     }
 
     /// Marks the state as at its byte budget, or no longer
-    /// ([`Projections::apply`] then takes no new series, sketch buckets
-    /// or groups).
+    /// ([`Projections::apply`] then takes no new keys, series, sketch
+    /// buckets or groups).
     pub fn set_full(&mut self, full: bool) {
         self.full = full;
     }
