@@ -455,6 +455,13 @@ impl Flows {
         let role = if e.subject_is_own() {
             self.matcher.role(e.subject())
         } else {
+            // A cache, bounded: subject ids are not (the log's
+            // dictionaries let old ones go and give new ids).
+            if self.roles.len() >= super::builtin::MAX_KEYS
+                && !self.roles.contains_key(&e.subject_id())
+            {
+                self.roles.clear();
+            }
             *self
                 .roles
                 .entry(e.subject_id())

@@ -178,6 +178,12 @@ impl Schemas {
             return;
         }
         let second = e.received_ms().div_euclid(1_000);
+        // Bounded: subject ids are not (the log's dictionaries give new ones
+        // as they let old ones go); each second, a table grown past the
+        // dictionary's size starts again.
+        if self.total.0 != second && self.budget.len() >= super::builtin::MAX_KEYS {
+            self.budget.clear();
+        }
         let budget = self
             .budget
             .entry(e.subject_id())

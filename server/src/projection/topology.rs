@@ -122,7 +122,9 @@ impl Topology {
         let t = e.received_ms();
         let service = e.service_id();
         let error = e.level().is_some_and(|l| l >= Level::Error);
-        if starts_flow {
+        // (Bounded: subject ids are not, the log's dictionaries giving new
+        // ones as they let old ones go.)
+        if starts_flow && self.starters.len() < super::builtin::MAX_KEYS {
             self.starters.insert(e.subject_id());
         }
         // (Most traffic is no answer: skip hashing its subject then.)
