@@ -363,6 +363,9 @@ async fn under_a_flood_every_message_read_is_kept_or_counted() {
     .await;
     let read = stats.nats_messages_in() - not_events;
     let received = stats.ingested_core.load(Ordering::Relaxed);
+    // Everything the client buffered was taken: its byte count is back to
+    // nothing (a count that drifted would refuse messages for good).
+    assert_eq!(stats.nats_buffered_bytes(), 0);
     let client_dropped = stats.nats_dropped();
     assert_eq!(
         read,

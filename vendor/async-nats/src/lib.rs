@@ -756,17 +756,22 @@ impl ConnectionHandler {
                     let stats = &self.connector.connect_stats;
                     let weight = message_weight(&message);
                     let limit = stats.buffered_bytes_limit.load(Ordering::Relaxed);
-                    let held = stats.buffered_bytes.load(Ordering::Relaxed);
+                    // Counted before it is sent: once in the channel, the
+                    // subscriber may take it (and take its weight off) at
+                    // once, on another thread.
+                    let held = stats.buffered_bytes.fetch_add(weight, Ordering::Relaxed);
                     let sent = if limit > 0 && held > 0 && held.saturating_add(weight) > limit {
                         Err(mpsc::error::TrySendError::Full(message))
                     } else {
                         subscription.sender.try_send(message)
                     };
+                    if sent.is_err() {
+                        give_back(&stats.buffered_bytes, weight);
+                    }
                     // if the channel for subscription was dropped, remove the
                     // subscription from the map and unsubscribe.
                     match sent {
                         Ok(_) => {
-                            stats.buffered_bytes.fetch_add(weight, Ordering::Relaxed);
                             subscription.delivered += 1;
                             // if this `Subscription` has set `max` value, check if it
                             // was reached. If yes, remove the `Subscription` and in
@@ -1346,12 +1351,7 @@ impl Subscriber {
     /// EVENTSCOPE PATCH: `message` left the channel.
     fn taken(&self, message: &Message) {
         if let Some(s) = &self.statistics {
-            let w = message_weight(message);
-            let _ = s
-                .buffered_bytes
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    Some(b.saturating_sub(w))
-                });
+            give_back(&s.buffered_bytes, message_weight(message));
         }
     }
 
@@ -1469,6 +1469,13 @@ impl From<tokio::sync::mpsc::error::SendError<Command>> for UnsubscribeError {
     fn from(err: tokio::sync::mpsc::error::SendError<Command>) -> Self {
         UnsubscribeError(err.to_string())
     }
+}
+
+/// EVENTSCOPE PATCH: takes `weight` off the bytes held (never below 0).
+fn give_back(held: &portable_atomic::AtomicU64, weight: u64) {
+    let _ = held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        Some(b.saturating_sub(weight))
+    });
 }
 
 /// EVENTSCOPE PATCH: what a message weighs in a subscription's channel.
