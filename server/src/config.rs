@@ -164,6 +164,13 @@ pub struct Config {
           default_value_t = crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS)]
     pub ws_per_address: u32,
 
+    /// Live connections (browser tabs, API clients) open at once; past it
+    /// a new one is refused with 503 and counted.
+    #[arg(long, env = "EVENTSCOPE_WS_MAX_CLIENTS", value_name = "N",
+          default_value_t = crate::live::ws::MAX_CLIENTS,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub ws_max_clients: u32,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -433,6 +440,7 @@ struct FileConfig {
     nats_buffer: Option<u32>,
     nats_buffer_bytes: Option<String>,
     ws_per_address: Option<u32>,
+    ws_max_clients: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
     projection_bytes: Option<String>,
@@ -577,6 +585,12 @@ impl Config {
         }
         if let Some(v) = file.ws_per_address.filter(|_| unset("ws_per_address")) {
             self.ws_per_address = v;
+        }
+        if let Some(v) = file.ws_max_clients.filter(|_| unset("ws_max_clients")) {
+            if !(1..=65_536).contains(&v) {
+                return Err(bad("ws_max_clients", format!("{v} is outside 1..=65536")));
+            }
+            self.ws_max_clients = v;
         }
         if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
             let max = crate::projection::partition::MAX_PARTITIONS;
@@ -744,6 +758,7 @@ impl Config {
             nats_buffer: crate::ingest::SUBSCRIPTION_CAPACITY as u32,
             nats_buffer_bytes: bytesize::ByteSize::b(crate::ingest::SUBSCRIPTION_BYTES),
             ws_per_address: crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS,
+            ws_max_clients: crate::live::ws::MAX_CLIENTS,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             projection_bytes: bytesize::ByteSize::mib(128),

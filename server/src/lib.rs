@@ -84,6 +84,8 @@ pub struct AppState {
     pub travels: Arc<tokio::sync::Semaphore>,
     /// Live-socket subscriptions per client address.
     pub ws_quotas: Arc<live::ws::AddressQuotas>,
+    /// Live connections open at once, at most (`--ws-max-clients`).
+    pub ws_max_clients: u32,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -553,6 +555,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         queries: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_QUERIES)),
         travels: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_TRAVELS)),
         ws_quotas: live::ws::AddressQuotas::new(config.ws_per_address),
+        ws_max_clients: config.ws_max_clients,
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();

@@ -321,3 +321,65 @@ async fn storms_from_one_address_are_slowed() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// Past `--ws-max-clients` live connections, a new one is refused with
+/// 503 and a JSON error, counted; one leaving makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_limit_a_new_socket_is_refused() {
+    let Harness {
+        mut nats,
+        running,
+        ws: counts,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["cap.>"]);
+            c.ws_max_clients = 4;
+            c
+        },
+        "cap.probe",
+    )
+    .await;
+    // The harness's socket and three more: the limit.
+    let mut open = vec![counts];
+    for _ in 0..3 {
+        open.push(ws_open(running.addr).await);
+    }
+    let url = format!("ws://{}/ws?v={}", running.addr, app::wire::PROTOCOL_VERSION);
+    let refused = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
+        Ok(_) => panic!("a fifth socket was let in past --ws-max-clients 4"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            let body = response.body().as_deref().unwrap_or_default();
+            let error: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
+            assert!(
+                error["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("4 live connections")),
+                "{error}"
+            );
+        }
+        Err(e) => panic!("not refused with 503: {e}"),
+    };
+    refused(tokio_tungstenite::connect_async(&url).await.map(drop));
+    refused(tokio_tungstenite::connect_async(&url).await.map(drop));
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(metrics.contains("eventscope_ws_refused_total 2"), "{metrics}");
+    // One leaves: once the server has seen it go, a new one is let in.
+    let mut leaving = open.pop().expect("open");
+    drop(leaving.close(None).await);
+    within("a socket is let in after one left", async {
+        loop {
+            match tokio_tungstenite::connect_async(&url).await {
+                Ok((ws, _)) => break open.push(ws),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    for mut ws in open {
+        drop(ws.close(None).await);
+    }
+    running.stop().await;
+    nats.stop().await;
+}

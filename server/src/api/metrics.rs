@@ -24,19 +24,40 @@ struct PipelineCollector {
     store: SharedStore,
 }
 
+/// A labelled family: one metric (`ConstCounter`, `ConstGauge`) per label
+/// set. (None: no family is written.)
+fn family<'a, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    members: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut members = members.into_iter().peekable();
+    let Some(kind) = members.peek().map(|(_, m)| m.metric_type()) else {
+        return Ok(());
+    };
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (set, m) in members {
+        m.encode(family.encode_family(&set)?)?;
+    }
+    Ok(())
+}
+
+/// A family of counters with one label.
 fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     labels: &[(&str, &str, u64)],
 ) -> Result<(), std::fmt::Error> {
-    let probe = ConstCounter::new(0u64);
-    let mut family = encoder.encode_descriptor(name, help, None, probe.metric_type())?;
-    for (key, value, n) in labels {
-        let set = [(*key, *value)];
-        ConstCounter::new(*n).encode(family.encode_family(&set)?)?;
-    }
-    Ok(())
+    family(
+        encoder,
+        name,
+        help,
+        labels
+            .iter()
+            .map(|(key, value, n)| (vec![(*key, *value)], ConstCounter::new(*n))),
+    )
 }
 
 fn plain_counter(
@@ -124,47 +145,37 @@ impl Collector for PipelineCollector {
             None,
             spent.metric_type(),
         )?)?;
-        {
-            // One family, two labels: which dictionary, and why.
-            let probe = ConstCounter::new(0u64);
-            let mut family = e.encode_descriptor(
-                "eventscope_dictionary_overflow",
-                "Strings the log's dictionaries did not keep (read as \"(overflow)\"; the event keeps its own text where it has one), by dictionary and reason",
-                None,
-                probe.metric_type(),
-            )?;
-            for (name, full, too_long, _, _) in &dictionaries {
-                for (reason, n) in [("full", *full), ("too_long", *too_long)] {
-                    let set = [("dictionary", *name), ("reason", reason)];
-                    ConstCounter::new(n).encode(family.encode_family(&set)?)?;
-                }
-            }
-        }
-        {
-            let probe = ConstGauge::new(0i64);
-            let mut family = e.encode_descriptor(
-                "eventscope_dictionary_bytes",
-                "Bytes each of the log's dictionaries holds (each at most a fortieth of the log's cap)",
-                None,
-                probe.metric_type(),
-            )?;
-            for (name, _, _, bytes, _) in &dictionaries {
-                ConstGauge::new(*bytes).encode(family.encode_family(&[("dictionary", *name)])?)?;
-            }
-        }
-        {
-            let probe = ConstCounter::new(0u64);
-            let mut family = e.encode_descriptor(
-                "eventscope_dictionary_retired",
-                "Strings the log's dictionaries let go, nearly full, because no event still held used them (their ids are not reused; a projection still counting one reads \"(forgotten)\"), by dictionary",
-                None,
-                probe.metric_type(),
-            )?;
-            for (name, _, _, _, retired) in &dictionaries {
-                ConstCounter::new(*retired)
-                    .encode(family.encode_family(&[("dictionary", *name)])?)?;
-            }
-        }
+        family(
+            &mut e,
+            "eventscope_dictionary_overflow",
+            "Strings the log's dictionaries did not keep (read as \"(overflow)\"; the event keeps its own text where it has one), by dictionary and reason",
+            dictionaries
+                .iter()
+                .flat_map(|(name, full, too_long, _, _)| {
+                    [("full", *full), ("too_long", *too_long)].map(|(reason, n)| {
+                        (
+                            vec![("dictionary", *name), ("reason", reason)],
+                            ConstCounter::new(n),
+                        )
+                    })
+                }),
+        )?;
+        family(
+            &mut e,
+            "eventscope_dictionary_bytes",
+            "Bytes each of the log's dictionaries holds (each at most a fortieth of the log's cap)",
+            dictionaries.iter().map(|(name, _, _, bytes, _)| {
+                (vec![("dictionary", *name)], ConstGauge::new(*bytes))
+            }),
+        )?;
+        family(
+            &mut e,
+            "eventscope_dictionary_retired",
+            "Strings the log's dictionaries let go, nearly full, because no event still held used them (their ids are not reused; a projection still counting one reads \"(forgotten)\"), by dictionary",
+            dictionaries.iter().map(|(name, _, _, _, retired)| {
+                (vec![("dictionary", *name)], ConstCounter::new(*retired))
+            }),
+        )?;
         counter(
             &mut e,
             "eventscope_event_parts_cut",
@@ -300,22 +311,16 @@ impl Collector for PipelineCollector {
             "Time-travel checkpoints held now, each a copy of every projection's state (at most 64, and within --projection-bytes with the live state)",
             load(&s.checkpoints_held) as i64,
         )?;
-        {
-            let probe = ConstGauge::new(0i64);
-            let mut family = e.encode_descriptor(
-                "eventscope_projection_bytes",
-                "Bytes the projections hold: the live state (as of its last copy) and what the time-travel checkpoints hold beyond it",
-                None,
-                probe.metric_type(),
-            )?;
-            for (state, n) in [
+        family(
+            &mut e,
+            "eventscope_projection_bytes",
+            "Bytes the projections hold: the live state (as weighed each second) and what the time-travel checkpoints hold beyond it",
+            [
                 ("live", &s.projection_bytes),
                 ("checkpoints", &s.checkpoint_bytes),
-            ] {
-                ConstGauge::new(load(n) as i64)
-                    .encode(family.encode_family(&[("state", state)])?)?;
-            }
-        }
+            ]
+            .map(|(state, n)| (vec![("state", state)], ConstGauge::new(load(n) as i64))),
+        )?;
         gauge(
             &mut e,
             "eventscope_projection_budget_bytes",

@@ -355,7 +355,11 @@ impl Hub {
         let hub = Hub {
             counts: SubjectCounts::new(MAX_SUBJECTS),
             oldest_unsent_ms: None,
-            weighed_at: std::time::Instant::now(),
+            // Weighed at the first batch or tick: the gauges are set from
+            // the start.
+            weighed_at: std::time::Instant::now()
+                .checked_sub(WEIGH_EVERY)
+                .unwrap_or_else(std::time::Instant::now),
             folds,
             schemas: Default::default(),
             checkpoints,
@@ -421,8 +425,14 @@ impl Hub {
     /// whole batch, matters when a batch is larger than the store can hold:
     /// its head would be evicted before it was counted.
     pub fn ingest(&mut self, batch: &mut Vec<NewEvent>) {
-        let mut store = wait_for(|| self.store.try_write(), || self.store.write());
-        let mut checkpoints = wait_for(|| self.checkpoints.try_lock(), || self.checkpoints.lock());
+        // (Their own handles: `self` is borrowed mutably under the locks.)
+        let (shared_store, shared_checkpoints) =
+            (Arc::clone(&self.store), Arc::clone(&self.checkpoints));
+        let mut store = wait_for(|| shared_store.try_write(), || shared_store.write());
+        let mut checkpoints = wait_for(
+            || shared_checkpoints.try_lock(),
+            || shared_checkpoints.lock(),
+        );
         let one = self.folds.partitions() == 1;
         let mut last_ms = None;
         for ev in batch.drain(..) {
@@ -488,28 +498,28 @@ impl Hub {
         }
         checkpoints.prune(store.first_id());
         if self.weighed_at.elapsed() >= WEIGH_EVERY {
-            self.weighed_at = std::time::Instant::now();
-            let full = checkpoints.weigh_live(self.folds.weight());
-            self.folds.set_full(full);
-            let (series_cap, budget, keys_cap) = self.folds.left_out();
-            self.stats
-                .events_over_keys_cap
-                .store(keys_cap, Ordering::Relaxed);
-            self.stats
-                .samples_over_series_cap
-                .store(series_cap, Ordering::Relaxed);
-            self.stats
-                .samples_over_budget
-                .store(budget, Ordering::Relaxed);
+            self.weigh(&mut checkpoints);
         }
-        self.stats
-            .checkpoint_micros
+    }
+
+    /// Weighs the live state against the projection budget (setting or
+    /// clearing `full`), and stores the projection gauges: once a second,
+    /// after a batch or, with no traffic, at a tick.
+    fn weigh(&mut self, checkpoints: &mut crate::projection::timetravel::Checkpoints) {
+        self.weighed_at = std::time::Instant::now();
+        let full = checkpoints.weigh_live(self.folds.weight());
+        self.folds.set_full(full);
+        let (series_cap, budget, keys_cap) = self.folds.left_out();
+        let s = &self.stats;
+        s.events_over_keys_cap.store(keys_cap, Ordering::Relaxed);
+        s.samples_over_series_cap
+            .store(series_cap, Ordering::Relaxed);
+        s.samples_over_budget.store(budget, Ordering::Relaxed);
+        s.checkpoint_micros
             .store(checkpoints.spent().as_micros() as u64, Ordering::Relaxed);
-        self.stats
-            .checkpoints_held
+        s.checkpoints_held
             .store(checkpoints.len() as u64, Ordering::Relaxed);
         let (live, held) = checkpoints.bytes();
-        let s = &self.stats;
         s.projection_bytes.store(live as u64, Ordering::Relaxed);
         s.checkpoint_bytes.store(held as u64, Ordering::Relaxed);
         s.projection_budget.store(
@@ -671,6 +681,10 @@ impl Hub {
     /// once and sent to all its subscribers; views nobody watches are let go.
     fn publish(&mut self) {
         self.ticks += 1;
+        if self.weighed_at.elapsed() >= WEIGH_EVERY {
+            let checkpoints = Arc::clone(&self.checkpoints);
+            self.weigh(&mut checkpoints.lock());
+        }
         if !self.topics.is_empty() {
             self.folds.refresh();
         }

@@ -56,7 +56,7 @@ pub async fn handler(
             .into_response();
     }
     let clients = state.stats.ws_clients.load(Ordering::Relaxed);
-    if clients >= MAX_CLIENTS as u64 {
+    if clients >= u64::from(state.ws_max_clients) {
         state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -367,7 +367,7 @@ pub const MAX_VIEW_KEY: usize = 2 << 10;
 /// socket is closed.
 pub const MAX_BAD_MESSAGES: u32 = 20;
 /// Live connections the server takes at once.
-pub const MAX_CLIENTS: usize = 4_096;
+pub const MAX_CLIENTS: u32 = 4_096;
 
 /// Serves one client until it leaves, the hub stops or the server shuts
 /// down. Generic over the socket halves so it can be tested without HTTP.

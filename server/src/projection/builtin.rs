@@ -184,12 +184,25 @@ impl Agg {
         std::mem::size_of::<Agg>() + self.sketch.length() * std::mem::size_of::<u64>()
     }
 
-    fn add(&mut self, v: f64) {
+    /// Adds a sample; with `full` (the projections at their byte budget),
+    /// one outside the bucket's range goes into the sketch at the nearest
+    /// end of it instead, as a wider range would take more bins (up to
+    /// 2,048 per store): count, sum, min and max stay exact, the quantiles
+    /// lose its place. `false` then.
+    fn add(&mut self, v: f64, full: bool) -> bool {
+        // (The sketch's own range: past samples may have been put at its ends.)
+        let range = self.sketch.min().zip(self.sketch.max());
+        let inside = range.is_none_or(|(lo, hi)| lo <= v && v <= hi);
+        let at = match range {
+            Some((lo, hi)) if full && !inside => v.clamp(lo, hi),
+            _ => v,
+        };
         self.count += 1;
         self.sum += v;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        self.sketch.add(v);
+        self.sketch.add(at);
+        !full || inside
     }
 
     fn merge(&mut self, o: &Agg) {
@@ -225,8 +238,10 @@ impl Default for Series {
 
 impl Series {
     /// Adds a sample; with `full` (the projections at their byte budget),
-    /// only to buckets that already exist: `false` if a ring had none for
-    /// it (the sample is then missing from that ring's windows).
+    /// only to buckets that already exist, and within their sketches'
+    /// range ([`Agg::add`]): `false` if a ring had no bucket for it (the
+    /// sample is then missing from that ring's windows) or its sketch
+    /// took it at the end of its range.
     pub(crate) fn add(&mut self, t_ms: i64, v: f64, full: bool) -> bool {
         let mut taken = true;
         for ring in [&mut self.fine, &mut self.coarse] {
@@ -235,10 +250,10 @@ impl Series {
                     taken = false;
                     continue;
                 }
-                std::sync::Arc::make_mut(
+                taken &= std::sync::Arc::make_mut(
                     slot.get_or_insert_with(|| std::sync::Arc::new(Agg::new())),
                 )
-                .add(v);
+                .add(v, full);
             }
         }
         taken

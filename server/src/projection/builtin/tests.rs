@@ -262,11 +262,11 @@ fn at_the_byte_budget_no_new_series_or_buckets_are_made_and_what_is_left_out_is_
     // A new series: left out.
     fold_sample(&mut store, &mut p, "b", 2.0, t0 + 10);
     // The same second of a series held: its buckets exist, taken.
-    fold_sample(&mut store, &mut p, "a", 3.0, t0 + 20);
+    fold_sample(&mut store, &mut p, "a", 1.0, t0 + 20);
     assert_eq!(p.left_out(), (0, 1, 0));
     // Two seconds on: a new one-second bucket would be needed (left out
     // of it, counted); the minute's bucket exists and takes it.
-    fold_sample(&mut store, &mut p, "a", 4.0, t0 + 2_000);
+    fold_sample(&mut store, &mut p, "a", 1.0, t0 + 2_000);
     assert_eq!(p.left_out(), (0, 2, 0));
     assert_eq!(p.weight(None).full(), before, "nothing new was allocated");
     fn counts(p: &Projections, store: &Store, w: Window, now: i64) -> Vec<(String, u64)> {
@@ -284,6 +284,49 @@ fn at_the_byte_budget_no_new_series_or_buckets_are_made_and_what_is_left_out_is_
     assert_eq!(p.left_out(), (0, 2, 0));
     assert!(p.weight(None).full() > before);
     assert_eq!(counts(&p, &store, Window::M1, t0 + 3_000).len(), 2);
+}
+
+#[test]
+fn at_the_byte_budget_a_bucket_s_sketch_takes_no_wider_range() {
+    let mut store = Store::new(64 << 20);
+    let mut p = Projections::default();
+    let t0 = 1_795_672_800_000i64;
+    fold_sample(&mut store, &mut p, "a", 10.0, t0);
+    fold_sample(&mut store, &mut p, "a", 20.0, t0 + 1);
+    let before = p.weight(None).full();
+    p.set_full(true);
+    // Inside the range held: taken as is.
+    fold_sample(&mut store, &mut p, "a", 15.0, t0 + 2);
+    assert_eq!(p.left_out(), (0, 0, 0));
+    // Twelve orders of magnitude either side (without the budget, each
+    // would widen the sketch towards its 2,048 bins): at the range's ends,
+    // counted; nothing new allocated.
+    for (i, v) in [1e-6, 1e12, 3e-9, 7e11].into_iter().enumerate() {
+        fold_sample(&mut store, &mut p, "a", v, t0 + 3 + i as i64);
+    }
+    assert_eq!(
+        p.left_out(),
+        (0, 4, 0),
+        "each counted once, whatever the rings"
+    );
+    assert_eq!(
+        p.weight(None).full(),
+        before,
+        "the sketches kept their bins"
+    );
+    let Some(ProjectionBody::Metrics { series }) =
+        p.snapshot(&store, "metrics", Window::M1, t0 + 10)
+    else {
+        panic!("metrics");
+    };
+    let a = &series[0];
+    assert_eq!(a.count, 7);
+    assert_eq!((a.min, a.max), (3e-9, 1e12), "min and max exact");
+    assert!(a.p99 <= 20.0 * 1.01, "the sketch's range held: {}", a.p99);
+    // Below the budget again: the range widens.
+    p.set_full(false);
+    fold_sample(&mut store, &mut p, "a", 1e12, t0 + 9);
+    assert!(p.weight(None).full() > before);
 }
 
 #[test]
