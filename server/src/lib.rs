@@ -323,7 +323,7 @@ pub struct Running {
 /// How long [`Running::stop`] waits for its tasks to finish before it
 /// aborts those left; the binary exits at most 10 s after a signal
 /// whatever they do (`main.rs`).
-pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
+pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// The server's long-lived tasks, each named, so one that ends early can
 /// be told.

@@ -8,6 +8,7 @@ use common::*;
 use eventscope::config::Config;
 use eventscope::demo::managed_nats::{ManagedNats, free_port};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 /// `PR_SET_PDEATHSIG` fires when the thread that forked the child ends: a
 /// server spawned from a thread that then ends must live on.
@@ -113,9 +114,11 @@ async fn a_task_that_ends_early_is_reported() {
     nats.stop().await;
 }
 
-/// SIGTERM ends the binary within 10 s although NATS is unreachable and
-/// the demo producer is blocked publishing into a client that cannot send
-/// (its buffer full after a few seconds at 20,000 messages a second).
+/// SIGTERM ends the binary within 10 s although NATS is unreachable, the
+/// demo producer is blocked publishing into a client that cannot send (its
+/// buffer full after a few seconds at 20,000 messages a second), and an
+/// HTTP client has sent half a request (the graceful stop waits for it:
+/// without the stop's deadline this fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
     let port = free_port().expect("port");
@@ -129,8 +132,9 @@ async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
             "--addr",
             "127.0.0.1:0",
         ])
-        .env("EVENTSCOPE_LOG", "warn")
-        .stdout(std::process::Stdio::null())
+        .env("EVENTSCOPE_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -138,6 +142,35 @@ async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
     // Long enough for the producer's JetStream set-up to time out and its
     // publishes to fill the client's buffer.
     tokio::time::sleep(Duration::from_secs(8)).await;
+    // And a client that sends half a request and never the rest: the HTTP
+    // server's graceful stop would wait for it for ever.
+    // (The log is read to its end, so the process never waits to write.)
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::spawn(async move {
+        let mut tx = Some(tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("http://") {
+                let rest = &line[at + 7..];
+                let end = rest
+                    .find(|c: char| c == '/' || c.is_whitespace() || c == '\x1b')
+                    .unwrap_or(rest.len());
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(rest[..end].to_string());
+                }
+            }
+        }
+    });
+    let addr = within("the HTTP address is logged", rx)
+        .await
+        .expect("logged");
+    let mut loris = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    loris
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("half a request");
     assert!(child.try_wait().expect("wait").is_none(), "still running");
     let pid = child.id().expect("pid") as i32;
     #[allow(unsafe_code)]

@@ -364,7 +364,10 @@ async fn past_the_connection_limit_a_new_socket_is_refused() {
     refused(tokio_tungstenite::connect_async(&url).await.map(drop));
     refused(tokio_tungstenite::connect_async(&url).await.map(drop));
     let (_, metrics) = get(running.addr, "/metrics").await;
-    assert!(metrics.contains("eventscope_ws_refused_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("eventscope_ws_refused_total 2"),
+        "{metrics}"
+    );
     // One leaves: once the server has seen it go, a new one is let in.
     let mut leaving = open.pop().expect("open");
     drop(leaving.close(None).await);

@@ -749,6 +749,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_roles_cache_stays_bounded_however_many_subjects() {
+        let mut store = Store::new(256 << 20);
+        let mut flows = Flows::default();
+        for i in 0..super::super::builtin::MAX_KEYS * 2 + 10 {
+            let e = event(&format!("burst.s{i}"), Some("o-1"), i as i64);
+            let id = store.append(&e).expect("fits");
+            flows.apply(&store.get(id).expect("stored"));
+            assert!(flows.roles.len() <= super::super::builtin::MAX_KEYS, "{i}");
+        }
+        assert!(!flows.roles.is_empty());
+    }
+
     fn fold(events: &[NewEvent]) -> (Store, Flows) {
         let mut store = Store::new(64 << 20);
         let mut flows = Flows::default();

@@ -179,9 +179,11 @@ impl Schemas {
         }
         let second = e.received_ms().div_euclid(1_000);
         // Bounded: subject ids are not (the log's dictionaries give new ones
-        // as they let old ones go); each second, a table grown past the
-        // dictionary's size starts again.
-        if self.total.0 != second && self.budget.len() >= super::builtin::MAX_KEYS {
+        // as they let old ones go). Full, the table starts again (the total
+        // budget still holds: a subject read this second may be read again).
+        if self.budget.len() >= super::builtin::MAX_KEYS
+            && !self.budget.contains_key(&e.subject_id())
+        {
             self.budget.clear();
         }
         let budget = self
@@ -432,6 +434,21 @@ mod tests {
             .expect("amount");
         assert_eq!(amount.types.get("string"), Some(&2));
         assert_eq!(amount.example, "0.5");
+    }
+
+    #[test]
+    fn the_per_subject_table_stays_bounded_however_many_subjects() {
+        let (mut s, mut store) = (Schemas::default(), Store::new(256 << 20));
+        for i in 0..super::super::builtin::MAX_KEYS * 2 + 10 {
+            feed(
+                &mut s,
+                &mut store,
+                &format!("burst.s{i}"),
+                r#"{"x":1}"#,
+                9_000,
+            );
+            assert!(s.budget.len() <= super::super::builtin::MAX_KEYS, "{i}");
+        }
     }
 
     #[test]

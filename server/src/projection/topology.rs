@@ -616,6 +616,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_flow_starters_stay_bounded_however_many_subjects() {
+        let mut store = crate::store::Store::new(256 << 20);
+        let mut topology = Topology::default();
+        let max = crate::projection::builtin::MAX_KEYS;
+        for i in 0..max * 2 {
+            let e = crate::event::NewEvent::core(&format!("start.s{i}"), "{}", i as i64);
+            let id = store.append(&e).expect("fits");
+            topology.apply(&store.get(id).expect("stored"), None, true);
+        }
+        assert_eq!(topology.starters.len(), max);
+    }
+
+    #[test]
     fn ids_in_subjects_are_grouped() {
         assert_eq!(
             subject_group("accounts.acc-0001.opened"),
