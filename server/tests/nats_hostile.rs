@@ -306,11 +306,47 @@ async fn the_client_buffer_is_bounded_in_bytes() {
     nats.stop().await;
 }
 
+/// The slow-consumer warnings logged, by NATS URL (a global subscriber:
+/// tests of this binary run side by side, each against its own server).
+fn slow_consumer_lines() -> &'static parking_lot::Mutex<std::collections::HashMap<String, u64>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    static LINES: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashMap<String, u64>>> =
+        std::sync::OnceLock::new();
+    struct Url(Option<String>);
+    impl tracing::field::Visit for Url {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "url" {
+                self.0 = Some(format!("{value:?}"));
+            }
+        }
+    }
+    struct Count;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if e.metadata().fields().field("notices").is_some() {
+                let mut url = Url(None);
+                e.record(&mut url);
+                *slow_consumer_lines()
+                    .lock()
+                    .entry(url.0.unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+    }
+    LINES.get_or_init(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Count));
+        Default::default()
+    })
+}
+
 /// A flood into a small log: every message the NATS client read is an
 /// event in the log, an event evicted from it, or a loss counted under a
-/// reason. None vanishes between NATS and the log.
+/// reason. None vanishes between NATS and the log. The client's
+/// slow-consumer notices are logged once per 10 s, however many.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_flood_every_message_read_is_kept_or_counted() {
+    let lines = slow_consumer_lines();
+    let started = std::time::Instant::now();
     let Harness {
         mut nats,
         running,
@@ -389,6 +425,22 @@ async fn under_a_flood_every_message_read_is_kept_or_counted() {
     assert!(
         client_dropped > 0,
         "the flood overflowed the client's buffer"
+    );
+    let notices = stats.nats_slow_consumer.load(Ordering::Relaxed);
+    let logged = lines
+        .lock()
+        .get(&eventscope::ingest::redact_url(&running.nats_url))
+        .copied()
+        .unwrap_or(0);
+    let most = 1 + started.elapsed().as_secs() / 10;
+    eprintln!(
+        "{notices} slow-consumer notices, {logged} logged in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        (1..=most).contains(&logged) && notices > most,
+        "{logged} lines for {notices} notices in {:?}: one per 10 s",
+        started.elapsed()
     );
     let (_, metrics) = get(running.addr, "/metrics").await;
     for (name, value) in [

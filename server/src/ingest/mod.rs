@@ -222,6 +222,7 @@ pub async fn connect(
                                 .is_ok()
                         {
                             tracing::warn!(
+                                %url,
                                 sid,
                                 notices = n,
                                 "nats slow consumer: messages were dropped (eventscope_events_dropped_total{{reason=\"nats_slow_consumer\"}} counts them)"
