@@ -330,7 +330,7 @@ impl Collector for PipelineCollector {
         counter(
             &mut e,
             "eventscope_projection_left_out",
-            "What the projections left out: metric samples of series past the 1,000 tracked (series_cap); samples and user-defined projections' values at the byte budget, which takes no new series, sketch buckets or groups (budget); events counted under \"(overflow)\" in a per-subject, per-service or per-error table holding 10,000 keys (keys_cap; keys with nothing in the last hour are let go each minute)",
+            "What the projections left out: metric samples of series past the 1,000 tracked (series_cap); samples and user-defined projections' values at the byte budget, which takes no new series, sketch buckets or groups, and puts a sample outside a bucket's range at its nearest end in the quantile sketch (budget); events counted under \"(overflow)\" in a per-subject, per-service or per-error table holding 10,000 keys (keys_cap; keys with nothing in the last hour are let go each minute)",
             &[
                 ("reason", "series_cap", load(&s.samples_over_series_cap)),
                 ("reason", "budget", load(&s.samples_over_budget)),

@@ -689,6 +689,7 @@ mod tests {
             let config = ProptestConfig::with_cases(crate::fuzz_cases(200));
             let answered = std::sync::atomic::AtomicUsize::new(0);
             proptest!(config, |(msgs in prop::collection::vec(message(), 1..25))| {
+                let resyncs = stats.ws_resyncs.load(Ordering::Relaxed);
                 let answers: Vec<Message> = runtime.block_on(async {
                     let (client, incoming) = futures::channel::mpsc::unbounded::<Result<Message, ()>>();
                     let (sink, answers) = futures::channel::mpsc::unbounded::<Message>();
@@ -704,17 +705,55 @@ mod tests {
                     .expect("serving ends when the client leaves");
                     answers.collect().await
                 });
-                for answer in answers {
-                    if let Message::Text(text) = answer {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                        // At most a tail of 1,000 summaries of 500-character
-                        // messages and 240-character previews.
-                        prop_assert!(text.len() < 4 << 20, "{} bytes", text.len());
-                        let frame: serde_json::Value =
-                            serde_json::from_str(&text).expect("frames are JSON");
-                        prop_assert!(frame.get("v").is_some() || frame.get("type").is_some(), "{text}");
+                // What the protocol says the answers are: one (a snapshot
+                // or an error) to each subscribe and to each message the
+                // server cannot read, none to an unsubscribe; closed, with
+                // an error saying so, at the 20th unreadable one.
+                let (mut expected, mut bad, mut closes) = (0usize, 0u32, false);
+                for m in &msgs {
+                    match serde_json::from_str::<ClientMsg>(m) {
+                        Ok(ClientMsg::Subscribe { view }) => {
+                            expected += 1;
+                            bad += u32::from(view.key().len() > MAX_VIEW_KEY);
+                        }
+                        Ok(ClientMsg::Unsubscribe { .. }) => {}
+                        Err(_) => {
+                            expected += 1;
+                            bad += 1;
+                        }
+                    }
+                    if bad >= MAX_BAD_MESSAGES {
+                        expected += 1;
+                        closes = true;
+                        break;
                     }
                 }
+                let (mut direct, mut closed) = (0usize, false);
+                for answer in answers {
+                    match answer {
+                        Message::Text(text) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            // At most a tail of 1,000 summaries of 500-character
+                            // messages and 240-character previews.
+                            prop_assert!(text.len() < 4 << 20, "{} bytes", text.len());
+                            let frame: app::wire::Frame = serde_json::from_str(&text)
+                                .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+                            prop_assert!(!closed, "a frame after the close");
+                            match frame.body {
+                                app::wire::Body::Snapshot { .. } | app::wire::Body::Error { .. } => {
+                                    direct += 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                        Message::Close(_) => closed = true,
+                        other => prop_assert!(false, "{other:?}"),
+                    }
+                }
+                // (A resync's snapshot is an answer too.)
+                let resynced = (stats.ws_resyncs.load(Ordering::Relaxed) - resyncs) as usize;
+                prop_assert_eq!(direct, expected + resynced, "{:?}", msgs);
+                prop_assert_eq!(closed, closes);
             });
             shutdown.cancel();
             assert!(answered.into_inner() > 0, "the server answered nothing");

@@ -57,6 +57,10 @@ struct Row {
     sent: Option<(u64, f64)>,
 }
 
+/// Bytes of subject names the table holds (and as many for the subjects
+/// it remembers as overflowed): 10,000 rows of 400 bytes, 1,000 of 4 KiB.
+pub const MAX_SUBJECT_BYTES: usize = 4 << 20;
+
 /// Counts per subject: the walking skeleton's projection.
 #[derive(Debug)]
 pub struct SubjectCounts {
@@ -66,6 +70,10 @@ pub struct SubjectCounts {
     total_window: RateWindow,
     rows: HashMap<String, Row>,
     overflowed: HashSet<String>,
+    /// Bytes of the subjects in `rows` and in `overflowed`, each held to
+    /// [`MAX_SUBJECT_BYTES`] (a subject may be kilobytes long).
+    row_bytes: usize,
+    overflowed_bytes: usize,
     health: Health,
     nats_connected: bool,
     /// Time of the last `tick`, the start of a new row's rate window.
@@ -85,6 +93,8 @@ impl SubjectCounts {
             total_window: RateWindow::starting_at(0, 0),
             rows: HashMap::default(),
             overflowed: HashSet::default(),
+            row_bytes: 0,
+            overflowed_bytes: 0,
             health: Health::default(),
             nats_connected: false,
             last_tick_ms: 0,
@@ -102,12 +112,19 @@ impl SubjectCounts {
             row.count += 1;
             return;
         }
-        let key = if self.rows.len() < self.max_subjects {
+        let key = if self.rows.len() < self.max_subjects
+            && self.row_bytes + subject.len() <= MAX_SUBJECT_BYTES
+        {
+            self.row_bytes += subject.len();
             subject
         } else {
             // Remember which subjects overflowed, but only as many as the
             // table could have held, so this set is bounded too.
-            if self.overflowed.len() < self.max_subjects && self.overflowed.insert(subject.into()) {
+            if self.overflowed.len() < self.max_subjects
+                && self.overflowed_bytes + subject.len() <= MAX_SUBJECT_BYTES
+                && self.overflowed.insert(subject.into())
+            {
+                self.overflowed_bytes += subject.len();
                 self.health.overflow_subjects += 1;
             }
             OVERFLOW_SUBJECT
@@ -298,6 +315,25 @@ mod tests {
         assert_eq!(s.subjects.len(), 3, "{:?}", s.subjects.keys());
         assert_eq!(s.subjects[OVERFLOW_SUBJECT].count, 3);
         assert_eq!(s.health.overflow_subjects, 2, "c and d, each once");
+    }
+
+    #[test]
+    fn subject_table_is_bounded_in_bytes_too() {
+        let mut p = SubjectCounts::new(10_000);
+        let long = |i: usize| format!("{i:04}.{}", "x".repeat(4_000));
+        for i in 0..3_000 {
+            p.apply(&long(i));
+        }
+        let s = p.snapshot();
+        let held: usize = s.subjects.keys().map(String::len).sum();
+        assert!(held <= MAX_SUBJECT_BYTES + OVERFLOW_SUBJECT.len(), "{held}");
+        assert!(s.subjects.len() > 1_000, "{}", s.subjects.len());
+        assert!(s.subjects[OVERFLOW_SUBJECT].count > 1_000);
+        assert!(p.overflowed_bytes <= MAX_SUBJECT_BYTES);
+        assert_eq!(s.total, 3_000);
+        // A short subject still fits where a long one did not.
+        p.apply("short.one");
+        assert_eq!(p.snapshot().subjects["short.one"].count, 1);
     }
 
     #[test]
