@@ -471,7 +471,26 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let matches = Config::command().try_get_matches_from(args)?;
+        Config::load_with(Config::command(), args)
+    }
+
+    /// Like [`Config::load_from`], reading no `EVENTSCOPE_*` variable: for
+    /// tests and tools, whose answers must not depend on the shell that
+    /// runs them (`scripts/env.sh` sets `EVENTSCOPE_NATS_SERVER`).
+    pub fn load_ignoring_env<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Config::load_with(Config::command().mut_args(|a| a.env(None)), args)
+    }
+
+    fn load_with<I, T>(command: clap::Command, args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = command.try_get_matches_from(args)?;
         let mut config = Config::from_arg_matches(&matches)?;
         if let Some(path) = config.config.clone() {
             let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
@@ -834,9 +853,18 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Flags only: no `EVENTSCOPE_*` variable of the shell running the
+    /// tests is read.
+    fn parse<const N: usize>(args: [&str; N]) -> Result<Config, clap::Error> {
+        let matches = Config::command()
+            .mut_args(|a| a.env(None))
+            .try_get_matches_from(args)?;
+        Config::from_arg_matches(&matches)
+    }
+
     #[test]
     fn no_arguments_means_demo_mode() {
-        let c = Config::try_parse_from(["eventscope"]).expect("parses");
+        let c = parse(["eventscope"]).expect("parses");
         assert!(c.managed_nats() && c.demo_producer());
         assert_eq!(c.core_subjects(), vec![">".to_string()]);
         assert_eq!(c.addr.port(), 3000);
@@ -844,34 +872,34 @@ mod tests {
 
     #[test]
     fn nats_url_turns_demo_off_unless_asked() {
-        let c = Config::try_parse_from(["eventscope", "--nats-url", "nats://h:1"]).expect("parses");
+        let c = parse(["eventscope", "--nats-url", "nats://h:1"]).expect("parses");
         assert!(!c.managed_nats() && !c.demo_producer());
-        let c = Config::try_parse_from(["eventscope", "--nats-url", "nats://h:1", "--demo"])
+        let c = parse(["eventscope", "--nats-url", "nats://h:1", "--demo"])
             .expect("parses");
         assert!(c.demo_producer());
     }
 
     #[test]
     fn subjects_repeat() {
-        let c = Config::try_parse_from(["eventscope", "--subject", "logs.>", "--subject", "m.*"])
+        let c = parse(["eventscope", "--subject", "logs.>", "--subject", "m.*"])
             .expect("parses");
         assert_eq!(c.subjects, vec!["logs.>", "m.*"]);
     }
 
     #[test]
     fn a_stream_alone_subscribes_to_no_core_subject() {
-        let c = Config::try_parse_from(["eventscope", "--stream", "ORDERS@all"]).expect("parses");
+        let c = parse(["eventscope", "--stream", "ORDERS@all"]).expect("parses");
         assert!(c.core_subjects().is_empty());
         assert_eq!(c.streams[0].stream, "ORDERS");
         let err =
-            Config::try_parse_from(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
+            parse(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
         assert!(err.to_string().contains("--stream"), "{err}");
     }
 
     #[test]
     fn secrets_never_show_in_debug() {
         let c =
-            Config::try_parse_from(["eventscope", "--nats-token", "s3cret-t0ken"]).expect("parses");
+            parse(["eventscope", "--nats-token", "s3cret-t0ken"]).expect("parses");
         assert_eq!(
             c.auth.nats_token.as_ref().map(Secret::expose),
             Some("s3cret-t0ken")
@@ -881,10 +909,10 @@ mod tests {
 
     #[test]
     fn store_size_takes_units() {
-        let c = Config::try_parse_from(["eventscope", "--store-bytes", "2GiB"]).expect("parses");
+        let c = parse(["eventscope", "--store-bytes", "2GiB"]).expect("parses");
         assert_eq!(c.store_bytes.as_u64(), 2 << 30);
         let err =
-            Config::try_parse_from(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
+            parse(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
         assert!(err.to_string().contains("--store-bytes"), "{err}");
     }
 
@@ -920,7 +948,7 @@ mod tests {
         for (text, want) in cases {
             let f = write(text);
             let path = f.path().to_str().expect("utf-8 path");
-            let err = Config::load_from(["eventscope", "--config", path])
+            let err = Config::load_ignoring_env(["eventscope", "--config", path])
                 .expect_err("refused")
                 .to_string();
             assert!(err.contains(path), "{err}");
@@ -945,7 +973,7 @@ level = "sev"
 "#,
         );
         let path = f.path().to_str().expect("utf-8 path");
-        let c = Config::load_from(["eventscope", "--config", path]).expect("loads");
+        let c = Config::load_ignoring_env(["eventscope", "--config", path]).expect("loads");
         assert_eq!(c.nats_url.as_deref(), Some("nats://file:4222"));
         assert_eq!(c.subjects, vec!["logs.>", "metrics.*"]);
         assert_eq!(c.store_bytes.as_u64(), 2 << 20);
@@ -954,37 +982,37 @@ level = "sev"
         assert_eq!(c.decode.len(), 1);
         assert_eq!(c.decode[0].level.as_deref(), Some("sev"));
         let c =
-            Config::load_from(["eventscope", "--config", path, "--tick-ms", "50"]).expect("loads");
+            Config::load_ignoring_env(["eventscope", "--config", path, "--tick-ms", "50"]).expect("loads");
         assert_eq!(c.tick_ms, 50, "the flag wins");
-        let c = Config::load_from(["eventscope", "--config", path, "--partitions", "5"])
+        let c = Config::load_ignoring_env(["eventscope", "--config", path, "--partitions", "5"])
             .expect("loads");
         assert_eq!(c.partitions(), 5, "the flag wins");
-        assert!(Config::load_from(["eventscope", "--partitions", "0"]).is_err());
+        assert!(Config::load_ignoring_env(["eventscope", "--partitions", "0"]).is_err());
     }
 
     #[test]
     fn a_bad_file_names_the_file_and_the_key() {
         let f = write("nats_ur = \"nats://x\"\n");
         let path = f.path().to_str().expect("utf-8 path");
-        let err = Config::load_from(["eventscope", "--config", path]).expect_err("refused");
+        let err = Config::load_ignoring_env(["eventscope", "--config", path]).expect_err("refused");
         let msg = err.to_string();
         assert!(msg.contains(path) && msg.contains("nats_ur"), "{msg}");
 
         let f = write("store_bytes = \"lots\"\n");
         let path = f.path().to_str().expect("utf-8 path");
-        let msg = Config::load_from(["eventscope", "--config", path])
+        let msg = Config::load_ignoring_env(["eventscope", "--config", path])
             .expect_err("refused")
             .to_string();
         assert!(msg.contains(path) && msg.contains("store_bytes"), "{msg}");
 
         let f = write("[[decode]]\nsubject = \"a\"\nformat = \"yaml\"\n");
         let path = f.path().to_str().expect("utf-8 path");
-        let msg = Config::load_from(["eventscope", "--config", path])
+        let msg = Config::load_ignoring_env(["eventscope", "--config", path])
             .expect_err("refused")
             .to_string();
         assert!(msg.contains(path) && msg.contains("yaml"), "{msg}");
 
-        let msg = Config::load_from(["eventscope", "--config", "/nonexistent/e.toml"])
+        let msg = Config::load_ignoring_env(["eventscope", "--config", "/nonexistent/e.toml"])
             .expect_err("refused")
             .to_string();
         assert!(msg.contains("/nonexistent/e.toml"), "{msg}");
@@ -996,11 +1024,11 @@ level = "sev"
             "correlation_headers = [\"X-Saga\"]\nservice_headers = [\"X-App\"]\n[flows]\ncomplete = [\"shipping.*.done\"]\nstall_after = \"2m\"\n",
         );
         let path = f.path().to_str().expect("utf-8 path");
-        let c = Config::load_from(["eventscope", "--config", path]).expect("valid");
+        let c = Config::load_ignoring_env(["eventscope", "--config", path]).expect("valid");
         assert_eq!(c.correlation_headers, ["X-Saga"]);
         assert_eq!(c.service_headers, ["X-App"]);
         // Flags win over the file, and reach the decoders.
-        let c = Config::load_from([
+        let c = Config::load_ignoring_env([
             "eventscope",
             "--config",
             path,
@@ -1027,7 +1055,7 @@ level = "sev"
 
         let f = write("[flows]\nstall_after = \"soon\"\n");
         let path = f.path().to_str().expect("utf-8 path");
-        let msg = Config::load_from(["eventscope", "--config", path])
+        let msg = Config::load_ignoring_env(["eventscope", "--config", path])
             .expect_err("refused")
             .to_string();
         assert!(
@@ -1038,9 +1066,9 @@ level = "sev"
 
     #[test]
     fn demo_scenarios_take_names_and_rates() {
-        let c = Config::try_parse_from(["eventscope"]).expect("valid");
+        let c = parse(["eventscope"]).expect("valid");
         assert_eq!(c.demo_rates().len(), Scenario::ALL.len());
-        let c = Config::try_parse_from([
+        let c = parse([
             "eventscope",
             "--demo-scenario",
             "saga=5",
@@ -1052,11 +1080,11 @@ level = "sev"
         .expect("valid");
         let rates: Vec<(Scenario, f64)> = c.demo_rates().into_iter().collect();
         assert_eq!(rates, [(Scenario::Saga, 5.0), (Scenario::Logs, 50.0)]);
-        let err = Config::try_parse_from(["eventscope", "--demo-scenario", "sagas"])
+        let err = parse(["eventscope", "--demo-scenario", "sagas"])
             .expect_err("refused")
             .to_string();
         assert!(err.contains("sagas") && err.contains("fanout"), "{err}");
-        let err = Config::try_parse_from(["eventscope", "--demo-scenario", "saga=fast"])
+        let err = parse(["eventscope", "--demo-scenario", "saga=fast"])
             .expect_err("refused")
             .to_string();
         assert!(err.contains("fast"), "{err}");
@@ -1064,7 +1092,7 @@ level = "sev"
 
     #[test]
     fn the_demo_subcommand_takes_the_url_and_scenarios_after_it() {
-        let c = Config::try_parse_from([
+        let c = parse([
             "eventscope",
             "demo",
             "--nats-url",
@@ -1080,7 +1108,7 @@ level = "sev"
             [(Scenario::Saga, 50.0)]
         );
         assert_eq!(
-            Config::try_parse_from(["eventscope"])
+            parse(["eventscope"])
                 .expect("valid")
                 .command,
             None
@@ -1089,7 +1117,7 @@ level = "sev"
 
     #[test]
     fn bad_tick_is_refused_with_the_flag_named() {
-        let err = Config::try_parse_from(["eventscope", "--tick-ms", "0"]).expect_err("refused");
+        let err = parse(["eventscope", "--tick-ms", "0"]).expect_err("refused");
         assert!(err.to_string().contains("--tick-ms"), "{err}");
     }
 
@@ -1175,7 +1203,7 @@ level = "sev"
             fn fuzz_config_files_load_or_say_why(lines in prop::collection::vec(line(), 0..12)) {
                 let f = write(&lines.join("\n"));
                 let path = f.path().to_string_lossy().to_string();
-                match Config::load_from(["eventscope", "--config", &path]) {
+                match Config::load_ignoring_env(["eventscope", "--config", &path]) {
                     Ok(c) => prop_assert!(c.tick_ms >= 10),
                     Err(e) => prop_assert!(e.to_string().contains(&path), "{e}"),
                 }
