@@ -874,15 +874,13 @@ mod tests {
     fn nats_url_turns_demo_off_unless_asked() {
         let c = parse(["eventscope", "--nats-url", "nats://h:1"]).expect("parses");
         assert!(!c.managed_nats() && !c.demo_producer());
-        let c = parse(["eventscope", "--nats-url", "nats://h:1", "--demo"])
-            .expect("parses");
+        let c = parse(["eventscope", "--nats-url", "nats://h:1", "--demo"]).expect("parses");
         assert!(c.demo_producer());
     }
 
     #[test]
     fn subjects_repeat() {
-        let c = parse(["eventscope", "--subject", "logs.>", "--subject", "m.*"])
-            .expect("parses");
+        let c = parse(["eventscope", "--subject", "logs.>", "--subject", "m.*"]).expect("parses");
         assert_eq!(c.subjects, vec!["logs.>", "m.*"]);
     }
 
@@ -891,15 +889,13 @@ mod tests {
         let c = parse(["eventscope", "--stream", "ORDERS@all"]).expect("parses");
         assert!(c.core_subjects().is_empty());
         assert_eq!(c.streams[0].stream, "ORDERS");
-        let err =
-            parse(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
+        let err = parse(["eventscope", "--stream", "ORDERS@soon"]).expect_err("refused");
         assert!(err.to_string().contains("--stream"), "{err}");
     }
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let c =
-            parse(["eventscope", "--nats-token", "s3cret-t0ken"]).expect("parses");
+        let c = parse(["eventscope", "--nats-token", "s3cret-t0ken"]).expect("parses");
         assert_eq!(
             c.auth.nats_token.as_ref().map(Secret::expose),
             Some("s3cret-t0ken")
@@ -911,8 +907,7 @@ mod tests {
     fn store_size_takes_units() {
         let c = parse(["eventscope", "--store-bytes", "2GiB"]).expect("parses");
         assert_eq!(c.store_bytes.as_u64(), 2 << 30);
-        let err =
-            parse(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
+        let err = parse(["eventscope", "--store-bytes", "lots"]).expect_err("refused");
         assert!(err.to_string().contains("--store-bytes"), "{err}");
     }
 
@@ -981,8 +976,8 @@ level = "sev"
         assert_eq!(c.partitions(), 3);
         assert_eq!(c.decode.len(), 1);
         assert_eq!(c.decode[0].level.as_deref(), Some("sev"));
-        let c =
-            Config::load_ignoring_env(["eventscope", "--config", path, "--tick-ms", "50"]).expect("loads");
+        let c = Config::load_ignoring_env(["eventscope", "--config", path, "--tick-ms", "50"])
+            .expect("loads");
         assert_eq!(c.tick_ms, 50, "the flag wins");
         let c = Config::load_ignoring_env(["eventscope", "--config", path, "--partitions", "5"])
             .expect("loads");
@@ -1107,12 +1102,7 @@ level = "sev"
             c.demo_rates().into_iter().collect::<Vec<_>>(),
             [(Scenario::Saga, 50.0)]
         );
-        assert_eq!(
-            parse(["eventscope"])
-                .expect("valid")
-                .command,
-            None
-        );
+        assert_eq!(parse(["eventscope"]).expect("valid").command, None);
     }
 
     #[test]

@@ -236,8 +236,9 @@ window = "15m"
         ),
     )
     .expect("write config");
-    let mut config = Config::load_ignoring_env(["eventscope", "--config", path.to_str().expect("utf-8")])
-        .expect("loads");
+    let mut config =
+        Config::load_ignoring_env(["eventscope", "--config", path.to_str().expect("utf-8")])
+            .expect("loads");
     config.addr = "127.0.0.1:0".parse().expect("addr");
     let running = eventscope::start(config).await.expect("app starts");
     let addr = running.addr;

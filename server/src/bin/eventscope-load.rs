@@ -73,6 +73,10 @@ struct Args {
     /// Eventscope's `--partitions` (default: its own, from the cores).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     partitions: Option<u16>,
+    /// The log's cap for every in-process Eventscope the run starts
+    /// (`--store-bytes`; the soak sets its own).
+    #[arg(long, default_value = "512MiB")]
+    store_bytes: bytesize::ByteSize,
     /// Events in the bursts (default 1,000,000; 20,000 with --quick).
     #[arg(long)]
     burst: Option<u64>,
@@ -340,6 +344,8 @@ async fn wait_until(
 
 /// `--partitions`, for every Eventscope the run starts.
 static PARTITIONS: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
+/// `--store-bytes`, the same.
+static STORE_BYTES: std::sync::OnceLock<bytesize::ByteSize> = std::sync::OnceLock::new();
 
 /// Eventscope in-process, subscribed to `subject`, with the default log
 /// (512 MiB: a long run fills it and goes on at the cap, evicting, as a
@@ -349,7 +355,10 @@ static PARTITIONS: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new()
 async fn start_eventscope(url: &str, subject: &str) -> eventscope::Running {
     let mut config = Config::attach(url.to_string(), &[subject]);
     config.partitions = PARTITIONS.get().copied().flatten();
-    config.store_bytes = bytesize::ByteSize::mib(512);
+    config.store_bytes = STORE_BYTES
+        .get()
+        .copied()
+        .unwrap_or(bytesize::ByteSize::mib(512));
     config.consumer_poll_ms = 3_600_000;
     eventscope::start(config).await.expect("eventscope starts")
 }
@@ -664,6 +673,7 @@ impl Run {
 async fn main() {
     let args = Args::parse();
     PARTITIONS.get_or_init(|| args.partitions);
+    STORE_BYTES.get_or_init(|| args.store_bytes);
     let quick = args.quick;
     let burst_n = args.burst.unwrap_or(if quick { 20_000 } else { 1_000_000 });
     let rate = args.rate.unwrap_or(if quick { 5_000 } else { 50_000 });
