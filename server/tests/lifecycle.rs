@@ -147,9 +147,12 @@ async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
     // (The log is read to its end, so the process never waits to write.)
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    tokio::spawn(async move {
-        let mut tx = Some(tx);
+    let log = tokio::spawn(async move {
+        let (mut tx, mut aborted) = (Some(tx), Vec::new());
         while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("aborted") {
+                aborted.push(line.clone());
+            }
             if let Some(at) = line.find("http://") {
                 let rest = &line[at + 7..];
                 let end = rest
@@ -160,6 +163,7 @@ async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
                 }
             }
         }
+        aborted
     });
     let addr = within("the HTTP address is logged", rx)
         .await
@@ -185,4 +189,12 @@ async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
     let took = asked.elapsed();
     assert!(took <= Duration::from_secs(10), "took {took:?}");
     assert!(status.success(), "{status:?}");
+    // The stop's deadline passed with the HTTP server still waiting for
+    // the half request: the log names what was aborted.
+    let aborted = within("the log ends", log).await.expect("read the log");
+    assert!(
+        aborted.iter().any(|l| l.contains("the HTTP server")),
+        "{aborted:?}"
+    );
+    drop(loris);
 }

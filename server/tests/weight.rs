@@ -107,7 +107,7 @@ fn within(estimate: usize, real: isize, what: &str) {
     let ratio = estimate as f64 / real;
     eprintln!("{what}: estimated {estimate} bytes, allocated {real} (ratio {ratio:.3})");
     assert!(
-        (0.9..=1.1).contains(&ratio),
+        (0.98..=1.02).contains(&ratio),
         "{what}: estimated {estimate} bytes, allocated {real} (ratio {ratio:.2})"
     );
 }
