@@ -452,8 +452,9 @@ impl Hub {
                 self.counts.apply(e.subject());
                 self.schemas.apply(&e);
                 self.folds.take(&e, bytes);
-                if one {
-                    checkpoints.after_fold(self.folds.view(), store.held());
+                if one && checkpoints.due_for(self.folds.view(), store.held()) {
+                    let folds = &self.folds;
+                    keep_unlocked(&mut store, &mut checkpoints, || vec![folds.view().clone()]);
                 }
             }
         }
@@ -483,8 +484,9 @@ impl Hub {
             if let Some(e) = store.append(&ev).and_then(|id| store.get(id)) {
                 self.counts.apply(e.subject());
                 self.folds.take(&e, bytes);
-                if one {
-                    checkpoints.after_fold(self.folds.view(), store.held());
+                if one && checkpoints.due_for(self.folds.view(), store.held()) {
+                    let folds = &self.folds;
+                    keep_unlocked(&mut store, &mut checkpoints, || vec![folds.view().clone()]);
                 }
             }
         }
@@ -493,7 +495,8 @@ impl Hub {
             // keeps a copy of each (merged only if time travel needs it).
             self.folds.fold_routed(&store);
             if checkpoints.due(self.folds.progress(), store.held()) {
-                checkpoints.keep(|| self.folds.parts().to_vec());
+                let folds = &self.folds;
+                keep_unlocked(&mut store, &mut checkpoints, || folds.parts().to_vec());
             }
         }
         checkpoints.prune(store.first_id());
@@ -986,11 +989,54 @@ fn patch(last: &mut Value, new: Value) -> Option<ViewDelta> {
     Some(ViewDelta::Patch { ops })
 }
 
+/// Keeps the checkpoint `copy` makes, copied with neither the log's write
+/// lock nor the checkpoints' held: readers of the log (`/metrics`, pages,
+/// queries) and time travel go on while the state is copied (milliseconds
+/// for a large one). Only the hub writes either, so nothing changes under
+/// it meanwhile.
+fn keep_unlocked(
+    store: &mut parking_lot::RwLockWriteGuard<'_, Store>,
+    checkpoints: &mut parking_lot::MutexGuard<'_, crate::projection::timetravel::Checkpoints>,
+    copy: impl FnOnce() -> Vec<Projections>,
+) {
+    let started = std::time::Instant::now();
+    let parts = parking_lot::MutexGuard::unlocked(checkpoints, || {
+        parking_lot::RwLockWriteGuard::unlocked(store, copy)
+    });
+    checkpoints.kept(parts, started);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::projection::timetravel::Checkpoints;
     use crate::store::Store;
+
+    #[test]
+    fn a_checkpoint_is_copied_with_neither_lock_held() {
+        let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(1 << 20)));
+        let id = store
+            .write()
+            .append(&NewEvent::core("a.b", "{}", 1))
+            .expect("kept");
+        let mut live = Projections::default();
+        live.apply(&store.read().get(id).expect("held"));
+        let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1, 1, 8)));
+        let (mut w, mut c) = (store.write(), checkpoints.lock());
+        assert_eq!(c.len(), 1);
+        keep_unlocked(&mut w, &mut c, || {
+            // Another reader gets in while the copy is made.
+            assert!(store.try_read().is_some(), "the log's write lock is held");
+            assert!(
+                checkpoints.try_lock().is_some(),
+                "the checkpoints' lock is held"
+            );
+            vec![live.clone()]
+        });
+        assert_eq!(c.len(), 2, "kept");
+        // Both locks are the hub's again.
+        assert!(store.try_read().is_none() && checkpoints.try_lock().is_none());
+    }
 
     #[test]
     fn a_tail_snapshot_examines_a_bounded_part_of_the_log() {

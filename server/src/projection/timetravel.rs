@@ -218,9 +218,14 @@ impl Checkpoints {
     /// due. `held_events` is the log's size: checkpoints come at least every
     /// quarter of it, so one always stays inside the log as it evicts.
     pub fn after_fold(&mut self, live: &Projections, held_events: u64) {
-        if self.due((live.folded(), live.last_id(), live.last_ms()), held_events) {
+        if self.due_for(live, held_events) {
             self.keep(|| vec![live.clone()]);
         }
+    }
+
+    /// Whether a checkpoint of `live` is due ([`Checkpoints::due`]).
+    pub fn due_for(&self, live: &Projections, held_events: u64) -> bool {
+        self.due((live.folded(), live.last_id(), live.last_ms()), held_events)
     }
 
     /// Whether a checkpoint is due for a state at `progress` (events
@@ -259,10 +264,16 @@ impl Checkpoints {
     pub fn keep(&mut self, copy: impl FnOnce() -> Vec<Projections>) {
         let t = std::time::Instant::now();
         let parts = copy();
+        self.kept(parts, t);
+    }
+
+    /// Keeps a copy begun at `started` (the hub copies with no lock held,
+    /// then hands it over): [`Checkpoints::keep`] in two steps.
+    pub fn kept(&mut self, parts: Vec<Projections>, started: std::time::Instant) {
         self.push(parts);
-        self.cost = t.elapsed();
+        self.cost = started.elapsed();
         self.spent += self.cost;
-        self.taken = Some(t);
+        self.taken = Some(started);
     }
 
     /// The time all checkpoints took to copy and keep (`/metrics`).
