@@ -35,6 +35,18 @@ async fn until_closed(ws: &mut WsStream) -> Vec<String> {
     .await
 }
 
+/// A refused upgrade's status and the text of its JSON error (panics if
+/// the upgrade failed otherwise, or the body is not the API's error).
+fn refusal(e: tokio_tungstenite::tungstenite::Error) -> (u16, String) {
+    let tokio_tungstenite::tungstenite::Error::Http(response) = e else {
+        panic!("not refused with an HTTP status: {e}")
+    };
+    let body = response.body().as_deref().unwrap_or_default();
+    let error: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
+    let text = error["error"].as_str().expect("an error field").to_string();
+    (response.status().as_u16(), text)
+}
+
 /// A server on `<prefix>.>` whose client addresses may hold 4
 /// subscriptions (`--ws-per-address 4`).
 async fn with_quota_of_4(prefix: &str) -> Harness {
@@ -288,19 +300,12 @@ async fn storms_from_one_address_are_slowed() {
     for _ in 0..100 {
         match tokio_tungstenite::connect_async(&url).await {
             Ok((mut c, _)) => drop(c.close(None).await),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 429);
-                let body = response.body().as_deref().unwrap_or_default();
-                let error: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
-                assert!(
-                    error["error"]
-                        .as_str()
-                        .is_some_and(|e| e.contains("too fast")),
-                    "{error}"
-                );
+            Err(e) => {
+                let (status, error) = refusal(e);
+                assert_eq!(status, 429, "{error}");
+                assert!(error.contains("too fast"), "{error}");
                 refused += 1;
             }
-            Err(e) => panic!("neither let in nor refused with 429: {e}"),
         }
     }
     // A burst of 64 (two of which the sockets above took), then 10 a
@@ -346,20 +351,13 @@ async fn past_the_connection_limit_a_new_socket_is_refused() {
         open.push(ws_open(running.addr).await);
     }
     let url = format!("ws://{}/ws?v={}", running.addr, app::wire::PROTOCOL_VERSION);
-    let refused = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
-        Ok(_) => panic!("a fifth socket was let in past --ws-max-clients 4"),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 503);
-            let body = response.body().as_deref().unwrap_or_default();
-            let error: serde_json::Value = serde_json::from_slice(body).expect("a JSON error");
-            assert!(
-                error["error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("4 live connections")),
-                "{error}"
-            );
-        }
-        Err(e) => panic!("not refused with 503: {e}"),
+    let refused = |r: Result<_, tokio_tungstenite::tungstenite::Error>| {
+        let Err(e) = r.map(drop) else {
+            panic!("a fifth socket was let in past --ws-max-clients 4")
+        };
+        let (status, error) = refusal(e);
+        assert_eq!(status, 503, "{error}");
+        assert!(error.contains("4 live connections"), "{error}");
     };
     refused(tokio_tungstenite::connect_async(&url).await.map(drop));
     refused(tokio_tungstenite::connect_async(&url).await.map(drop));

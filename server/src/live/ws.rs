@@ -55,10 +55,11 @@ pub async fn handler(
         )
             .into_response();
     }
-    let clients = state.stats.ws_clients.load(Ordering::Relaxed);
-    if clients >= u64::from(state.ws_max_clients) {
-        state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
-        return (
+    let guard = match ClientGuard::admit(&state.stats, state.ws_max_clients) {
+        Ok(guard) => guard,
+        Err(clients) => {
+            state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
+            return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(ApiError {
                 error: format!(
@@ -67,7 +68,8 @@ pub async fn handler(
             }),
         )
             .into_response();
-    }
+        }
+    };
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let host = headers
@@ -107,6 +109,7 @@ pub async fn handler(
             }
             let quota = state.ws_quotas.client(ip);
             serve(sink, stream, state.hub, state.stats, quota, state.shutdown).await;
+            drop(guard);
         })
 }
 
@@ -333,13 +336,21 @@ impl Drop for Quota {
 /// How long one frame may take to send before the client is dropped.
 pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Counts a connected client for as long as it lives.
+/// Counts a connected client, from its upgrade request on, for as long
+/// as it lives.
 struct ClientGuard(Arc<Stats>);
 
 impl ClientGuard {
-    fn new(stats: Arc<Stats>) -> Self {
-        stats.ws_clients.fetch_add(1, Ordering::Relaxed);
-        ClientGuard(stats)
+    /// A place among at most `max` clients, taken at once (so that a
+    /// burst of upgrades cannot all pass the check before any is counted);
+    /// `Err` with the number connected when there is none.
+    fn admit(stats: &Arc<Stats>, max: u32) -> Result<Self, u64> {
+        let before = stats.ws_clients.fetch_add(1, Ordering::AcqRel);
+        let guard = ClientGuard(Arc::clone(stats));
+        if before >= u64::from(max) {
+            return Err(before);
+        }
+        Ok(guard)
     }
 }
 
@@ -386,7 +397,6 @@ pub async fn serve<Tx, Rx, E>(
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, E>> + Unpin,
 {
-    let _guard = ClientGuard::new(Arc::clone(&stats));
     // A send that cannot complete within SEND_TIMEOUT means the client
     // stopped reading (its TCP window is shut): drop it and count it.
     let send = async |sink: &mut Tx, msg: Message| -> bool {
