@@ -584,6 +584,33 @@ mod tests {
     }
 
     #[test]
+    fn groups_past_the_cap_are_counted_in_one_overflow_group() {
+        let rows: Vec<(String, String)> = (0..MAX_GROUPS + 5)
+            .map(|i| ("orders.placed".to_string(), format!(r#"{{"user":"u{i}"}}"#)))
+            .collect();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(s, p)| (s.as_str(), p.as_str())).collect();
+        let s = store(&rows);
+        let mut by_user = Custom::new(def(r#"name = "by_user"
+               subject = "orders.>"
+               group_by = "user"
+               aggregate = "count""#));
+        for e in s.iter() {
+            assert!(by_user.apply(&e, false), "not at the byte budget: taken");
+        }
+        let g = groups(by_user.snapshot(Window::H1, 1_000_000 + 10_000));
+        assert_eq!(g.len(), MAX_GROUPS + 1, "the cap and the overflow group");
+        let other = g
+            .iter()
+            .find(|g| g.key == OVERFLOW_GROUP)
+            .expect("overflow group");
+        assert_eq!(other.count, 5);
+        assert_eq!(
+            g.iter().map(|g| g.count).sum::<u64>(),
+            (MAX_GROUPS + 5) as u64
+        );
+    }
+
+    #[test]
     fn total_is_a_running_balance_beyond_any_window() {
         let s = store(&[
             ("accounts.a.opened", r#"{"account":"a","amount":0}"#),

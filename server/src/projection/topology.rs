@@ -629,6 +629,23 @@ mod tests {
     }
 
     #[test]
+    fn edges_past_the_cap_are_counted_not_kept() {
+        let mut store = crate::store::Store::new(256 << 20);
+        let mut topology = Topology::default();
+        for i in 0..MAX_EDGES + 4 {
+            let e = crate::event::NewEvent::core(
+                &format!("orders.e{i}.placed"),
+                r#"{"service":"orders"}"#,
+                i as i64,
+            );
+            let id = store.append(&e).expect("fits");
+            topology.apply(&store.get(id).expect("stored"), None, false);
+        }
+        assert_eq!(topology.publishes.len(), MAX_EDGES);
+        assert_eq!(topology.overflow, 4);
+    }
+
+    #[test]
     fn ids_in_subjects_are_grouped() {
         assert_eq!(
             subject_group("accounts.acc-0001.opened"),

@@ -330,6 +330,21 @@ fn at_the_byte_budget_a_bucket_s_sketch_takes_no_wider_range() {
 }
 
 #[test]
+fn metric_series_past_the_cap_are_counted_not_kept() {
+    let mut store = Store::new(64 << 20);
+    let mut p = Projections::default();
+    let t0 = 1_795_672_800_000i64;
+    for i in 0..MAX_SERIES + 3 {
+        fold_sample(&mut store, &mut p, &format!("s{i}"), 1.0, t0 + i as i64);
+    }
+    assert_eq!(p.metrics.len(), MAX_SERIES);
+    assert_eq!(p.left_out(), (3, 0, 0), "three samples past the cap");
+    // A series held still takes samples.
+    fold_sample(&mut store, &mut p, "s0", 2.0, t0 + 5_000);
+    assert_eq!(p.left_out(), (3, 0, 0));
+}
+
+#[test]
 fn a_full_counter_table_counts_new_keys_as_overflow_until_old_ones_age_out() {
     let mut store = Store::new(256 << 20);
     let mut p = Projections::default();
