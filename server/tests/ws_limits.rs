@@ -384,3 +384,60 @@ async fn past_the_connection_limit_a_new_socket_is_refused() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// A client holds 64 subscriptions at most: the 65th distinct view gets an
+/// error frame naming it; after an unsubscribe there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holds_64_subscriptions() {
+    let Harness {
+        mut nats,
+        running,
+        ws: counts,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["subs.>"]);
+            // No per-address limit: the per-client one is what is tested.
+            c.ws_per_address = 0;
+            c
+        },
+        "subs.probe",
+    )
+    .await;
+    let mut ws = ws_open(running.addr).await;
+    let view = |i: usize| View::Tail {
+        filter: format!("subject=subs.s{i}"),
+        limit: 5,
+    };
+    for i in 0..65 {
+        send(&mut ws, &ClientMsg::Subscribe { view: view(i) }).await;
+    }
+    let (mut served, mut refused) = (0, Vec::new());
+    while served + refused.len() < 65 {
+        let frame = next_frame(&mut ws).await;
+        match frame.body {
+            Body::Snapshot { .. } => served += 1,
+            Body::Error { message } => refused.push((frame.sub, message)),
+            _ => {}
+        }
+    }
+    assert_eq!(served, 64);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let (sub, message) = &refused[0];
+    assert_eq!(sub.as_deref(), Some(view(64).key().as_str()));
+    assert!(message.contains("64 subscriptions"), "{message}");
+    // One let go: the 65th fits.
+    send(&mut ws, &ClientMsg::Unsubscribe { sub: view(0).key() }).await;
+    send(&mut ws, &ClientMsg::Subscribe { view: view(64) }).await;
+    loop {
+        match next_frame(&mut ws).await.body {
+            Body::Snapshot { .. } => break,
+            Body::Error { message } => panic!("refused after an unsubscribe: {message}"),
+            _ => {}
+        }
+    }
+    drop(ws.close(None).await);
+    drop(counts);
+    running.stop().await;
+    nats.stop().await;
+}

@@ -616,6 +616,100 @@ mod tests {
         ));
     }
 
+    /// A client that stops reading falls more than a view's 64 frames
+    /// behind: when it reads again it gets a fresh snapshot in place of
+    /// what it missed, counted once in `ws_resyncs`.
+    #[test]
+    fn a_client_far_behind_is_resynced_with_a_snapshot_and_counted() {
+        use super::*;
+        use crate::event::NewEvent;
+        use crate::live::Hub;
+        use std::time::Duration;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let stats = Arc::new(Stats::default());
+            let shutdown = CancellationToken::new();
+            let store: crate::store::SharedStore =
+                Arc::new(parking_lot::RwLock::new(crate::store::Store::new(64 << 20)));
+            let checkpoints = Arc::new(parking_lot::Mutex::new(
+                crate::projection::timetravel::Checkpoints::new(1_000_000, i64::MAX, 8),
+            ));
+            let (tx, rx) = crate::ingest::queue::queue();
+            // A tick every 5 ms: 64 frames in a third of a second.
+            let (hub, handle) = Hub::new(
+                rx,
+                Arc::clone(&stats),
+                store,
+                checkpoints,
+                crate::projection::partition::Folds::new(Default::default(), 1),
+                Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
+                Duration::from_millis(5),
+            );
+            tokio::spawn(hub.run(shutdown.clone()));
+            let (client, incoming) = futures::channel::mpsc::unbounded::<Result<Message, ()>>();
+            // No room: each frame waits until the test reads it.
+            let (sink, mut frames) = futures::channel::mpsc::channel::<Message>(0);
+            let serving = tokio::spawn(serve(
+                sink,
+                incoming,
+                handle,
+                Arc::clone(&stats),
+                Quota::unlimited(),
+                shutdown.clone(),
+            ));
+            let subscribe = ClientMsg::Subscribe { view: View::Counts };
+            client
+                .unbounded_send(Ok(Message::Text(
+                    serde_json::to_string(&subscribe).expect("json").into(),
+                )))
+                .expect("sent");
+            let body = |m: Message| match m {
+                Message::Text(t) => serde_json::from_str::<Frame>(&t).expect("a frame").body,
+                other => panic!("{other:?}"),
+            };
+            let first = body(frames.next().await.expect("a frame"));
+            assert!(
+                matches!(first, app::wire::Body::Snapshot { .. }),
+                "{first:?}"
+            );
+            // Events every 2 ms for 1.5 s (about 300 ticks that change the
+            // counts) while the client reads nothing.
+            for i in 0..750 {
+                tx.send(vec![NewEvent::core("lag.s", "{}", 1_000 + i)])
+                    .await
+                    .expect("hub takes events");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            assert_eq!(
+                stats.ws_resyncs.load(Ordering::Relaxed),
+                0,
+                "nothing read yet"
+            );
+            // Reading again: the frame it was sending, then a snapshot.
+            let resynced = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    if let app::wire::Body::Snapshot { .. } =
+                        body(frames.next().await.expect("a frame"))
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+            assert!(resynced.is_ok(), "no snapshot after falling behind");
+            assert_eq!(stats.ws_resyncs.load(Ordering::Relaxed), 1);
+            shutdown.cancel();
+            drop(client);
+            drop(frames);
+            let _ = serving.await;
+            std::mem::forget(tx);
+        });
+    }
+
     mod fuzz {
         use super::super::*;
         use crate::event::NewEvent;
