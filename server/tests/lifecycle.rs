@@ -114,87 +114,201 @@ async fn a_task_that_ends_early_is_reported() {
     nats.stop().await;
 }
 
+/// The eventscope binary, run with `args`: its HTTP address (read from its
+/// log, which is read to its end so the process never waits to write) and
+/// the log lines that name what a stop aborted.
+struct Binary {
+    child: tokio::process::Child,
+    addr: String,
+    aborted: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Binary {
+    async fn start(args: &[&str]) -> Binary {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .env("EVENTSCOPE_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("eventscope starts");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let aborted = tokio::spawn(async move {
+            let (mut tx, mut aborted) = (Some(tx), Vec::new());
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("aborted") {
+                    aborted.push(line.clone());
+                }
+                if let Some(at) = line.find("http://") {
+                    let rest = &line[at + 7..];
+                    let end = rest
+                        .find(|c: char| c == '/' || c.is_whitespace() || c == '\x1b')
+                        .unwrap_or(rest.len());
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest[..end].to_string());
+                    }
+                }
+            }
+            aborted
+        });
+        let addr = within("the HTTP address is logged", rx)
+            .await
+            .expect("logged");
+        Binary {
+            child,
+            addr,
+            aborted,
+        }
+    }
+
+    /// A client that sends half a request and never the rest: the HTTP
+    /// server's graceful stop would wait for it for ever.
+    async fn hold_half_a_request(&self) -> tokio::net::TcpStream {
+        let mut loris = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .expect("connects");
+        loris
+            .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("half a request");
+        // Time for the server to take the connection from the listen
+        // queue and read what came (one still queued is simply shut).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        loris
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = self.child.id().expect("running") as i32;
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0);
+    }
+
+    /// Its exit status, and how long after `since` it came (12 s at most).
+    async fn ended(&mut self, since: Instant) -> (std::process::ExitStatus, Duration) {
+        let status = tokio::time::timeout(Duration::from_secs(12), self.child.wait())
+            .await
+            .expect("the process ends within 12 s")
+            .expect("status");
+        (status, since.elapsed())
+    }
+}
+
 /// SIGTERM ends the binary within 10 s although NATS is unreachable, the
 /// demo producer is blocked publishing into a client that cannot send (its
 /// buffer full after a few seconds at 20,000 messages a second), and an
 /// HTTP client has sent half a request (the graceful stop waits for it:
-/// without the stop's deadline this fails).
+/// without the stop's deadline this fails). The log names what the
+/// deadline aborted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_the_process_in_bounded_time_with_nats_down() {
     let port = free_port().expect("port");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
-        .args([
-            "--nats-url",
-            &format!("nats://127.0.0.1:{port}"),
-            "--demo",
-            "--demo-rate",
-            "20000",
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .env("EVENTSCOPE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("eventscope starts");
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut bin = Binary::start(&["--nats-url", &url, "--demo", "--demo-rate", "20000"]).await;
     // Long enough for the producer's JetStream set-up to time out and its
     // publishes to fill the client's buffer.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    // And a client that sends half a request and never the rest: the HTTP
-    // server's graceful stop would wait for it for ever.
-    // (The log is read to its end, so the process never waits to write.)
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let log = tokio::spawn(async move {
-        let (mut tx, mut aborted) = (Some(tx), Vec::new());
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("aborted") {
-                aborted.push(line.clone());
-            }
-            if let Some(at) = line.find("http://") {
-                let rest = &line[at + 7..];
-                let end = rest
-                    .find(|c: char| c == '/' || c.is_whitespace() || c == '\x1b')
-                    .unwrap_or(rest.len());
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(rest[..end].to_string());
-                }
-            }
-        }
-        aborted
-    });
-    let addr = within("the HTTP address is logged", rx)
-        .await
-        .expect("logged");
-    let mut loris = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connects");
-    loris
-        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .await
-        .expect("half a request");
-    assert!(child.try_wait().expect("wait").is_none(), "still running");
-    let pid = child.id().expect("pid") as i32;
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(sent, 0);
-    let asked = Instant::now();
-    let status = tokio::time::timeout(Duration::from_secs(12), child.wait())
-        .await
-        .expect("the process ends within 12 s of SIGTERM")
-        .expect("status");
-    let took = asked.elapsed();
+    let loris = bin.hold_half_a_request().await;
+    assert!(
+        bin.child.try_wait().expect("wait").is_none(),
+        "still running"
+    );
+    bin.signal(libc::SIGTERM);
+    let (status, took) = bin.ended(Instant::now()).await;
     assert!(took <= Duration::from_secs(10), "took {took:?}");
     assert!(status.success(), "{status:?}");
-    // The stop's deadline passed with the HTTP server still waiting for
-    // the half request: the log names what was aborted.
-    let aborted = within("the log ends", log).await.expect("read the log");
+    let aborted = within("the log ends", bin.aborted)
+        .await
+        .expect("read the log");
     assert!(
         aborted.iter().any(|l| l.contains("the HTTP server")),
         "{aborted:?}"
     );
     drop(loris);
+}
+
+/// A second signal during a stop ends the process at once (status 130),
+/// not when the stop's deadline passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_process_at_once() {
+    let port = free_port().expect("port");
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut bin = Binary::start(&["--nats-url", &url]).await;
+    // The graceful stop then waits its full 6 s.
+    let loris = bin.hold_half_a_request().await;
+    bin.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        bin.child.try_wait().expect("wait").is_none(),
+        "still stopping"
+    );
+    let second = Instant::now();
+    bin.signal(libc::SIGTERM);
+    let (status, took) = bin.ended(second).await;
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} after the second signal"
+    );
+    drop(loris);
+}
+
+/// Demo mode's managed nats-server dies with an eventscope that is killed
+/// (SIGKILL: no stop runs), rather than living on as an orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_eventscope_leaves_no_nats_server_behind() {
+    let bin_path = nats_bin();
+    let mut bin = Binary::start(&[
+        "--demo",
+        "--nats-server-bin",
+        bin_path.to_str().expect("utf-8 path"),
+    ])
+    .await;
+    let pid = bin.child.id().expect("running");
+    // Its children, as the kernel lists them per thread.
+    let children = || -> Vec<u32> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|c| {
+                c.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect()
+    };
+    let nats = within("the managed nats-server runs", async {
+        loop {
+            if let Some(&c) = children().iter().find(|&&c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm"))
+                    .is_ok_and(|n| n.starts_with("nats-server"))
+            }) {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    bin.signal(libc::SIGKILL);
+    let _ = bin.ended(Instant::now()).await;
+    // Gone, or a zombie waiting for whoever inherited it to reap it.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{nats}/stat")).is_ok_and(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+    };
+    within("the nats-server ends with it", async {
+        while alive() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }

@@ -117,7 +117,13 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let now = crate::event::now_ms();
-        match tokio::time::timeout(every.max(Duration::from_secs(2)), poll(&js)).await {
+        // (A stop does not wait for a poll: with NATS down it waits for
+        // its whole timeout.)
+        let polled = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            polled = tokio::time::timeout(every.max(Duration::from_secs(2)), poll(&js)) => polled,
+        };
+        match polled {
             Ok(Ok(mut consumers)) => {
                 for c in &mut consumers {
                     let key = (c.stream.clone(), c.name.clone());
