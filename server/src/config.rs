@@ -1111,6 +1111,82 @@ level = "sev"
         assert!(err.to_string().contains("--tick-ms"), "{err}");
     }
 
+    /// README's flags table is the spec: every flag is in it, with the
+    /// variable the code reads and, where the table gives one literal
+    /// value, the code's default.
+    #[test]
+    fn every_flag_is_in_the_readme_with_its_variable_and_default() {
+        use clap::CommandFactory;
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        // flag -> (variable, default as the table says it)
+        let mut table = std::collections::HashMap::new();
+        for row in readme.lines().filter(|l| l.starts_with("| `--")) {
+            let cols: Vec<&str> = row.split(" | ").collect();
+            let ticked = |c: &str| -> Vec<String> {
+                c.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect()
+            };
+            let flags: Vec<String> = ticked(cols[0])
+                .iter()
+                .filter_map(|f| f.strip_prefix("--"))
+                .map(|f| f.split(' ').next().unwrap_or(f).to_string())
+                .collect();
+            // `EVENTSCOPE_NATS_USER` / `_PASSWORD`: the second shares the
+            // first's prefix.
+            let mut vars = ticked(cols[1]);
+            if let [first, second] = vars.as_mut_slice()
+                && second.starts_with('_')
+            {
+                let base = &first[..first.rfind('_').expect("a variable")];
+                *second = format!("{base}{second}");
+            }
+            let default = match ticked(cols[2]).as_slice() {
+                [one] if cols[2].trim() == format!("`{one}`") => Some(one.clone()),
+                _ => None,
+            };
+            assert_eq!(flags.len(), vars.len(), "{row}");
+            for (flag, var) in flags.into_iter().zip(vars) {
+                table.insert(flag, (var, default.clone()));
+            }
+        }
+        let mut wrong = Vec::new();
+        for arg in Config::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let Some((var, default)) = table.remove(long) else {
+                wrong.push(format!("--{long} is not in README's table"));
+                continue;
+            };
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            if env.as_deref() != Some(var.as_str()) {
+                wrong.push(format!(
+                    "--{long}: the code reads {env:?}, README says {var}"
+                ));
+            }
+            let code_default: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            if let Some(d) = default
+                && code_default != [d.clone()]
+            {
+                wrong.push(format!(
+                    "--{long}: default {code_default:?} in the code, `{d}` in README"
+                ));
+            }
+        }
+        for flag in table.keys() {
+            wrong.push(format!("README has --{flag}, the code does not"));
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
     mod fuzz {
         use super::*;
         use proptest::prelude::*;

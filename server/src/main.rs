@@ -27,9 +27,10 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn")),
         )
         .init();
+    let mut signals = Signals::listen();
 
     if config.command == Some(eventscope::config::Command::Demo) {
-        return run_demo(config).await;
+        return run_demo(config, signals).await;
     }
     let demo = config.managed_nats();
     let mut running = eventscope::start(config).await?;
@@ -40,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         "eventscope is serving: open the url in a browser"
     );
     let failure = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = signals.next() => None,
         why = running.failed() => Some(why),
     };
     match &failure {
@@ -53,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     exit_within(EXIT_WITHIN);
     tokio::select! {
         _ = running.stop() => {}
-        _ = shutdown_signal() => {
+        _ = signals.next() => {
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         }
@@ -65,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// `eventscope demo`: the demo producer alone, against --nats-url.
-async fn run_demo(config: Config) -> anyhow::Result<()> {
+async fn run_demo(config: Config, mut signals: Signals) -> anyhow::Result<()> {
     let Some(url) = config.nats_url.clone() else {
         eprintln!(
             "eventscope demo: give the NATS to publish to with --nats-url (e.g. nats://127.0.0.1:4222)"
@@ -94,7 +95,7 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
         nats = %eventscope::ingest::redact_url(&url),
         "demo producer running; ctrl-c stops it"
     );
-    shutdown_signal().await;
+    signals.next().await;
     shutdown.cancel();
     let _ = producer.await;
     Ok(())
@@ -115,29 +116,55 @@ fn exit_within(after: std::time::Duration) {
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
+/// SIGTERM and ctrl-c, listened for from the start: a signal that comes
+/// while the server starts (or just after it says it serves) stops it
+/// cleanly rather than killing it.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .map_err(|e| tracing::error!(error = %e, "cannot listen for {name}"))
+                    .ok()
+            };
+            Signals {
+                term: listen(SignalKind::terminate(), "SIGTERM"),
+                int: listen(SignalKind::interrupt(), "ctrl-c"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => {},
+                _ = recv(&mut self.int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

@@ -125,8 +125,14 @@ struct Binary {
 
 impl Binary {
     async fn start(args: &[&str]) -> Binary {
+        Binary::start_with(args, &[]).await
+    }
+
+    /// The same with `vars` set in its environment.
+    async fn start_with(args: &[&str], vars: &[(&str, &str)]) -> Binary {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
             .args(args)
+            .envs(vars.iter().copied())
             .args(["--addr", "127.0.0.1:0"])
             .env("EVENTSCOPE_LOG", "info")
             .env("NO_COLOR", "1")
@@ -311,4 +317,29 @@ async fn a_killed_eventscope_leaves_no_nats_server_behind() {
         }
     })
     .await;
+}
+
+/// A variable is read (a bad one refuses to start, saying what it read),
+/// and a flag given beside it wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_wins_over_its_variable() {
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
+        .env("EVENTSCOPE_TICK_MS", "3")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("tick-ms") && said.contains('3'), "{said}");
+    // The same variable with the flag: the flag's value, and it runs.
+    let port = free_port().expect("port");
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut bin = Binary::start_with(
+        &["--nats-url", &url, "--tick-ms", "50"],
+        &[("EVENTSCOPE_TICK_MS", "3")],
+    )
+    .await;
+    bin.signal(libc::SIGTERM);
+    let (status, _) = bin.ended(Instant::now()).await;
+    assert!(status.success(), "{status:?}");
 }
