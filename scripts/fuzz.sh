@@ -9,4 +9,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
 cases="${1:-100000}"
 log "fuzz: $cases cases per test"
-EVENTSCOPE_FUZZ_CASES="$cases" cargo test --release -p server --lib fuzz -- --test-threads 1
+EVENTSCOPE_FUZZ_CASES="$cases" cargo test --release -p server -p app --lib fuzz -- --test-threads 1

@@ -813,6 +813,98 @@ mod tests {
         serde_json::from_str(&text).expect("parses")
     }
 
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn cases() -> u32 {
+            std::env::var("EVENTSCOPE_FUZZ_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000)
+        }
+
+        /// Views subscribed to what the fixtures carry.
+        fn views() -> (LiveViews, LiveViews) {
+            let (mut typed, mut text) = (LiveViews::new(10), LiveViews::new(10));
+            for v in [
+                View::Counts,
+                View::Projection {
+                    name: "log_levels".into(),
+                    window: Window::M1,
+                },
+                View::Tail {
+                    filter: "level=error".into(),
+                    limit: 200,
+                },
+                View::Timeline { buckets: 120 },
+            ] {
+                typed.subscribe(v.clone());
+                text.subscribe(v);
+            }
+            (typed, text)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+            /// Whatever text arrives (a fixture cut short or with a part
+            /// replaced, or anything): the browser's reader never panics,
+            /// and where the text is a frame it does what the typed reader
+            /// does.
+            #[test]
+            fn fuzz_frames_read_as_text_never_panic_and_agree_with_typed(
+                pick in any::<prop::sample::Index>(),
+                cut in any::<prop::sample::Index>(),
+                at in any::<prop::sample::Index>(),
+                patch in prop_oneof![
+                    Just(String::new()),
+                    "[0-9]{1,6}",
+                    "-?[0-9]{1,3}\\.[0-9]",
+                    "[\\[\\]{}\",:a-z0-9]{0,12}",
+                    "null|true|\"x\"|\\{\\}|\\[\\]",
+                ],
+                raw in ".{0,120}",
+                mode in 0u8..3,
+            ) {
+                let all: Vec<(String, String)> = fixtures()
+                    .into_iter()
+                    .filter(|(n, _)| !n.starts_with("client_"))
+                    .collect();
+                let fixture = &all[pick.index(all.len())].1;
+                let text = match mode {
+                    0 => {
+                        let mut end = cut.index(fixture.len() + 1);
+                        while !fixture.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        fixture[..end].to_string()
+                    }
+                    1 => {
+                        let mut start = at.index(fixture.len() + 1);
+                        while !fixture.is_char_boundary(start) {
+                            start -= 1;
+                        }
+                        let mut end = (start + cut.index(8)).min(fixture.len());
+                        while !fixture.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        format!("{}{patch}{}", &fixture[..start], &fixture[end..])
+                    }
+                    _ => raw,
+                };
+                let (mut typed, mut reader) = views();
+                let read = reader.apply_text(&text);
+                if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
+                    let by_type = typed.apply(frame);
+                    if let Ok(applied) = read {
+                        prop_assert_eq!(applied, by_type);
+                    }
+                }
+            }
+        }
+    }
+
     /// Reading a frame as text (the browser's way) leaves every view in
     /// exactly the state the typed frame does, for every fixture, in order.
     #[test]

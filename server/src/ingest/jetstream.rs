@@ -522,6 +522,54 @@ mod tests {
         );
     }
 
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2_000)))]
+
+            /// Any reply subject: read or refused, never a panic.
+            #[test]
+            fn fuzz_ack_subjects_are_read_or_refused(
+                tail in "[a-zA-Z0-9._$-]{0,120}",
+                raw in ".{0,80}",
+            ) {
+                let _ = ack_info(&format!("$JS.ACK.{tail}"));
+                let _ = ack_info(&raw);
+            }
+
+            /// Every well-formed ack subject, in either form, reads back
+            /// the numbers it was made of.
+            #[test]
+            fn fuzz_well_formed_ack_subjects_read_back(
+                stream in "[A-Z][A-Z0-9_-]{0,20}",
+                consumer in "[a-z][a-z0-9-]{0,20}",
+                delivered in 1u64..1_000_000,
+                stream_seq in 0u64..10_000_000_000_000_000_000,
+                consumer_seq in 0u64..10_000_000_000_000_000_000,
+                ns in 0u64..=i64::MAX as u64,
+                pending in 0u64..1_000_000,
+                v2 in any::<bool>(),
+            ) {
+                let subject = if v2 {
+                    format!("$JS.ACK.hub.ACC.{stream}.{consumer}.{delivered}.{stream_seq}.{consumer_seq}.{ns}.{pending}.r4nd")
+                } else {
+                    format!("$JS.ACK.{stream}.{consumer}.{delivered}.{stream_seq}.{consumer_seq}.{ns}.{pending}")
+                };
+                prop_assert_eq!(
+                    ack_info(&subject),
+                    Some(AckInfo {
+                        stream_seq,
+                        consumer_seq,
+                        published_ms: (ns / 1_000_000) as i64,
+                        delivered,
+                    })
+                );
+            }
+        }
+    }
+
     #[test]
     fn parses_start_points() {
         let p = |s: &str| s.parse::<StreamSource>();

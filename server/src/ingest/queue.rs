@@ -190,6 +190,13 @@ impl Receiver {
         self.rx.recv_many(buf, limit).await
     }
 
+    /// Refuses every batch sent from now on (their senders are told, and a
+    /// JetStream source then does not acknowledge them); those already
+    /// queued can still be taken.
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+
     /// Takes up to `limit` batches already waiting, without waiting.
     pub fn try_recv_many(&mut self, buf: &mut Vec<Batch>, limit: usize) -> usize {
         let mut n = 0;

@@ -797,7 +797,19 @@ impl Hub {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => {
+                    // What the sources handed on is kept before the hub
+                    // stops: a durable JetStream consumer has acknowledged
+                    // it, and would not send it again. (Closed first: a
+                    // batch sent after is refused, so not acknowledged.)
+                    self.events.close();
+                    while self.events.recv_many(&mut batches, FOLD_BATCHES).await > 0 {
+                        for mut batch in batches.drain(..) {
+                            self.ingest(&mut batch.events);
+                        }
+                    }
+                    break;
+                }
                 _ = tick.tick() => {
                     self.stats
                         .hub_beat_ms
@@ -1072,6 +1084,49 @@ mod tests {
 
     /// A batch larger than the whole store: every event is still counted
     /// and folded, though most are evicted before the batch ends.
+    /// A stop keeps what the sources handed on: batches queued when the
+    /// stop comes are folded into the log before the hub ends (a durable
+    /// JetStream consumer acknowledged them), and a batch sent after is
+    /// refused, so its source does not acknowledge it.
+    #[test]
+    fn a_stop_keeps_what_was_handed_on_and_refuses_what_comes_after() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(1 << 20)));
+            let checkpoints = Arc::new(parking_lot::Mutex::new(Checkpoints::new(1_000, 1_000, 8)));
+            let (tx, rx) = crate::ingest::queue::queue();
+            let (hub, _handle) = Hub::new(
+                rx,
+                Arc::new(Stats::default()),
+                Arc::clone(&store),
+                checkpoints,
+                crate::projection::partition::Folds::new(Projections::default(), 1),
+                Arc::new(Decoders::new(Default::default())),
+                Duration::from_millis(100),
+            );
+            for b in 0..3 {
+                let batch = (0..10)
+                    .map(|i| NewEvent::core("stop.s", "{}", b * 10 + i))
+                    .collect();
+                tx.send(batch).await.expect("queued");
+            }
+            // The stop comes before the hub ever turned.
+            let shutdown = CancellationToken::new();
+            shutdown.cancel();
+            hub.run(shutdown).await;
+            assert_eq!(store.read().held(), 30, "every queued event kept");
+            assert!(
+                tx.send(vec![NewEvent::core("stop.late", "{}", 99)])
+                    .await
+                    .is_err(),
+                "a batch after the stop is refused"
+            );
+        });
+    }
+
     #[test]
     fn a_batch_larger_than_the_store_is_folded_whole() {
         for partitions in [1, 4] {

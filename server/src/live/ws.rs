@@ -616,6 +616,113 @@ mod tests {
         ));
     }
 
+    /// The hub serves 1,024 distinct views over all clients: the next one
+    /// gets an error frame; a view let go by its last client is dropped on
+    /// the next tick, and the room is there again.
+    #[test]
+    fn the_hub_watches_1024_distinct_views_and_lets_go_of_unwatched_ones() {
+        use super::*;
+        use crate::live::Hub;
+        use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+        use std::time::Duration;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let stats = Arc::new(Stats::default());
+            let shutdown = CancellationToken::new();
+            let (tx, rx) = crate::ingest::queue::queue();
+            let (hub, handle) = Hub::new(
+                rx,
+                Arc::clone(&stats),
+                Arc::new(parking_lot::RwLock::new(crate::store::Store::new(1 << 20))),
+                Arc::new(parking_lot::Mutex::new(
+                    crate::projection::timetravel::Checkpoints::new(1_000, 1_000, 8),
+                )),
+                crate::projection::partition::Folds::new(Default::default(), 1),
+                Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
+                Duration::from_millis(20),
+            );
+            tokio::spawn(hub.run(shutdown.clone()));
+            type Client = (
+                UnboundedSender<Result<Message, ()>>,
+                UnboundedReceiver<Message>,
+            );
+            let connect = || -> Client {
+                let (client, incoming) = unbounded();
+                let (sink, answers) = unbounded();
+                tokio::spawn(serve(
+                    sink,
+                    incoming,
+                    handle.clone(),
+                    Arc::clone(&stats),
+                    Quota::unlimited(),
+                    shutdown.clone(),
+                ));
+                (client, answers)
+            };
+            let view = |i: usize| View::Tail {
+                filter: format!("subject=v.s{i}"),
+                limit: 1,
+            };
+            let send = |c: &Client, msg: ClientMsg| {
+                let text = serde_json::to_string(&msg).expect("json");
+                c.0.unbounded_send(Ok(Message::Text(text.into())))
+                    .expect("sent");
+            };
+            // The next snapshot or error a client gets.
+            async fn answer(c: &mut Client) -> Result<(), String> {
+                loop {
+                    let Some(Message::Text(t)) = c.1.next().await else {
+                        panic!("the client was closed")
+                    };
+                    match serde_json::from_str::<Frame>(&t).expect("a frame").body {
+                        app::wire::Body::Snapshot { .. } => return Ok(()),
+                        app::wire::Body::Error { message } => return Err(message),
+                        _ => {}
+                    }
+                }
+            }
+            // 16 clients of 64 views each: 1,024 distinct views.
+            let mut clients: Vec<Client> = (0..16).map(|_| connect()).collect();
+            for (c, client) in clients.iter_mut().enumerate() {
+                for i in 0..MAX_SUBSCRIPTIONS {
+                    send(
+                        client,
+                        ClientMsg::Subscribe {
+                            view: view(c * MAX_SUBSCRIPTIONS + i),
+                        },
+                    );
+                }
+                for _ in 0..MAX_SUBSCRIPTIONS {
+                    assert_eq!(answer(client).await, Ok(()));
+                }
+            }
+            // A 17th client: the 1,025th view is refused, an existing one
+            // is shared.
+            let mut late = connect();
+            send(&late, ClientMsg::Subscribe { view: view(5_000) });
+            let refused = answer(&mut late).await.expect_err("refused");
+            assert!(refused.contains("1024 distinct views"), "{refused}");
+            send(&late, ClientMsg::Subscribe { view: view(3) });
+            assert_eq!(answer(&mut late).await, Ok(()), "a view already watched");
+            // The first client lets go of its view 0, watched by nobody
+            // else: at a tick the hub drops it, and the new view fits.
+            send(&clients[0], ClientMsg::Unsubscribe { sub: view(0).key() });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            send(&late, ClientMsg::Subscribe { view: view(5_000) });
+            assert_eq!(
+                answer(&mut late).await,
+                Ok(()),
+                "room after a view was let go"
+            );
+            shutdown.cancel();
+            std::mem::forget(tx);
+        });
+    }
+
     /// A client that stops reading falls more than a view's 64 frames
     /// behind: when it reads again it gets a fresh snapshot in place of
     /// what it missed, counted once in `ws_resyncs`.
