@@ -47,7 +47,13 @@ async fn state_as_of_an_event_equals_the_live_state_then() {
 
     let (status, list): (u16, ProjectionList) = json(addr, "/api/v1/projections").await;
     assert_eq!(status, 200);
-    assert!(list.projections.iter().any(|p| p.name == "metrics"));
+    // The catalogue: every built-in, nothing else (no config file here).
+    let names: Vec<String> = list.projections.iter().map(|p| p.name.clone()).collect();
+    let builtins: Vec<String> = eventscope::projection::builtin::builtin_catalogue()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, builtins);
 
     let lat_a: Vec<f64> = (1..=200).map(|i| i as f64).collect();
     publish_phase(&client, 7, 20, &lat_a).await;
@@ -133,8 +139,27 @@ async fn state_as_of_an_event_equals_the_live_state_then() {
 
     let (_, timeline): (u16, Timeline) = json(addr, "/api/v1/timeline?buckets=10").await;
     assert_eq!(timeline.counts.iter().sum::<u64>(), phase_a + 103);
-    assert!(timeline.counts.len() <= 11);
-    assert!(timeline.earliest_at_ms.is_some());
+    // The buckets cover the log's span, about 10 of them, no empty one
+    // past its end; nothing was evicted, so time travel reaches back to
+    // the first event.
+    let (first_ms, last_ms) = running.store.read().span_ms().expect("events");
+    let (n, step) = (timeline.counts.len() as i64, timeline.step_ms);
+    assert!((1..=11).contains(&n), "{n} buckets");
+    assert!(timeline.start_ms <= first_ms && first_ms < timeline.start_ms + step);
+    assert!(
+        timeline.start_ms + (n - 1) * step <= last_ms && last_ms < timeline.start_ms + n * step
+    );
+    assert!(
+        timeline.counts.last().is_some_and(|c| *c > 0),
+        "the last bucket holds the last event"
+    );
+    let earliest = timeline
+        .earliest_at_ms
+        .expect("time travel reaches the log");
+    assert!(
+        earliest <= first_ms,
+        "{earliest} after the first event {first_ms}"
+    );
 
     let (status, err): (u16, ApiError) = json(addr, "/api/v1/projections/nope").await;
     assert_eq!(status, 404);

@@ -78,7 +78,10 @@ async fn counters_match_what_was_published() {
         0.0
     );
     assert_eq!(get("eventscope_store_events"), (probes + 103) as f64);
-    assert!(get("eventscope_store_bytes") > 0.0);
+    assert_eq!(
+        get("eventscope_store_bytes"),
+        running.store.read().stats().bytes as f64
+    );
     assert_eq!(get("eventscope_ws_clients"), 1.0);
     assert_eq!(get("eventscope_ws_resyncs_total"), 0.0);
     assert_eq!(get("eventscope_nats_slow_consumer_total"), 0.0);

@@ -1,5 +1,6 @@
-//! Connecting to a NATS that requires a token: with it, events flow; without
-//! it, the server is never reported ready.
+//! Connecting to a NATS that requires a token, a user and password or an
+//! NKey: with it, events flow (each published one counted); without it,
+//! the server is never reported ready.
 
 mod common;
 
@@ -7,6 +8,36 @@ use common::*;
 use eventscope::config::Config;
 use eventscope::demo::managed_nats::{ManagedNats, free_port};
 use std::time::Duration;
+
+/// Events flow from `client` through the server started on `running`:
+/// five published on `auth.flow`, exactly five counted.
+async fn events_flow(client: &async_nats::Client, running: &eventscope::Running) {
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    wait_subscribed(client, &mut ws, &mut mirror, "auth.probe").await;
+    for i in 0..5 {
+        client
+            .publish("auth.flow", format!(r#"{{"n":{i}}}"#).into())
+            .await
+            .expect("publish");
+    }
+    within("flush", client.flush()).await.expect("flush");
+    mirror
+        .until(&mut ws, "five events", |s| {
+            s.subjects.get("auth.flow").is_some_and(|c| c.count >= 5)
+        })
+        .await;
+    // (A sixth would have shown by now: the probes settled before.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Ok(frame) =
+        tokio::time::timeout(Duration::from_millis(100), next_frame(&mut ws)).await
+    {
+        mirror.apply(frame);
+    }
+    assert_eq!(mirror.count("auth.flow"), 5);
+    assert_eq!(get(running.addr, "/readyz").await.0, 200);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_auth() {
@@ -35,12 +66,7 @@ async fn token_auth() {
     )
     .await
     .expect("publisher connects");
-    let mut ws = ws_connect(running.addr).await;
-    let mut mirror = Mirror::default();
-    mirror.apply(next_frame(&mut ws).await);
-    let n = wait_subscribed(&client, &mut ws, &mut mirror, "auth.probe").await;
-    assert!(n >= 1);
-    assert_eq!(get(running.addr, "/readyz").await.0, 200);
+    events_flow(&client, &running).await;
 
     running.stop().await;
     nats.stop().await;
@@ -57,14 +83,64 @@ async fn user_and_password_auth() {
     config.auth.nats_user = Some("alice".to_string());
     config.auth.nats_password = Some("pw-9".parse().expect("secret"));
     let running = eventscope::start(config).await.expect("starts");
-    within("ready with user and password", async {
-        while get(running.addr, "/readyz").await.0 != 200 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let client = within(
+        "publisher connects",
+        async_nats::ConnectOptions::with_user_and_password("alice".into(), "pw-9".into())
+            .connect(nats.url()),
+    )
+    .await
+    .expect("publisher connects");
+    events_flow(&client, &running).await;
     running.stop().await;
     nats.stop().await;
+}
+
+/// `--nats-nkey SEED` against a nats-server whose only user is that
+/// NKey's public key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nkey_auth() {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("a seed");
+    let dir = std::env::temp_dir().join(format!("eventscope-nkey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let conf = dir.join("nkey.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+            user.public_key()
+        ),
+    )
+    .expect("config written");
+    let port = free_port().expect("port");
+    let mut nats = ManagedNats::start_with_args(
+        &nats_bin(),
+        port,
+        &["-c", conf.to_str().expect("utf-8 path")],
+    )
+    .await
+    .expect("nats with an nkey user");
+    // Without the seed: never ready.
+    let refused = eventscope::start(Config::attach(nats.url(), &["auth.>"]))
+        .await
+        .expect("starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(refused.addr, "/readyz").await.0, 503);
+    refused.stop().await;
+    // With it: events flow.
+    let mut config = Config::attach(nats.url(), &["auth.>"]);
+    config.auth.nats_nkey = Some(seed.parse().expect("secret"));
+    let running = eventscope::start(config).await.expect("starts");
+    let client = within(
+        "publisher connects",
+        async_nats::ConnectOptions::with_nkey(seed).connect(nats.url()),
+    )
+    .await
+    .expect("publisher connects");
+    events_flow(&client, &running).await;
+    running.stop().await;
+    nats.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1157,6 +1157,7 @@ mod tests {
             hub.ingest(&mut batch);
             let stats = store.read().stats();
             assert!(stats.evicted > 1_000, "{stats:?}");
+            assert_eq!(stats.events + stats.evicted, 2_001, "{stats:?}");
             assert_eq!(hub.counts.snapshot().total, 2_001);
             assert_eq!(hub.folds.progress().0, 2_001, "{partitions} partitions");
         }

@@ -652,7 +652,25 @@ mod tests {
         }
         let first = store.first_id().expect("held");
         assert!(first > 1, "the small cap evicted");
-        assert!(cps.len() >= 2);
+        // Every 100 events as asked, or every quarter of the log where
+        // that is less (this log holds about 190); those the log no longer
+        // reaches pruned, but for the one base left before it.
+        let ids: Vec<u64> = cps.list.iter().map(|c| c.last_id).collect();
+        assert!(ids.len() >= 2, "{ids:?}");
+        assert!(
+            ids.windows(2)
+                .all(|w| (MIN_SPACING..=100).contains(&(w[1] - w[0]))),
+            "{ids:?}"
+        );
+        let last = store.last_id().expect("held");
+        assert!(
+            ids[ids.len() - 1] + 100 > last,
+            "the newest is recent: {ids:?}, {last}"
+        );
+        assert!(
+            ids[0] < first && ids[1] >= first,
+            "one base before the log: {ids:?} from {first}"
+        );
         // From the earliest reachable event on, every state can be rebuilt;
         // before it, none (the events after the base were evicted).
         let earliest = cps
