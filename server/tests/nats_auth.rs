@@ -181,3 +181,131 @@ async fn credentials_in_the_url_are_used_but_never_shown() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// A test CA and certificates signed by it (made here, with rcgen): the
+/// server's for 127.0.0.1, a client's for mutual TLS; PEM files in a
+/// folder of their own.
+struct Pki {
+    dir: std::path::PathBuf,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let dir = std::env::temp_dir().join(format!("eventscope-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "eventscope test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca.self_signed(&ca_key).expect("CA");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("written");
+        for (who, names, usage) in [
+            (
+                "server",
+                vec!["127.0.0.1".to_string(), "localhost".to_string()],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ),
+            (
+                "client",
+                vec!["eventscope".to_string()],
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ),
+        ] {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(names).expect("params");
+            params.distinguished_name.push(DnType::CommonName, who);
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &ca, &ca_key).expect("signed");
+            std::fs::write(dir.join(format!("{who}.pem")), cert.pem()).expect("written");
+            std::fs::write(dir.join(format!("{who}-key.pem")), key.serialize_pem())
+                .expect("written");
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.join(file)
+    }
+
+    fn arg(&self, file: &str) -> String {
+        self.path(file).to_str().expect("utf-8 path").to_string()
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `--nats-tls-ca` (TLS), then with `--nats-tls-cert`/`--nats-tls-key`
+/// (mutual TLS), against a nats-server that requires each: without what
+/// it requires never ready, with it events flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_mutual_tls() {
+    let pki = Pki::new("tls");
+    let port = free_port().expect("port");
+    let (cert, key, ca) = (
+        pki.arg("server.pem"),
+        pki.arg("server-key.pem"),
+        pki.arg("ca.pem"),
+    );
+    for mutual in [false, true] {
+        let mut args = vec![
+            "--tls",
+            "--tlscert",
+            cert.as_str(),
+            "--tlskey",
+            key.as_str(),
+        ];
+        if mutual {
+            args.extend(["--tlsverify", "--tlscacert", ca.as_str()]);
+        }
+        let mut nats = ManagedNats::start_with_args(&nats_bin(), port, &args)
+            .await
+            .expect("nats with TLS");
+        // Without the CA (TLS), or without a client certificate (mutual):
+        // never ready.
+        let mut config = Config::attach(nats.url(), &["auth.>"]);
+        if mutual {
+            config.auth.nats_tls_ca = Some(pki.path("ca.pem"));
+        }
+        let refused = eventscope::start(config).await.expect("starts");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(
+            get(refused.addr, "/readyz").await.0,
+            503,
+            "mutual: {mutual}"
+        );
+        refused.stop().await;
+        // With them: events flow.
+        let mut config = Config::attach(nats.url(), &["auth.>"]);
+        config.auth.nats_tls_ca = Some(pki.path("ca.pem"));
+        let mut publisher = async_nats::ConnectOptions::new()
+            .add_root_certificates(pki.path("ca.pem"))
+            .require_tls(true);
+        if mutual {
+            config.auth.nats_tls_cert = Some(pki.path("client.pem"));
+            config.auth.nats_tls_key = Some(pki.path("client-key.pem"));
+            publisher = publisher
+                .add_client_certificate(pki.path("client.pem"), pki.path("client-key.pem"));
+        }
+        let running = eventscope::start(config).await.expect("starts");
+        let client = within("publisher connects", publisher.connect(nats.url()))
+            .await
+            .expect("publisher connects");
+        events_flow(&client, &running).await;
+        running.stop().await;
+        nats.stop().await;
+    }
+}
