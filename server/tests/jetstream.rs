@@ -416,3 +416,47 @@ async fn a_stream_deleted_and_made_again_is_read_from_its_new_start() {
         nats.stop().await;
     }
 }
+
+/// Messages deleted from the middle of a stream before Eventscope reads
+/// them are sequences it never sees: counted, exactly, as a gap (in the
+/// health panel and under their drop reason in `/metrics`), and the rest
+/// read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_deleted_before_they_are_read_are_counted_as_a_gap() {
+    let mut nats = nats_server(None).await;
+    let url = nats.url();
+    create_orders_stream(&url).await;
+    publish_orders(&url, 0, 20).await;
+    let stream = jetstream::new(publisher(&url).await)
+        .get_stream("ORDERS")
+        .await
+        .expect("stream");
+    for seq in [5, 6, 7, 15] {
+        stream.delete_message(seq).await.expect("deleted");
+    }
+    let mut config = Config::attach(url.clone(), &[]);
+    config.streams = vec!["ORDERS@all".parse().expect("source")];
+    let running = eventscope::start(config).await.expect("starts");
+    let mut ws = ws_connect(running.addr).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(next_frame(&mut ws).await);
+    mirror
+        .until(&mut ws, "the 16 left read", |s| s.health.store_events >= 16)
+        .await;
+    let page = events(running.addr, "subject=orders.>&limit=100").await;
+    let mut seqs: Vec<u64> = page.events.iter().filter_map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    let kept: Vec<u64> = (1..=20).filter(|q| ![5, 6, 7, 15].contains(q)).collect();
+    assert_eq!(seqs, kept);
+    mirror
+        .until(&mut ws, "the gap counted", |s| s.health.seq_gaps >= 4)
+        .await;
+    assert_eq!(mirror.state.health.seq_gaps, 4);
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_events_dropped_total{reason=\"jetstream_sequence_gap\"} 4\n"),
+        "{metrics}"
+    );
+    running.stop().await;
+    nats.stop().await;
+}
