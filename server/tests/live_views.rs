@@ -525,3 +525,89 @@ async fn views_the_server_cannot_serve_get_an_error_naming_them() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// The next text frame of `ws`, raw.
+async fn next_text(ws: &mut WsStream) -> String {
+    use futures::StreamExt;
+    within("a frame", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => return t.to_string(),
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+/// Two clients of one view get its frames made once: each delta, with its
+/// seq, is the same text byte for byte on both sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_of_a_view_share_its_frames_byte_for_byte() {
+    let (mut nats, running, client, counts) = attached("share").await;
+    let view = View::Projection {
+        name: "rates".into(),
+        window: Window::M1,
+    };
+    let (mut a, mut b) = (ws_open(running.addr).await, ws_open(running.addr).await);
+    for ws in [&mut a, &mut b] {
+        send(ws, &ClientMsg::Subscribe { view: view.clone() }).await;
+        let snapshot: app::wire::Frame =
+            serde_json::from_str(&next_text(ws).await).expect("a frame");
+        assert!(matches!(snapshot.body, Body::Snapshot { .. }));
+    }
+    // A delta is due on both sockets; from then on each one's frames are
+    // the other's (the same seq, the same bytes), three in a row.
+    publish_logs(&client, "share.logs", "info", 5).await;
+    let first_b = next_text(&mut b).await;
+    let mut first_a = next_text(&mut a).await;
+    // (One socket may have seen the other's first delta as part of its
+    // snapshot: line both up on the same seq.)
+    let seq = |t: &str| {
+        serde_json::from_str::<app::wire::Frame>(t)
+            .expect("a frame")
+            .seq
+    };
+    while seq(&first_a) < seq(&first_b) {
+        first_a = next_text(&mut a).await;
+    }
+    let mut first_b = first_b;
+    while seq(&first_b) < seq(&first_a) {
+        first_b = next_text(&mut b).await;
+    }
+    assert_eq!(first_a, first_b);
+    for i in 0..2 {
+        publish_logs(&client, "share.logs", "warn", 3 + i).await;
+        assert_eq!(next_text(&mut a).await, next_text(&mut b).await);
+    }
+    for mut ws in [a, b, counts] {
+        drop(ws.close(None).await);
+    }
+    running.stop().await;
+    nats.stop().await;
+}
+
+/// A view of the hour's rates with no traffic: its state moves only with
+/// the clock, which a client follows by itself (`at_ms`), so no frame is
+/// sent over ten ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_with_nothing_new_sends_nothing() {
+    let (mut nats, running, _client, counts) = attached("quiet").await;
+    let mut ws = ws_open(running.addr).await;
+    let view = View::Projection {
+        name: "top_subjects".into(),
+        window: Window::H1,
+    };
+    send(&mut ws, &ClientMsg::Subscribe { view }).await;
+    let snapshot: app::wire::Frame =
+        serde_json::from_str(&next_text(&mut ws).await).expect("a frame");
+    assert!(matches!(snapshot.body, Body::Snapshot { .. }));
+    // Ten ticks of 100 ms.
+    let more = tokio::time::timeout(Duration::from_secs(1), next_text(&mut ws)).await;
+    assert!(more.is_err(), "a frame with nothing new: {more:?}");
+    drop(ws.close(None).await);
+    drop(counts);
+    running.stop().await;
+    nats.stop().await;
+}

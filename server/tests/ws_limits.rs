@@ -441,3 +441,61 @@ async fn a_client_holds_64_subscriptions() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// `--ws-per-address 0` lifts the per-address limits: 100 connections
+/// made at once and 300 subscriptions held from one address (past the
+/// default's burst of 64 and hold of 256) are all served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_per_address_limits_with_0() {
+    let Harness {
+        mut nats,
+        running,
+        ws: counts,
+        ..
+    } = Harness::start(
+        |url| {
+            let mut c = Config::attach(url, &["open.>"]);
+            c.ws_per_address = 0;
+            c
+        },
+        "open.probe",
+    )
+    .await;
+    let mut sockets = Vec::new();
+    for _ in 0..100 {
+        sockets.push(ws_open(running.addr).await);
+    }
+    // 60 subscriptions on each of 5 of them.
+    for (s, ws) in sockets.iter_mut().take(5).enumerate() {
+        for i in 0..60 {
+            let view = View::Tail {
+                filter: format!("subject=open.s{s}x{i}"),
+                limit: 1,
+            };
+            send(ws, &ClientMsg::Subscribe { view }).await;
+        }
+        let mut served = 0;
+        while served < 60 {
+            match next_frame(ws).await.body {
+                Body::Snapshot { .. } => served += 1,
+                Body::Error { message } => panic!("refused: {message}"),
+                _ => {}
+            }
+        }
+    }
+    let (_, metrics) = get(running.addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_ws_refused_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("eventscope_ws_quota_refused_total 0\n"),
+        "{metrics}"
+    );
+    for mut ws in sockets {
+        drop(ws.close(None).await);
+    }
+    drop(counts);
+    running.stop().await;
+    nats.stop().await;
+}

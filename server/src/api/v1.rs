@@ -730,13 +730,36 @@ struct DemoRates {
     rates: std::collections::BTreeMap<String, f64>,
 }
 
+/// The scenarios and rates a `PUT /api/v1/demo` body asks for, or why it
+/// cannot be done (nothing is changed unless all of it can).
+fn demo_changes(
+    rates: std::collections::BTreeMap<String, f64>,
+) -> Result<Vec<(crate::demo::scenarios::Scenario, f64)>, String> {
+    use crate::demo::scenarios::Scenario;
+    let mut changes = Vec::new();
+    for (name, rate) in rates {
+        let scenario = Scenario::parse(&name).ok_or_else(|| {
+            let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+            format!(
+                "no demo scenario {name_shown:?}; there are: {}",
+                names.join(", "),
+                name_shown = cut(&name)
+            )
+        })?;
+        if !(0.0..=crate::demo::producer::MAX_RATE).contains(&rate) {
+            return Err(format!("rate {rate} of {name} is outside 0..=100000"));
+        }
+        changes.push((scenario, rate));
+    }
+    Ok(changes)
+}
+
 /// `PUT /api/v1/demo` with `{"rates": {"saga": 5, "logs": 0}}`: changes
 /// scenarios' rates while the demo runs (0 stops new flows).
 async fn put_demo(
     State(state): State<AppState>,
     body: Result<Json<DemoRates>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<app::api::DemoState>, AppError> {
-    use crate::demo::scenarios::Scenario;
     let Some(demo) = state.demo.as_ref() else {
         return Err(AppError::Conflict(
             "the demo producer is not running here; start eventscope with no --nats-url, or with --demo"
@@ -748,23 +771,7 @@ async fn put_demo(
             "the body must be JSON such as {{\"rates\": {{\"saga\": 5}}}}: {e}"
         ))
     })?;
-    let mut changes = Vec::new();
-    for (name, rate) in body.rates {
-        let scenario = Scenario::parse(&name).ok_or_else(|| {
-            let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-            AppError::BadRequest(format!(
-                "no demo scenario {name_shown:?}; there are: {}",
-                names.join(", "),
-                name_shown = cut(&name)
-            ))
-        })?;
-        if !(0.0..=crate::demo::producer::MAX_RATE).contains(&rate) {
-            return Err(AppError::BadRequest(format!(
-                "rate {rate} of {name} is outside 0..=100000"
-            )));
-        }
-        changes.push((scenario, rate));
-    }
+    let changes = demo_changes(body.rates).map_err(AppError::BadRequest)?;
     for (scenario, rate) in changes {
         demo.set_rate(scenario, rate);
     }
@@ -840,6 +847,44 @@ pub(crate) fn timeline(store: &Store, earliest_id: Option<u64>, buckets: usize) 
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1_000)))]
+
+        /// Any `PUT /api/v1/demo` body: read or refused with a short
+        /// reason, never a panic; what is taken names real scenarios at
+        /// rates within bounds.
+        #[test]
+        fn fuzz_demo_bodies_are_taken_or_refused_briefly(
+            names in prop::collection::vec(prop_oneof![
+                prop::sample::select(vec!["saga", "fanout", "cqrs", "logs", "metrics", "orders", ""]).prop_map(str::to_string),
+                ".{0,300}",
+            ], 0..6),
+            rates in prop::collection::vec(prop_oneof![
+                0.0f64..=100_000.0,
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(-0.0),
+                Just(1e300),
+            ], 0..6),
+            raw in ".{0,200}",
+        ) {
+            let body: std::collections::BTreeMap<String, f64> =
+                names.into_iter().zip(rates).collect();
+            match demo_changes(body.clone()) {
+                Ok(changes) => {
+                    prop_assert_eq!(changes.len(), body.len());
+                    for (scenario, rate) in changes {
+                        prop_assert!(body.contains_key(scenario.name()) || crate::demo::scenarios::Scenario::parse(scenario.name()).is_some());
+                        prop_assert!((0.0..=crate::demo::producer::MAX_RATE).contains(&rate));
+                    }
+                }
+                Err(why) => prop_assert!(why.len() < 600, "{} bytes: {}", why.len(), why),
+            }
+            // As the handler reads it: JSON or a refusal, never a panic.
+            let _ = serde_json::from_str::<DemoRates>(&raw).map(|b| demo_changes(b.rates));
+        }
+    }
 
     /// A query-string key: the known ones mostly, sometimes anything.
     fn key() -> impl Strategy<Value = String> {
