@@ -552,6 +552,36 @@ async fn subscribe(
 mod tests {
     use super::origin_allowed;
 
+    /// A running hub for the tests below (it must be called inside a
+    /// runtime): its handle, its stats, the stop that ends it, and its
+    /// ingest queue (kept open for its lifetime).
+    fn running_hub(
+        tick: std::time::Duration,
+    ) -> (
+        crate::live::hub::HubHandle,
+        std::sync::Arc<crate::stats::Stats>,
+        tokio_util::sync::CancellationToken,
+        crate::ingest::queue::Sender,
+    ) {
+        use std::sync::Arc;
+        let stats = Arc::new(crate::stats::Stats::default());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (tx, rx) = crate::ingest::queue::queue();
+        let (hub, handle) = crate::live::Hub::new(
+            rx,
+            Arc::clone(&stats),
+            Arc::new(parking_lot::RwLock::new(crate::store::Store::new(64 << 20))),
+            Arc::new(parking_lot::Mutex::new(
+                crate::projection::timetravel::Checkpoints::new(1_000_000, i64::MAX, 8),
+            )),
+            crate::projection::partition::Folds::new(Default::default(), 1),
+            Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
+            tick,
+        );
+        tokio::spawn(hub.run(shutdown.clone()));
+        (handle, stats, shutdown, tx)
+    }
+
     #[test]
     fn an_ipv6_client_is_counted_by_its_network() {
         use super::counted_as;
@@ -622,7 +652,6 @@ mod tests {
     #[test]
     fn the_hub_watches_1024_distinct_views_and_lets_go_of_unwatched_ones() {
         use super::*;
-        use crate::live::Hub;
         use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
         use std::time::Duration;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -631,21 +660,7 @@ mod tests {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let stats = Arc::new(Stats::default());
-            let shutdown = CancellationToken::new();
-            let (tx, rx) = crate::ingest::queue::queue();
-            let (hub, handle) = Hub::new(
-                rx,
-                Arc::clone(&stats),
-                Arc::new(parking_lot::RwLock::new(crate::store::Store::new(1 << 20))),
-                Arc::new(parking_lot::Mutex::new(
-                    crate::projection::timetravel::Checkpoints::new(1_000, 1_000, 8),
-                )),
-                crate::projection::partition::Folds::new(Default::default(), 1),
-                Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
-                Duration::from_millis(20),
-            );
-            tokio::spawn(hub.run(shutdown.clone()));
+            let (handle, stats, shutdown, tx) = running_hub(Duration::from_millis(20));
             type Client = (
                 UnboundedSender<Result<Message, ()>>,
                 UnboundedReceiver<Message>,
@@ -730,7 +745,6 @@ mod tests {
     fn a_client_far_behind_is_resynced_with_a_snapshot_and_counted() {
         use super::*;
         use crate::event::NewEvent;
-        use crate::live::Hub;
         use std::time::Duration;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -738,25 +752,8 @@ mod tests {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let stats = Arc::new(Stats::default());
-            let shutdown = CancellationToken::new();
-            let store: crate::store::SharedStore =
-                Arc::new(parking_lot::RwLock::new(crate::store::Store::new(64 << 20)));
-            let checkpoints = Arc::new(parking_lot::Mutex::new(
-                crate::projection::timetravel::Checkpoints::new(1_000_000, i64::MAX, 8),
-            ));
-            let (tx, rx) = crate::ingest::queue::queue();
             // A tick every 5 ms: 64 frames in a third of a second.
-            let (hub, handle) = Hub::new(
-                rx,
-                Arc::clone(&stats),
-                store,
-                checkpoints,
-                crate::projection::partition::Folds::new(Default::default(), 1),
-                Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
-                Duration::from_millis(5),
-            );
-            tokio::spawn(hub.run(shutdown.clone()));
+            let (handle, stats, shutdown, tx) = running_hub(Duration::from_millis(5));
             let (client, incoming) = futures::channel::mpsc::unbounded::<Result<Message, ()>>();
             // No room: each frame waits until the test reads it.
             let (sink, mut frames) = futures::channel::mpsc::channel::<Message>(0);
@@ -820,7 +817,6 @@ mod tests {
     mod fuzz {
         use super::super::*;
         use crate::event::NewEvent;
-        use crate::live::Hub;
         use proptest::prelude::*;
         use std::time::Duration;
 
@@ -864,25 +860,9 @@ mod tests {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let stats = Arc::new(Stats::default());
-            let shutdown = CancellationToken::new();
-            let hub = runtime.block_on(async {
-                let store: crate::store::SharedStore =
-                    Arc::new(parking_lot::RwLock::new(crate::store::Store::new(64 << 20)));
-                let checkpoints = Arc::new(parking_lot::Mutex::new(
-                    crate::projection::timetravel::Checkpoints::new(1_000, 1_000, 8),
-                ));
-                let (tx, rx) = crate::ingest::queue::queue();
-                let (hub, handle) = Hub::new(
-                    rx,
-                    Arc::clone(&stats),
-                    store,
-                    checkpoints,
-                    crate::projection::partition::Folds::new(Default::default(), 1),
-                    Arc::new(crate::ingest::decode::Decoders::new(Default::default())),
-                    Duration::from_millis(20),
-                );
-                tokio::spawn(hub.run(shutdown.clone()));
+            let (hub, stats, shutdown, tx) =
+                runtime.block_on(async { super::running_hub(Duration::from_millis(20)) });
+            runtime.block_on(async {
                 let events: Vec<NewEvent> = (0..200)
                     .map(|i| {
                         NewEvent::core(
@@ -895,7 +875,6 @@ mod tests {
                 tx.send(events).await.expect("hub takes events");
                 // Keep the queue open for the hub's lifetime.
                 std::mem::forget(tx);
-                handle
             });
             let config = ProptestConfig::with_cases(crate::fuzz_cases(200));
             let answered = std::sync::atomic::AtomicUsize::new(0);
