@@ -460,3 +460,139 @@ async fn sequences_deleted_before_they_are_read_are_counted_as_a_gap() {
     running.stop().await;
     nats.stop().await;
 }
+
+/// A JetStream source waits while the hub's queue is full, and drops
+/// nothing: with the hub held (a reader holds the log), a stream of more
+/// than the queue's 64 MiB is read only as far as the queue takes; once
+/// the hub turns again every message arrives, none dropped, no gap. (150
+/// MB, more than the NATS client's 128 MiB byte bound: before JetStream's
+/// messages were taken off it, the source stopped at 1,338 of 1,500.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_larger_than_the_queue_waits_and_loses_nothing() {
+    use std::sync::atomic::Ordering;
+    let mut nats = nats_server(None).await;
+    let url = nats.url();
+    let js = jetstream::new(publisher(&url).await);
+    js.create_stream(jetstream::stream::Config {
+        name: "BIG".to_string(),
+        subjects: vec!["big.>".to_string()],
+        ..Default::default()
+    })
+    .await
+    .expect("stream created");
+    let mut config = Config::attach(url.clone(), &[]);
+    config.streams = vec!["BIG@all".parse().expect("source")];
+    config.store_bytes = bytesize::ByteSize::mib(16);
+    let running = eventscope::start(config).await.expect("starts");
+    // Hold the hub: it waits for the log, which a reader holds.
+    let store = std::sync::Arc::clone(&running.store);
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _reading = store.read();
+        let _ = released.recv();
+    });
+    // 1,500 messages of 100 KB: about 150 MB, more than twice the queue.
+    let n = 1_500u64;
+    let pad = "x".repeat(100_000);
+    for round in 0..n / 100 {
+        let mut acks = Vec::new();
+        for i in round * 100..(round + 1) * 100 {
+            acks.push(
+                js.publish("big.blob", format!(r#"{{"n":{i},"pad":"{pad}"}}"#).into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for ack in acks {
+            within("jetstream ack", async { ack.await })
+                .await
+                .expect("stored");
+        }
+    }
+    // The source takes what the queue has room for, then waits.
+    let stats = std::sync::Arc::clone(&running.stats);
+    let taken = within("the source stops taking", async {
+        let mut last = u64::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = stats.ingested_jetstream.load(Ordering::Relaxed);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await;
+    assert!(taken < n, "the queue held the whole stream ({taken})");
+    release.send(()).expect("release");
+    holder.join().expect("holder");
+    within("every message arrives", async {
+        while running.store.read().stats().appended < n {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(running.store.read().stats().appended, n);
+    assert_eq!(stats.dropped_ingest.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.js_seq_gaps.load(Ordering::Relaxed), 0);
+    // Every message the client read was taken off its buffer: the byte
+    // bound (128 MiB, less than this stream) never refused one.
+    assert_eq!(stats.nats_dropped(), 0);
+    assert_eq!(stats.nats_buffered_bytes(), 0);
+    running.stop().await;
+    nats.stop().await;
+}
+
+/// A durable made by an earlier version (acknowledging all before each
+/// ack) is used as it is: read, and acknowledged in its own way (the last
+/// of each batch), its policy untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_that_acknowledges_all_is_used_as_it_is() {
+    let mut nats = nats_server(None).await;
+    let url = nats.url();
+    create_orders_stream(&url).await;
+    publish_orders(&url, 0, 10).await;
+    let stream = jetstream::new(publisher(&url).await)
+        .get_stream("ORDERS")
+        .await
+        .expect("stream");
+    stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("old-style".to_string()),
+            ack_policy: jetstream::consumer::AckPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("an old-style durable");
+    let mut config = Config::attach(url.clone(), &[]);
+    config.streams = vec!["ORDERS@all".parse().expect("source")];
+    config.durable = Some("old-style".to_string());
+    let running = eventscope::start(config).await.expect("starts");
+    within("the 10 read", async {
+        while running.store.read().stats().appended < 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let info = within("acknowledged up to the last", async {
+        loop {
+            let info = stream
+                .consumer_info("old-style")
+                .await
+                .expect("durable consumer");
+            if info.ack_floor.stream_sequence == 10 {
+                return info;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        info.config.ack_policy,
+        jetstream::consumer::AckPolicy::All,
+        "its policy untouched"
+    );
+    assert_eq!(info.num_ack_pending, 0);
+    running.stop().await;
+    nats.stop().await;
+}

@@ -1355,6 +1355,19 @@ impl Subscriber {
         }
     }
 
+    /// EVENTSCOPE PATCH: the next message from the channel, no longer
+    /// counted as buffered. Every reader of a subscriber's messages goes
+    /// through here (JetStream's consumers polled the channel directly:
+    /// their messages were never taken off, and the byte bound, reached,
+    /// refused every later message of every subscription).
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let polled = self.receiver.poll_recv(cx);
+        if let Poll::Ready(Some(message)) = &polled {
+            self.taken(message);
+        }
+        polled
+    }
+
     /// Unsubscribes from subscription, draining all remaining messages.
     ///
     /// # Examples
@@ -1525,12 +1538,8 @@ impl Stream for Subscriber {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.receiver.poll_recv(cx);
         // EVENTSCOPE PATCH: taken from the channel, no longer buffered.
-        if let Poll::Ready(Some(message)) = &polled {
-            self.taken(message);
-        }
-        polled
+        self.poll_recv(cx)
     }
 }
 
