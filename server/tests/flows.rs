@@ -397,11 +397,29 @@ async fn request_reply_makes_the_responder_a_consumer_with_replies() {
         }
         responder.flush().await.expect("flush");
     });
+    // Requests made by hand, each on its own inbox: with the patched
+    // async-nats's `request` (its multiplexed inbox) the requester missed
+    // an answer in about one run in six here, before and after this
+    // stop's patch (not yet understood: see the stop-19 note). What
+    // Eventscope sees is the same: requests with reply subjects, answers
+    // on inboxes.
+    let inbox = client.new_inbox();
+    let mut answers = client
+        .subscribe(format!("{inbox}.*"))
+        .await
+        .expect("subscribe");
+    within("requester ready", client.flush())
+        .await
+        .expect("flush");
     for i in 0..N {
+        use futures::StreamExt;
         let payload = format!(r#"{{"service":"payments","order":{i}}}"#);
-        let answer = within("answer", client.request("rr.fraud.check", payload.into()))
+        client
+            .publish_with_reply("rr.fraud.check", format!("{inbox}.{i}"), payload.into())
             .await
-            .expect("answered");
+            .expect("request");
+        let answer = within("answer", answers.next()).await.expect("answered");
+        assert_eq!(answer.subject.as_str(), format!("{inbox}.{i}"));
         assert_eq!(&answer.payload[..], br#"{"score":0.12}"#);
     }
     within("responder done", answering)
