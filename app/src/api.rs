@@ -849,3 +849,58 @@ mod metric_filter_tests {
         );
     }
 }
+
+/// What a signed-in user may do (docs/SECURITY.md). Ordered: each role
+/// can do everything the ones before it can.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads every page, view and event the user's scopes allow.
+    #[default]
+    Viewer,
+    /// A viewer who can also change things: the demo's rates (and
+    /// re-drive and export, when those exist).
+    Operator,
+    /// An operator who can also read the audit trail.
+    Admin,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    /// The role's name in the config file and the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role named `name`.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn can(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+/// Who is looking at a page or asking the API: what the server decided
+/// for the request, shown in the top bar (the server checks every request
+/// itself; the UI only hides what the role cannot use).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The user's or token's name; empty when nobody signed in (no
+    /// sign-in configured).
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+    /// Signed in with a session (so the top bar offers to sign out).
+    pub signed_in: bool,
+}

@@ -463,6 +463,9 @@ fn DemoPanel() -> impl IntoView {
         })
     });
     let error = RwSignal::new(None::<String>);
+    // Rates change for operators; others see them (the server refuses
+    // their changes anyway).
+    let can_change = crate::shell::may(crate::api::Role::Operator);
     let set_rate = move |name: String, value: String| {
         // (Read by serde_json's number parser, which every page has
         // already, rather than `str::parse`'s, 5 KB of wasm more.)
@@ -488,6 +491,11 @@ fn DemoPanel() -> impl IntoView {
                 <p class="muted small">
                     "The built-in producer: ordinary NATS clients publishing these flows. Change a rate and press Enter; 0 stops new flows (those under way finish)."
                 </p>
+                <Show when=move || !can_change>
+                    <p class="muted small" data-testid="demo-read-only">
+                        "Your role may not change the rates: an operator or admin can."
+                    </p>
+                </Show>
                 <Show when=move || error.get().is_some()>
                     <p class="error-banner" role="alert">{move || error.get()}</p>
                 </Show>
@@ -524,18 +532,33 @@ fn DemoPanel() -> impl IntoView {
                                     <tr data-testid="demo-row" data-scenario=name.clone()>
                                         <td><strong>{shown}</strong></td>
                                         <td>
-                                            <label class="rate">
-                                                <input
-                                                    type="number"
-                                                    min="0"
-                                                    step="any"
-                                                    aria-label=label
-                                                    data-testid="demo-rate"
-                                                    prop:value=move || rate.get().to_string()
-                                                    on:change=move |ev| set_rate(changed.clone(), event_target_value(&ev))
-                                                />
-                                                <span class="muted small">{unit}</span>
-                                            </label>
+                                            {if can_change {
+                                                view! {
+                                                    <label class="rate">
+                                                        <input
+                                                            type="number"
+                                                            min="0"
+                                                            step="any"
+                                                            aria-label=label
+                                                            data-testid="demo-rate"
+                                                            prop:value=move || rate.get().to_string()
+                                                            on:change=move |ev| set_rate(changed.clone(), event_target_value(&ev))
+                                                        />
+                                                        <span class="muted small">{unit}</span>
+                                                    </label>
+                                                }
+                                                    .into_any()
+                                            } else {
+                                                let _ = (label, changed);
+                                                view! {
+                                                    <span data-testid="demo-rate-fixed">
+                                                        {move || rate.get().to_string()}
+                                                        " "
+                                                        <span class="muted small">{unit}</span>
+                                                    </span>
+                                                }
+                                                    .into_any()
+                                            }}
                                         </td>
                                         {count_cell(row, |s| s.started)}
                                         {count_cell(row, |s| s.completed)}

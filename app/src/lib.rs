@@ -33,6 +33,8 @@ use leptos_router::{
 
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    shell::set_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -40,7 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark light"/>
-                <script inner_html=keys::THEME_SCRIPT></script>
+                <script nonce=leptos::nonce::use_nonce() inner_html=keys::THEME_SCRIPT></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>

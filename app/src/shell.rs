@@ -3,6 +3,7 @@
 //! connection behind it. The shell watches the counts view for the whole
 //! tab and provides it, with the connection state, as [`LiveCtx`].
 
+use crate::api::{Identity, Role};
 use crate::format;
 use crate::wire::Counts;
 use leptos::prelude::*;
@@ -81,6 +82,58 @@ fn nats_target() -> String {
         }
     })
     .into_inner()
+}
+
+/// The page's Content-Security-Policy (server side): only this server's
+/// scripts and the inline ones carrying this response's nonce (the
+/// theme's and Leptos's hydration scripts) run; wasm may compile; nothing
+/// loads from elsewhere; no site may frame the page. Inline `style`
+/// attributes are allowed (the charts and bars set widths with them).
+#[cfg(feature = "ssr")]
+pub fn set_csp() {
+    let (Some(response), Some(nonce)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        leptos::nonce::use_nonce(),
+    ) else {
+        return;
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&csp(&nonce)) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The policy [`set_csp`] sends, for `nonce`.
+pub fn csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Who the server decided is looking at the page ([`Identity`]), as it
+/// put it in the request's extensions; in the browser, the same, read
+/// from the page. Provided as a context by [`provide_live`].
+fn identity() -> Identity {
+    leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<Identity>().cloned())
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            Identity::default()
+        }
+    })
+    .into_inner()
+}
+
+/// Whether the page's user may do what `role` may (the server checks
+/// again on every request; this only hides controls).
+pub fn may(role: Role) -> bool {
+    use_context::<Identity>().is_some_and(|i| i.role.can(role))
 }
 
 /// Views the server computed for a page's first paint, by key (the time
@@ -165,6 +218,7 @@ pub fn provide_live() -> LiveCtx {
         link: RwSignal::new(Link::Connecting),
     };
     provide_context(ctx);
+    provide_context(identity());
     #[cfg(feature = "hydrate")]
     Effect::new(move |started: Option<()>| {
         // Once, after hydration; the effect reads no signal, so it never
@@ -240,6 +294,20 @@ pub fn TopBar() -> impl IntoView {
             <span class=move || nats().0 title=title data-testid="nats-state">
                 {move || nats().1}
             </span>
+            {use_context::<Identity>()
+                .filter(|me| me.signed_in)
+                .map(|me| {
+                    view! {
+                        <span class="topbar-user" data-testid="topbar-user" title="Signed in">
+                            {me.name}
+                            " · "
+                            <span class="muted">{me.role.name()}</span>
+                        </span>
+                        <form method="post" action="/logout" class="topbar-signout">
+                            <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>
+                        </form>
+                    }
+                })}
             <crate::keys::ThemeToggle theme/>
             <crate::keys::Shortcuts theme/>
         </header>

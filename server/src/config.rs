@@ -74,6 +74,63 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Who may use Eventscope: `none` (nobody signs in; refused on an
+    /// address other than loopback unless --insecure-no-auth) or `users`
+    /// (local users and API tokens from the config file's `[[users]]` and
+    /// `[[tokens]]`; docs/SECURITY.md).
+    #[arg(
+        long = "auth",
+        id = "auth_mode",
+        env = "EVENTSCOPE_AUTH",
+        value_enum,
+        default_value = "none",
+        value_name = "MODE"
+    )]
+    pub auth_mode: crate::access::AuthMode,
+
+    /// Serve with no sign-in on an address other than loopback: anyone who
+    /// reaches the port reads every event and changes the demo. Only for
+    /// a network where that is wanted.
+    #[arg(long, env = "EVENTSCOPE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
+    /// A host name the server is reached by, besides IP addresses and
+    /// `localhost` (the name behind a reverse proxy, e.g.
+    /// `eventscope.example.com`): a request naming any other host is
+    /// refused, against DNS rebinding. Repeatable.
+    #[arg(
+        long = "public-name",
+        env = "EVENTSCOPE_PUBLIC_NAMES",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub public_names: Vec<String>,
+
+    /// The secret that signs and encrypts session cookies (32 bytes or
+    /// more); instances sharing it serve the same users. Default: a random
+    /// one at each start (sign-ins end with the process). Prefer the
+    /// variable or the file to the flag, which `ps` shows.
+    #[arg(
+        long,
+        env = "EVENTSCOPE_SESSION_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub session_secret: Option<Secret>,
+
+    /// Hours a sign-in lasts.
+    #[arg(long, env = "EVENTSCOPE_SESSION_HOURS", default_value_t = 12, value_name = "HOURS",
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub session_hours: u32,
+
+    /// Local users (`[[users]]` in the config file only).
+    #[arg(skip)]
+    pub users: Vec<crate::access::users::UserEntry>,
+
+    /// API tokens (`[[tokens]]` in the config file only).
+    #[arg(skip)]
+    pub tokens: Vec<crate::access::users::TokenEntry>,
+
     /// Run the demo producer even though --nats-url is given (it publishes
     /// its scenarios' flows, logs and metrics on that NATS, and makes an
     /// `ACCOUNTS` stream there; see --demo-scenario).
@@ -241,6 +298,32 @@ pub enum Command {
     /// for another Eventscope (`eventscope demo --nats-url nats://host:4222
     /// --demo-scenario saga=50`).
     Demo,
+    /// Print the argon2 hash of a password read from standard input, as a
+    /// `[[users]]` entry for the config file
+    /// (`eventscope hash-password --name ana --role operator`).
+    HashPassword {
+        /// The user's name.
+        #[arg(long, default_value = "me")]
+        name: String,
+        /// The user's role: viewer, operator or admin.
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: crate::access::Role,
+    },
+    /// Print a new random API token, and its `[[tokens]]` entry for the
+    /// config file (only the token's SHA-256 is kept there).
+    NewToken {
+        /// A name for the token, shown in the audit trail.
+        #[arg(long)]
+        name: String,
+        /// The token's role: viewer, operator or admin.
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: crate::access::Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<crate::access::Role, String> {
+    crate::access::Role::parse(s)
+        .ok_or_else(|| format!("no role {s:?}; there are viewer, operator and admin"))
 }
 
 /// `--demo-scenario NAME[=RATE]`.
@@ -461,6 +544,15 @@ struct FileConfig {
     flows: Option<FlowRules>,
     #[serde(default)]
     cqrs: Vec<CqrsPair>,
+    auth: Option<crate::access::AuthMode>,
+    insecure_no_auth: Option<bool>,
+    public_names: Option<Vec<String>>,
+    session_secret: Option<Secret>,
+    session_hours: Option<u32>,
+    #[serde(default)]
+    users: Vec<crate::access::users::UserEntry>,
+    #[serde(default)]
+    tokens: Vec<crate::access::users::TokenEntry>,
 }
 
 impl Config {
@@ -704,6 +796,63 @@ impl Config {
             self.flows = rules;
         }
         self.cqrs = file.cqrs;
+        if let Some(v) = file.auth.filter(|_| unset("auth_mode")) {
+            self.auth_mode = v;
+        }
+        if let Some(v) = file.insecure_no_auth.filter(|_| unset("insecure_no_auth")) {
+            self.insecure_no_auth = v;
+        }
+        if let Some(v) = file.public_names.filter(|_| unset("public_names")) {
+            self.public_names = v;
+        }
+        if let Some(v) = file.session_secret.filter(|_| unset("session_secret")) {
+            self.session_secret = Some(v);
+        }
+        if let Some(v) = file.session_hours.filter(|_| unset("session_hours")) {
+            if !(1..=720).contains(&v) {
+                return Err(bad("session_hours", format!("{v} is outside 1..=720")));
+            }
+            self.session_hours = v;
+        }
+        // Each entry checked, with its line; names used once.
+        let entry_error =
+            |table: &'static str, i: usize, name: &str, key: &'static str, e: String| {
+                ConfigError::Value {
+                    path: path.to_path_buf(),
+                    at: line_prefix(key_line(text, Some((table, i)), key)),
+                    key: match (table, key) {
+                        ("users", "name") => "users.name",
+                        ("users", _) => "users.password_hash",
+                        (_, "name") => "tokens.name",
+                        _ => "tokens.sha256",
+                    },
+                    message: format!("entry {} ({name:?}): {e}", i + 1),
+                }
+            };
+        let mut names = std::collections::HashSet::new();
+        for (i, u) in file.users.iter().enumerate() {
+            crate::access::users::check_user(u)
+                .and_then(|()| {
+                    names
+                        .insert(u.name.clone())
+                        .then_some(())
+                        .ok_or(("name", "the name is used twice".to_string()))
+                })
+                .map_err(|(key, e)| entry_error("users", i, &u.name, key, e))?;
+        }
+        let mut digests = std::collections::HashSet::new();
+        for (i, t) in file.tokens.iter().enumerate() {
+            crate::access::users::check_token(t)
+                .and_then(|()| {
+                    digests
+                        .insert(t.sha256.to_ascii_lowercase())
+                        .then_some(())
+                        .ok_or(("sha256", "the same token is listed twice".to_string()))
+                })
+                .map_err(|(key, e)| entry_error("tokens", i, &t.name, key, e))?;
+        }
+        self.users = file.users;
+        self.tokens = file.tokens;
         Ok(())
     }
 
@@ -791,6 +940,13 @@ impl Config {
             cqrs: Vec::new(),
             consumer_poll_ms: 5_000,
             command: None,
+            auth_mode: crate::access::AuthMode::None,
+            insecure_no_auth: false,
+            public_names: Vec::new(),
+            session_secret: None,
+            session_hours: 12,
+            users: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod access;
 pub mod api;
 pub mod charts;
 pub mod config;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub ws_quotas: Arc<live::ws::AddressQuotas>,
     /// Live connections open at once, at most (`--ws-max-clients`).
     pub ws_max_clients: u32,
+    /// Sign-in, roles, the serving defences and the audit trail.
+    pub access: Arc<access::Access>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -112,8 +115,14 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(api::health::readyz))
         .route("/metrics", get(api::metrics::handler))
         .nest("/api/v1", api::v1::routes())
+        .merge(access::routes())
         .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Every request passes the gate first: Host, Origin, sign-in, role.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::gate,
+        ))
         .with_state(state)
 }
 
@@ -295,6 +304,9 @@ pub enum StartError {
     /// No free port for the managed nats-server.
     #[error("cannot find a free port for the managed nats-server: {0}")]
     Port(std::io::Error),
+    /// The sign-in settings are refused.
+    #[error(transparent)]
+    Access(#[from] access::AccessError),
     /// The HTTP address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another eventscope running? try --addr)")]
     Bind {
@@ -407,6 +419,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let shutdown = CancellationToken::new();
     let stats = Arc::new(Stats::default());
     let mut tasks = Tasks::default();
+    // Checked before anything starts: an open dashboard on the network is
+    // refused, not served.
+    let mut access =
+        access::Access::from_config(&config, access::audit::Audit::new(None, Arc::clone(&stats)))?;
 
     let nats_url = match &config.nats_url {
         Some(url) => url.clone(),
@@ -433,6 +449,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     )
     .await?;
     let (tx, rx) = ingest::queue::queue();
+    access.audit = access::audit::Audit::new(Some(tx.clone()), Arc::clone(&stats));
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));
@@ -556,6 +573,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         travels: Arc::new(tokio::sync::Semaphore::new(api::v1::MAX_TRAVELS)),
         ws_quotas: live::ws::AddressQuotas::new(config.ws_per_address),
         ws_max_clients: config.ws_max_clients,
+        access: Arc::new(access),
     };
     let router = app(state);
     let http_shutdown = shutdown.clone();

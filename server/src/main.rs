@@ -29,8 +29,15 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let mut signals = Signals::listen();
 
-    if config.command == Some(eventscope::config::Command::Demo) {
-        return run_demo(config, signals).await;
+    match &config.command {
+        Some(eventscope::config::Command::Demo) => return run_demo(config, signals).await,
+        Some(eventscope::config::Command::HashPassword { name, role }) => {
+            return hash_password(name, *role);
+        }
+        Some(eventscope::config::Command::NewToken { name, role }) => {
+            return new_token(name, *role);
+        }
+        None => {}
     }
     let demo = config.managed_nats();
     let mut running = eventscope::start(config).await?;
@@ -99,6 +106,53 @@ async fn run_demo(config: Config, mut signals: Signals) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = producer.await;
     Ok(())
+}
+
+/// `eventscope hash-password`: reads a password from standard input (one
+/// line) and prints its `[[users]]` entry.
+fn hash_password(name: &str, role: eventscope::access::Role) -> anyhow::Result<()> {
+    use std::io::BufRead as _;
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("Type the password, then Enter (it is shown as you type):");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    if password.len() > eventscope::access::users::MAX_PASSWORD {
+        anyhow::bail!(
+            "the password has more than {} bytes",
+            eventscope::access::users::MAX_PASSWORD
+        );
+    }
+    let hash = eventscope::access::users::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!(
+        "[[users]]\nname = {}\npassword_hash = \"{hash}\"\nrole = \"{}\"",
+        toml_string(name),
+        role.name()
+    );
+    Ok(())
+}
+
+/// `eventscope new-token`: prints a new token and its `[[tokens]]` entry.
+fn new_token(name: &str, role: eventscope::access::Role) -> anyhow::Result<()> {
+    let token = eventscope::access::users::random_token();
+    println!(
+        "# The token, for the script's `Authorization: Bearer` header (kept nowhere else):\n\
+         # {token}\n\
+         [[tokens]]\nname = {}\nsha256 = \"{}\"\nrole = \"{}\"",
+        toml_string(name),
+        eventscope::access::users::token_sha256(&token),
+        role.name()
+    );
+    Ok(())
+}
+
+/// `s` as a TOML string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The most a stop takes from the signal to the process's end, whatever a

@@ -40,6 +40,10 @@ impl Default for Stats {
             ws_quota_refused: AtomicU64::new(0),
             js_recreated: AtomicU64::new(0),
             js_ack_unreadable: AtomicU64::new(0),
+            audit_events: AtomicU64::new(0),
+            audit_dropped: AtomicU64::new(0),
+            audit_suppressed: AtomicU64::new(0),
+            internal_skipped: AtomicU64::new(0),
             hub_beat_ms: std::sync::atomic::AtomicI64::new(0),
             reconnected: tokio::sync::Notify::new(),
             schema_drifts: Default::default(),
@@ -81,6 +85,16 @@ pub struct Stats {
     /// WebSocket upgrades refused because the server held its most
     /// connections.
     pub ws_refused: AtomicU64,
+    /// Audit records written (`eventscope.audit.*`).
+    pub audit_events: AtomicU64,
+    /// Audit records the hub's queue had no room for (kept in the tracing
+    /// log only).
+    pub audit_dropped: AtomicU64,
+    /// Refusals and failed sign-ins past the audit trail's rate, left out.
+    pub audit_suppressed: AtomicU64,
+    /// Messages on NATS's internal subjects (`$SYS`, `$JS.API`, `$KV`,
+    /// `$O`) a wildcard subscription received and ingest left out.
+    pub internal_skipped: AtomicU64,
     /// WebSocket clients closed for sending too many messages the server
     /// could not read.
     pub ws_closed_bad: AtomicU64,

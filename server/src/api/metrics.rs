@@ -240,6 +240,23 @@ impl Collector for PipelineCollector {
             "WebSocket upgrades refused: the server held its most connections (4,096), or the address opened them too fast (429)",
             load(&s.ws_refused),
         )?;
+        family(
+            &mut e,
+            "eventscope_audit_records",
+            "Audit records (sign-ins, refusals, changes): written, dropped (the hub's queue was full; the tracing log has them) and suppressed (refusals and failed sign-ins past 20 a second)",
+            [
+                ("written", &s.audit_events),
+                ("dropped", &s.audit_dropped),
+                ("suppressed", &s.audit_suppressed),
+            ]
+            .map(|(outcome, n)| (vec![("outcome", outcome)], ConstCounter::new(load(n)))),
+        )?;
+        plain_counter(
+            &mut e,
+            "eventscope_internal_skipped",
+            "Messages on NATS's internal subjects ($SYS, $JS.API, $KV, $O) that a wildcard subscription received and ingest left out (name them in --subject to watch them)",
+            load(&s.internal_skipped),
+        )?;
         plain_counter(
             &mut e,
             "eventscope_ws_closed_bad",

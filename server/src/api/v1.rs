@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route("/flows/{id}", get(get_flow))
         .route("/demo", get(get_demo).put(put_demo))
         .route("/schemas", get(get_schemas))
+        .route("/audit", get(list_audit))
         .fallback(super::error::not_found)
         .layer(axum::middleware::map_response(super::error::json_errors))
 }
@@ -330,7 +331,12 @@ async fn list_events(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventPage>, AppError> {
-    let q = parse_query(raw.as_deref())?;
+    page_of(&state, parse_query(raw.as_deref())?).await
+}
+
+/// The page of events `q` asks for, with a query's turn, off the async
+/// workers.
+async fn page_of(state: &AppState, q: Query) -> Result<Json<EventPage>, AppError> {
     let permit = turn(&state.queries, MAX_QUERIES, "event queries").await?;
     let (store, decoders) = (Arc::clone(&state.store), Arc::clone(&state.decoders));
     let page = super::reads::run(move || {
@@ -340,6 +346,18 @@ async fn list_events(
     .await
     .ok_or_else(|| AppError::Unavailable("the query failed; try again".to_string()))?;
     Ok(Json(page))
+}
+
+/// `GET /api/v1/audit` (admins: `crate::access::needed`): the audit trail,
+/// newest first, as `GET /api/v1/events` lists events, with the same
+/// filters and paging, on the `eventscope.audit.>` subjects only.
+async fn list_audit(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EventPage>, AppError> {
+    let mut q = parse_query(raw.as_deref())?;
+    q.subject = Some(format!("{}>", crate::access::audit::SUBJECT_PREFIX));
+    page_of(&state, q).await
 }
 
 /// Runs `q` on the log in slices of [`SLICE_EVENTS`] examined events,

@@ -1228,7 +1228,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Duration) {
     let answer = async {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
         tcp.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
         )
         .await
         .ok()?;
@@ -1467,7 +1467,10 @@ async fn metrics_of(addr: std::net::SocketAddr) -> std::collections::HashMap<Str
         return out;
     };
     let _ = tcp
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await;
     let mut body = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut body)).await;

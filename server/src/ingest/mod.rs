@@ -300,6 +300,42 @@ pub struct Pipe {
 /// loop decodes the chunk itself, which slows it to what the cores can do.
 const DECODING_PER_CORE: usize = 2;
 
+/// NATS's own subjects: system events, the JetStream API, key-value and
+/// object-store buckets. A wildcard subscription (the default `>`)
+/// receives them, but they are the server's traffic, not the users', and
+/// `$KV` values may be secrets: ingest leaves them out (counted in
+/// `eventscope_internal_skipped_total`) unless a subject names them, e.g.
+/// `--subject '$KV.>'`.
+pub const INTERNAL_PREFIXES: [&str; 4] = ["$SYS.", "$JS.API.", "$KV.", "$O."];
+
+/// Which of [`INTERNAL_PREFIXES`] ingest leaves out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Internal {
+    skip: Vec<&'static str>,
+}
+
+impl Internal {
+    /// Those no subject of `subjects` names: a subject names a prefix when
+    /// its first token is the prefix's own (`$KV.orders.>` names `$KV.`,
+    /// `$JS.>` names `$JS.API.`), not a wildcard.
+    pub fn for_subjects(subjects: &[String]) -> Internal {
+        Internal {
+            skip: INTERNAL_PREFIXES
+                .into_iter()
+                .filter(|prefix| {
+                    let first = prefix.split('.').next().unwrap_or(prefix);
+                    !subjects.iter().any(|s| s.split('.').next() == Some(first))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether ingest leaves `subject` out.
+    pub fn skips(&self, subject: &str) -> bool {
+        subject.starts_with('$') && self.skip.iter().any(|p| subject.starts_with(p))
+    }
+}
+
 /// A chunk's events being decoded: in order of receipt, whoever decodes
 /// them.
 type Decoding = futures::future::BoxFuture<'static, Vec<NewEvent>>;
@@ -331,6 +367,7 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         subs.push(sub);
     }
     tracing::info!(?subjects, "ingest subscribed");
+    let internal = Internal::for_subjects(&subjects);
     // One subscription is read directly: merging through `SelectAll` costs
     // an allocation per message.
     let merged: BoxStream<'static, async_nats::Message> = if subs.len() == 1 {
@@ -373,7 +410,17 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
                 need = tx.need(&waiting);
             }
             msgs = received.next() => {
-                let Some(msgs) = msgs else { break };
+                let Some(mut msgs) = msgs else { break };
+                let received = msgs.len();
+                msgs.retain(|m| !internal.skips(m.subject.as_str()));
+                if msgs.len() < received {
+                    stats
+                        .internal_skipped
+                        .fetch_add((received - msgs.len()) as u64, Ordering::Relaxed);
+                    if msgs.is_empty() {
+                        continue;
+                    }
+                }
                 let n = msgs.len() as u64;
                 stats.ingested_core.fetch_add(n, Ordering::Relaxed);
                 // Received together: one clock read for the chunk.
@@ -470,7 +517,33 @@ pub fn flatten_headers(headers: Option<&async_nats::HeaderMap>) -> Vec<(String, 
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Internal, redact_url};
+
+    #[test]
+    fn internal_subjects_are_left_out_unless_named() {
+        let all = Internal::for_subjects(&[">".to_string()]);
+        for internal in [
+            "$SYS.ACCOUNT.x.CONNECT",
+            "$JS.API.STREAM.INFO.ORDERS",
+            "$KV.secrets.db_password",
+            "$O.files.M.abc",
+        ] {
+            assert!(all.skips(internal), "{internal}");
+        }
+        for kept in [
+            "orders.created",
+            "$JS.ACK.ORDERS.c.1.2.3.4.5",
+            "$JS.EVENT.ADVISORY.x",
+            "_INBOX.a",
+        ] {
+            assert!(!all.skips(kept), "{kept}");
+        }
+        let kv = Internal::for_subjects(&["logs.>".to_string(), "$KV.config.>".to_string()]);
+        assert!(!kv.skips("$KV.config.limit") && kv.skips("$JS.API.INFO"));
+        let js = Internal::for_subjects(&["$JS.>".to_string()]);
+        assert!(!js.skips("$JS.API.INFO") && js.skips("$SYS.SERVER.PING"));
+        assert!(Internal::for_subjects(&["*.>".to_string()]).skips("$KV.a.b"));
+    }
 
     #[test]
     fn credentials_are_cut_from_urls() {

@@ -13,7 +13,7 @@ use app::wire::{ClientMsg, Frame, PROTOCOL_VERSION, View};
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -28,17 +28,14 @@ use tokio_util::sync::CancellationToken;
 
 /// The upgrade handler.
 ///
-/// Browsers send `Origin`: it must be this server's own (same host and
-/// port as `Host`) or in `--allowed-origin`, else the upgrade is refused
-/// with 403, so another site's page cannot read the live data. Clients that
-/// send no `Origin` (not browsers) are let in. A client may say which
+/// The gate (`crate::access::gate`) has checked the `Origin` (another
+/// site's page cannot read the live data) and the client's role. A client may say which
 /// protocol version it speaks with `?v=`; a different one gets an error
 /// frame saying so, then the socket closes.
 pub async fn handler(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::api::lenient::Peer>>>,
-    headers: HeaderMap,
     Query(query): Query<WsQuery>,
 ) -> Response {
     let ip = peer.map(|p| p.0.0.0.ip());
@@ -70,26 +67,6 @@ pub async fn handler(
             .into_response();
         }
     };
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        if !origin_allowed(origin, host, &state.allowed_origins) {
-            tracing::warn!(%origin, "websocket from another origin refused");
-            return (
-                StatusCode::FORBIDDEN,
-                Json(ApiError {
-                    error: format!(
-                        "origin {origin} may not open the live socket; add it with \
-                         --allowed-origin if it should"
-                    ),
-                }),
-            )
-                .into_response();
-        }
-    }
     // A client message is a subscribe or an unsubscribe: small.
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
@@ -118,19 +95,6 @@ pub async fn handler(
 pub struct WsQuery {
     /// Protocol version the client speaks.
     v: Option<u32>,
-}
-
-/// Same origin (the `Origin`'s host and port equal `Host`), or listed.
-fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
-    let origin_host = origin
-        .split_once("://")
-        .map_or(origin, |(_, rest)| rest)
-        .trim_end_matches('/');
-    origin_host.eq_ignore_ascii_case(host)
-        || allowed.iter().any(|a| {
-            a.trim_end_matches('/')
-                .eq_ignore_ascii_case(origin.trim_end_matches('/'))
-        })
 }
 
 /// Subscriptions the clients of one address may hold together, by default
@@ -550,8 +514,6 @@ async fn subscribe(
 
 #[cfg(test)]
 mod tests {
-    use super::origin_allowed;
-
     /// A running hub for the tests below (it must be called inside a
     /// runtime): its handle, its stats, the stop that ends it, and its
     /// ingest queue (kept open for its lifetime).
@@ -618,32 +580,6 @@ mod tests {
         // A counted address is still held to its quota.
         assert!(!held[0].take(), "1 subscription per address");
         held.clear();
-    }
-
-    #[test]
-    fn same_origin_or_listed() {
-        assert!(origin_allowed(
-            "http://127.0.0.1:3000",
-            "127.0.0.1:3000",
-            &[]
-        ));
-        assert!(origin_allowed("https://dash.example/", "dash.example", &[]));
-        assert!(!origin_allowed(
-            "http://evil.example",
-            "127.0.0.1:3000",
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://127.0.0.1:3001",
-            "127.0.0.1:3000",
-            &[]
-        ));
-        let allowed = vec!["https://ops.example".to_string()];
-        assert!(origin_allowed(
-            "https://ops.example",
-            "127.0.0.1:3000",
-            &allowed
-        ));
     }
 
     /// The hub serves 1,024 distinct views over all clients: the next one

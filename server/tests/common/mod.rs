@@ -191,7 +191,7 @@ pub async fn raw_http(addr: std::net::SocketAddr, method: &str, path: &str) -> (
     within("raw http", async {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         tcp.write_all(
-            format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         )
         .await

@@ -1,0 +1,582 @@
+//! Who may see and do what: the gate every HTTP request and live socket
+//! passes before the pages, the API or the hub see it (PRODUCT.md F12,
+//! docs/SECURITY.md). In order:
+//! - [`defences`]: the `Host` allow-list and the `Origin` check, whoever
+//!   signs in, and the security headers of every response;
+//! - sign-in ([`AuthMode`]): `none` (only on a loopback address unless
+//!   `--insecure-no-auth`), or `users`: local [`users`] with argon2
+//!   passwords, signed in with a [`session`] cookie, and API tokens;
+//! - roles ([`Role`]): each route needs one; the server decides, the UI
+//!   only hides what a role cannot use;
+//! - the [`audit`] trail of sign-ins, refusals and changes.
+
+pub mod audit;
+pub mod defences;
+pub mod session;
+pub mod users;
+
+pub use app::api::{Identity, Role};
+
+use crate::AppState;
+use audit::{Action, Audit};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// How people sign in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Nobody signs in: whoever reaches the port may do everything. Only
+    /// on a loopback address, unless `--insecure-no-auth`.
+    #[default]
+    None,
+    /// Local users (`[[users]]`, argon2 password hashes) sign in on
+    /// `/login`; scripts send an API token (`[[tokens]]`).
+    Users,
+}
+
+/// Why the access settings were refused at start.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// No sign-in on an address others can reach.
+    #[error(
+        "refusing to serve {addr} without sign-in: anyone who reaches it would read every \
+         event and change the demo. Listen on a loopback address (--addr 127.0.0.1:3000), \
+         turn sign-in on (--auth users, with [[users]] in the --config file), or pass \
+         --insecure-no-auth to serve it open deliberately"
+    )]
+    OpenOnNetwork {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// `--auth users` with nobody to sign in.
+    #[error(
+        "--auth users needs at least one [[users]] or [[tokens]] entry in the --config file \
+         (`eventscope hash-password` and `eventscope new-token` print them)"
+    )]
+    NoUsers,
+    /// A session secret too short to key anything.
+    #[error("--session-secret must have at least {min} bytes (it has {0})", min = session::MIN_SECRET)]
+    ShortSecret(usize),
+}
+
+/// Sign-ins at once (argon2 takes tens of milliseconds and 19 MiB each):
+/// a flood of them waits for a turn or is refused, and never takes the
+/// cores ingest needs.
+pub const SIGN_INS_AT_ONCE: usize = 2;
+
+/// The access settings and the audit trail.
+#[derive(Debug)]
+pub struct Access {
+    /// How people sign in.
+    pub mode: AuthMode,
+    users: users::Users,
+    sessions: session::Sessions,
+    hosts: defences::Hosts,
+    origins: Arc<[String]>,
+    sign_ins: Arc<tokio::sync::Semaphore>,
+    /// Where audit records go.
+    pub audit: Audit,
+}
+
+impl Access {
+    /// The settings `config` asks for, recording to `audit`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        audit: Audit,
+    ) -> Result<Access, AccessError> {
+        if config.auth_mode == AuthMode::None
+            && !config.addr.ip().is_loopback()
+            && !config.insecure_no_auth
+        {
+            return Err(AccessError::OpenOnNetwork { addr: config.addr });
+        }
+        let users = users::Users::new(&config.users, &config.tokens);
+        if config.auth_mode == AuthMode::Users && users.is_empty() {
+            return Err(AccessError::NoUsers);
+        }
+        let secret = config
+            .session_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes());
+        if let Some(s) = secret
+            && s.len() < session::MIN_SECRET
+        {
+            return Err(AccessError::ShortSecret(s.len()));
+        }
+        if config.auth_mode == AuthMode::Users && secret.is_none() {
+            tracing::warn!(
+                "no --session-secret: sessions are keyed by a random secret, so they end when \
+                 eventscope restarts and are not shared with other instances"
+            );
+        }
+        Ok(Access {
+            mode: config.auth_mode,
+            users,
+            sessions: session::Sessions::new(
+                secret,
+                std::time::Duration::from_secs(u64::from(config.session_hours) * 3600),
+            ),
+            hosts: defences::Hosts::new(&config.public_names),
+            origins: config.allowed_origins.clone().into(),
+            sign_ins: Arc::new(tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE)),
+            audit,
+        })
+    }
+
+    /// Who sent a request, by its token or session cookie.
+    fn identify(&self, headers: &HeaderMap) -> Who {
+        if self.mode == AuthMode::None {
+            return Who::Known(Identity {
+                name: String::new(),
+                role: Role::Admin,
+                signed_in: false,
+            });
+        }
+        if let Some(auth) = headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .unwrap_or("");
+            return match self.users.token(token) {
+                Some((name, role)) => Who::Known(Identity {
+                    name: name.to_string(),
+                    role,
+                    signed_in: false,
+                }),
+                None => Who::Refused(String::new(), "an unknown or revoked API token"),
+            };
+        }
+        match self.sessions.read(headers, now_s()) {
+            None => Who::Nobody,
+            Some(Err(session::Refused::Expired)) => {
+                Who::Refused(String::new(), "a session that has ended")
+            }
+            Some(Err(session::Refused::Unreadable)) => Who::Refused(
+                String::new(),
+                "a session cookie this server cannot read (made before a restart, or forged)",
+            ),
+            Some(Ok(s)) => match self.users.role_of(&s.user) {
+                Some(role) => Who::Known(Identity {
+                    name: s.user,
+                    role,
+                    signed_in: true,
+                }),
+                None => Who::Refused(s.user, "a session of a user no longer configured"),
+            },
+        }
+    }
+}
+
+/// What [`Access::identify`] made of a request.
+enum Who {
+    /// No credentials.
+    Nobody,
+    /// Credentials refused: the name they claimed (if any) and why.
+    Refused(String, &'static str),
+    /// A user or token.
+    Known(Identity),
+}
+
+fn now_s() -> i64 {
+    crate::event::now_ms() / 1000
+}
+
+/// The role a request needs: `None` for what anyone may reach (health,
+/// the sign-in page, the wasm bundle and styles).
+pub fn needed(method: &Method, path: &str) -> Option<Role> {
+    const OPEN: [&str; 5] = ["/healthz", "/readyz", "/login", "/logout", "/favicon.svg"];
+    if OPEN.contains(&path) || path.starts_with("/pkg/") {
+        None
+    } else if path == "/api/v1/audit" {
+        Some(Role::Admin)
+    } else if !defences::reads_only(method) {
+        Some(Role::Operator)
+    } else {
+        Some(Role::Viewer)
+    }
+}
+
+/// Whether `path` is a page (answered with a redirect to sign in, or an
+/// HTML refusal) rather than the API, metrics or the live socket (JSON).
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/ws" || path == "/metrics")
+}
+
+/// The client's address, as the listener saw it.
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<crate::api::lenient::Peer>>()
+        .map(|c| c.0.0.ip())
+}
+
+/// The gate: defences, sign-in and role for every request; the
+/// [`Identity`] it decided goes in the request's extensions (the pages
+/// show it), and every response gets the security headers.
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = decide(&state.access, request, next).await;
+    defences::harden(&mut response);
+    response
+}
+
+async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let from = peer(&request);
+    let what = format!("{method} {path}");
+    if let Err(refusal) = defences::check(
+        &method,
+        &path,
+        request.headers(),
+        &access.hosts,
+        &access.origins,
+    ) {
+        let message = refusal.message();
+        access
+            .audit
+            .record(Action::Denied, "", None, from, &what, message.clone());
+        return refuse(StatusCode::FORBIDDEN, &path, message);
+    }
+    let Some(need) = needed(&method, &path) else {
+        return next.run(request).await;
+    };
+    let who = match access.identify(request.headers()) {
+        Who::Known(who) => who,
+        Who::Nobody => return sign_in_first(&request, None),
+        Who::Refused(name, why) => {
+            access.audit.record(
+                Action::Denied,
+                &name,
+                None,
+                from,
+                &what,
+                format!("refused {why}"),
+            );
+            let mut response = sign_in_first(&request, Some(why));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static(session::END_COOKIE),
+            );
+            return response;
+        }
+    };
+    if !who.role.can(need) {
+        let message = format!(
+            "{} may not do this: it needs the {} role, and {} has {}; ask an admin",
+            what,
+            need.name(),
+            who.name,
+            who.role.name()
+        );
+        access.audit.record(
+            Action::Denied,
+            &who.name,
+            Some(who.role),
+            from,
+            &what,
+            message.clone(),
+        );
+        return refuse(StatusCode::FORBIDDEN, &path, message);
+    }
+    let changes = !defences::reads_only(&method);
+    let (name, role) = (who.name.clone(), who.role);
+    request.extensions_mut().insert(who);
+    let response = next.run(request).await;
+    if changes && response.status().is_success() {
+        access.audit.record(
+            Action::Change,
+            &name,
+            Some(role),
+            from,
+            &what,
+            format!(
+                "{} changed {path}",
+                if name.is_empty() { "someone" } else { &name }
+            ),
+        );
+    }
+    response
+}
+
+/// The answer to a request with no (usable) credentials: pages go to the
+/// sign-in page and come back; the API and the socket get 401.
+fn sign_in_first(request: &Request, why: Option<&str>) -> Response {
+    let path = request.uri().path();
+    if is_page(path) && request.method() == Method::GET {
+        let back = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let mut to = format!(
+            "/login?next={}",
+            percent_encoding::utf8_percent_encode(back, percent_encoding::NON_ALPHANUMERIC)
+        );
+        if why.is_some() {
+            to.push_str("&ended=1");
+        }
+        return Redirect::to(&to).into_response();
+    }
+    let message = match why {
+        Some(why) => format!("sign in again: the request carried {why}"),
+        None => "sign in first: a session from /login, or an API token in \
+                 `Authorization: Bearer <token>`"
+            .to_string(),
+    };
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(app::api::ApiError { error: message }),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"eventscope\""),
+    );
+    response
+}
+
+/// A refusal: an HTML page for pages, JSON for the rest.
+fn refuse(status: StatusCode, path: &str, message: String) -> Response {
+    if is_page(path) {
+        let body = page(
+            "Not allowed",
+            &format!(
+                "<h1>Not allowed</h1><p class=\"signin-error\">{}</p>\
+                 <p><a href=\"/\">Back to the overview</a> · <a href=\"/login\">Sign in as someone else</a></p>",
+                escape(&message)
+            ),
+        );
+        (status, Html(body)).into_response()
+    } else {
+        (status, Json(app::api::ApiError { error: message })).into_response()
+    }
+}
+
+/// The sign-in routes: `GET`/`POST /login`, `POST /logout`.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/login", axum::routing::get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+}
+
+/// `/login`'s query.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    ended: Option<String>,
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Where to go after signing in: a path of this server, else `/`.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/"
+    }
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> Response {
+    if state.access.mode == AuthMode::None {
+        return Redirect::to(safe_next(&q.next)).into_response();
+    }
+    let notice = q
+        .ended
+        .map(|_| "Your session has ended. Sign in again.")
+        .unwrap_or("");
+    login_form(StatusCode::OK, safe_next(&q.next), "", notice)
+}
+
+fn login_form(status: StatusCode, next: &str, user: &str, message: &str) -> Response {
+    let message = if message.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"signin-error\" role=\"alert\" data-testid=\"signin-error\">{}</p>",
+            escape(message)
+        )
+    };
+    let body = format!(
+        "<form class=\"signin\" method=\"post\" action=\"/login\">\
+         <h1 class=\"brand\">Eventscope</h1>\
+         <p class=\"signin-note\">Sign in to watch the event streams.</p>\
+         {message}\
+         <label>User <input name=\"user\" autocomplete=\"username\" required autofocus value=\"{user}\" maxlength=\"{max_name}\"></label>\
+         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"{max_password}\"></label>\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <button class=\"btn btn-primary\" type=\"submit\">Sign in</button>\
+         </form>",
+        user = escape(user),
+        next = escape(next),
+        max_name = users::MAX_NAME,
+        max_password = users::MAX_PASSWORD,
+    );
+    (status, Html(page("Sign in · Eventscope", &body))).into_response()
+}
+
+async fn login(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<crate::api::lenient::Peer>>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let access = Arc::clone(&state.access);
+    if access.mode == AuthMode::None {
+        return Redirect::to("/").into_response();
+    }
+    let from = peer.map(|p| p.0.0.0.ip());
+    let next = safe_next(&form.next).to_string();
+    let user: String = form.user.chars().take(users::MAX_NAME).collect();
+    let Ok(turn) = Arc::clone(&access.sign_ins).try_acquire_owned() else {
+        return login_form(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &next,
+            &user,
+            "Too many sign-ins at once; try again in a moment.",
+        );
+    };
+    let checking = Arc::clone(&access);
+    let (name, password) = (user.clone(), form.password);
+    let role = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        checking.users.verify(&name, &password)
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(role) = role else {
+        access.audit.record(
+            Action::SignInFailed,
+            &user,
+            None,
+            from,
+            "POST /login",
+            format!("failed sign-in as {user:?}"),
+        );
+        return login_form(
+            StatusCode::UNAUTHORIZED,
+            &next,
+            &user,
+            "Wrong user name or password.",
+        );
+    };
+    access.audit.record(
+        Action::SignIn,
+        &user,
+        Some(role),
+        from,
+        "POST /login",
+        format!("{user} signed in"),
+    );
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    let jar = access.sessions.start(&user, now_s(), secure);
+    (jar, Redirect::to(&next)).into_response()
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<crate::api::lenient::Peer>>>,
+    headers: HeaderMap,
+) -> Response {
+    let access = &state.access;
+    if let Who::Known(who) = access.identify(&headers)
+        && who.signed_in
+    {
+        access.audit.record(
+            Action::SignOut,
+            &who.name,
+            Some(who.role),
+            peer.map(|p| p.0.0.0.ip()),
+            "POST /logout",
+            format!("{} signed out", who.name),
+        );
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(session::END_COOKIE),
+    );
+    response
+}
+
+/// A page of its own (sign-in, refusals): the app's styles, no script.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"dark light\">\
+         <link rel=\"icon\" type=\"image/svg+xml\" href=\"/favicon.svg\">\
+         <link rel=\"stylesheet\" href=\"/pkg/eventscope.css\">\
+         <title>{}</title></head><body class=\"signin-page\">{body}</body></html>",
+        escape(title)
+    )
+}
+
+/// `s` as HTML text or attribute value.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_needs_a_role_but_health_sign_in_and_assets() {
+        assert_eq!(needed(&Method::GET, "/healthz"), None);
+        assert_eq!(needed(&Method::POST, "/login"), None);
+        assert_eq!(needed(&Method::GET, "/pkg/eventscope.wasm"), None);
+        assert_eq!(needed(&Method::GET, "/"), Some(Role::Viewer));
+        assert_eq!(needed(&Method::GET, "/ws"), Some(Role::Viewer));
+        assert_eq!(needed(&Method::GET, "/metrics"), Some(Role::Viewer));
+        assert_eq!(needed(&Method::GET, "/api/v1/events"), Some(Role::Viewer));
+        assert_eq!(needed(&Method::PUT, "/api/v1/demo"), Some(Role::Operator));
+        assert_eq!(needed(&Method::DELETE, "/anything"), Some(Role::Operator));
+        assert_eq!(needed(&Method::GET, "/api/v1/audit"), Some(Role::Admin));
+    }
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert_eq!(safe_next("/tail?subject=a"), "/tail?subject=a");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/");
+        }
+        assert_eq!(escape("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
+    }
+}

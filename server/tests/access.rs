@@ -1,0 +1,678 @@
+//! Access (PRODUCT.md F12, docs/SECURITY.md) against a real server over
+//! real HTTP: the `Host` allow-list against DNS rebinding, the `Origin`
+//! check on changes and on `/ws`, the security headers, the refusal to
+//! serve an open dashboard off loopback, sign-in with roles, sessions and
+//! API tokens, the audit trail, and NATS's internal subjects left out.
+
+mod common;
+
+use common::*;
+use eventscope::access::users::{TokenEntry, UserEntry, hash_password, random_token, token_sha256};
+use eventscope::access::{AuthMode, Role};
+use eventscope::config::Config;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// An HTTP answer: status, headers (names lower-case; repeated ones
+/// joined with `\n`) and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Sends `method path` with `headers` (a `Host` of the server's address
+/// unless one is given) and `body`, byte for byte, on a connection of its
+/// own.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    within("http exchange", async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.expect("answer");
+        let text = String::from_utf8_lossy(&answer).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut headers: HashMap<String, String> = HashMap::new();
+        for line in lines {
+            if let Some((k, v)) = line.split_once(':') {
+                let slot = headers.entry(k.trim().to_ascii_lowercase()).or_default();
+                if !slot.is_empty() {
+                    slot.push('\n');
+                }
+                slot.push_str(v.trim());
+            }
+        }
+        Answer {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_rebinding_and_foreign_origins_are_refused() {
+    let nats = nats_server(None).await;
+    let mut config = Config::attach(nats.url(), &["acc.>"]);
+    config.public_names = vec!["dash.example".to_string()];
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let port = addr.port();
+
+    // A page on another site reaching 127.0.0.1 by DNS rebinding names
+    // its own host: refused, whatever the path.
+    for path in ["/healthz", "/", "/api/v1/events", "/metrics"] {
+        let rebound = http(
+            addr,
+            "GET",
+            path,
+            &[("Host", &format!("rebound.example:{port}"))],
+            "",
+        )
+        .await;
+        assert_eq!(rebound.status, 403, "{path}: {rebound:?}");
+        assert!(
+            rebound.body.contains("--public-name rebound.example"),
+            "the refusal says how to allow the name: {}",
+            rebound.body
+        );
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "dash.example".to_string(),
+        format!("DASH.example:{port}"),
+    ] {
+        assert_eq!(
+            http(addr, "GET", "/healthz", &[("Host", &host)], "")
+                .await
+                .status,
+            200,
+            "{host}"
+        );
+    }
+
+    // Changes from another site's page are refused before the handler runs
+    // (this server runs no demo: a change that passes is answered 409).
+    let own = format!("http://{addr}");
+    let put = |origin: String| async move {
+        http(
+            addr,
+            "PUT",
+            "/api/v1/demo",
+            &[("Origin", &origin), ("Content-Type", "application/json")],
+            r#"{"rates":{"saga":1}}"#,
+        )
+        .await
+    };
+    let foreign = put("http://evil.example".to_string()).await;
+    assert_eq!(foreign.status, 403, "{foreign:?}");
+    assert!(
+        foreign.body.contains("--allowed-origin"),
+        "{}",
+        foreign.body
+    );
+    assert_eq!(put(own.clone()).await.status, 409);
+    let cross_site = http(
+        addr,
+        "PUT",
+        "/api/v1/demo",
+        &[
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"rates":{"saga":1}}"#,
+    )
+    .await;
+    assert_eq!(cross_site.status, 403);
+
+    // The live socket: another site's page may not open it.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/ws"),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().expect("header"));
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!(
+            "a foreign origin opened the live socket: {:?}",
+            other.map(|_| ())
+        ),
+    }
+
+    // Security headers: the API's answers may load and run nothing; the
+    // pages run only their own scripts, the inline ones by this
+    // response's nonce.
+    let api = http(addr, "GET", "/api/v1/events?limit=1", &[], "").await;
+    assert_eq!(api.status, 200);
+    assert_eq!(api.header("x-content-type-options"), "nosniff");
+    assert_eq!(api.header("x-frame-options"), "DENY");
+    assert_eq!(
+        api.header("content-security-policy"),
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let page = http(addr, "GET", "/", &[], "").await;
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap_or_else(|| panic!("the page's policy has a nonce: {csp:?}"));
+    assert!(nonce.len() >= 16, "{nonce}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self' 'nonce-"));
+    let scripts = page.body.matches("<script").count();
+    assert!(
+        scripts >= 2,
+        "the theme and hydration scripts: {}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every inline script carries the nonce"
+    );
+    let again = http(addr, "GET", "/", &[], "").await;
+    assert!(
+        !again.header("content-security-policy").contains(nonce),
+        "a nonce is used once"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_dashboard_is_refused_off_loopback() {
+    let mut config = Config::attach("nats://127.0.0.1:1", &["a.>"]);
+    config.addr = SocketAddr::from(([0, 0, 0, 0], 0));
+    let refused = eventscope::start(config.clone())
+        .await
+        .expect_err("no sign-in on 0.0.0.0 is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("--insecure-no-auth") && message.contains("--auth users"),
+        "the refusal names the ways out: {message}"
+    );
+    config.insecure_no_auth = true;
+    let open = eventscope::start(config.clone())
+        .await
+        .expect("deliberately open");
+    open.stop().await;
+
+    config.insecure_no_auth = false;
+    config.auth_mode = AuthMode::Users;
+    let nobody = eventscope::start(config.clone())
+        .await
+        .expect_err("users mode with no users");
+    assert!(nobody.to_string().contains("[[users]]"), "{nobody}");
+    config.users = vec![user("ana", "pw", Role::Viewer)];
+    config.session_secret = Some("short".parse().expect("secret"));
+    let short = eventscope::start(config).await.expect_err("short secret");
+    assert!(short.to_string().contains("--session-secret"), "{short}");
+}
+
+fn user(name: &str, password: &str, role: Role) -> UserEntry {
+    UserEntry {
+        name: name.to_string(),
+        password_hash: hash_password(password).expect("hash"),
+        role,
+    }
+}
+
+/// The session cookie (`name=value`) an answer sets, if any.
+fn session_cookie(answer: &Answer) -> Option<String> {
+    answer
+        .header("set-cookie")
+        .lines()
+        .find(|c| c.starts_with("eventscope_session=") && !c.starts_with("eventscope_session=;"))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+async fn sign_in(addr: SocketAddr, name: &str, password: &str) -> Answer {
+    http(
+        addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("user={name}&password={password}&next=%2Ftail%3Fsubject%3Dacc.%3E"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_sign_in_with_roles_sessions_and_tokens() {
+    let nats = nats_server(None).await;
+    let secret = "s".repeat(40);
+    let (viewer_token, admin_token) = (random_token(), random_token());
+    let make = |tokens: Vec<TokenEntry>| {
+        let mut config = Config::attach(nats.url(), &["acc.>"]);
+        config.auth_mode = AuthMode::Users;
+        config.session_secret = Some(secret.parse().expect("secret"));
+        config.users = vec![
+            user("vera", "v-pass", Role::Viewer),
+            user("otto", "o-pass", Role::Operator),
+            user("ada", "a-pass", Role::Admin),
+        ];
+        config.tokens = tokens;
+        config
+    };
+    let tokens = vec![
+        TokenEntry {
+            name: "grafana".into(),
+            sha256: token_sha256(&viewer_token),
+            role: Role::Viewer,
+        },
+        TokenEntry {
+            name: "ops-script".into(),
+            sha256: token_sha256(&admin_token),
+            role: Role::Admin,
+        },
+    ];
+    let running = eventscope::start(make(tokens.clone()))
+        .await
+        .expect("app starts");
+    let addr = running.addr;
+
+    // Nothing readable without signing in: pages go to the sign-in page
+    // and come back; the API, metrics and the socket answer 401.
+    let page = http(addr, "GET", "/tail?subject=acc.%3E", &[], "").await;
+    assert_eq!(page.status, 303, "{page:?}");
+    // The page's own URL, as sent (`%3E`), comes back as it was.
+    assert_eq!(
+        page.header("location"),
+        "/login?next=%2Ftail%3Fsubject%3Dacc%2E%253E"
+    );
+    for path in ["/api/v1/events", "/metrics", "/api/v1/projections"] {
+        let a = http(addr, "GET", path, &[], "").await;
+        assert_eq!(a.status, 401, "{path}: {a:?}");
+        assert_eq!(a.header("www-authenticate"), "Bearer realm=\"eventscope\"");
+    }
+    match tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!(
+            "the live socket opened without sign-in: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
+    let form = http(addr, "GET", "/login?next=%2Fflows", &[], "").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("value=\"/flows\"") && form.body.contains("type=\"password\""));
+    assert!(
+        !form.body.contains("<script"),
+        "the sign-in page runs no script"
+    );
+
+    // A wrong password (or name) is refused the same way, and audited.
+    for (name, pw) in [("vera", "nope"), ("nobody", "v-pass")] {
+        let wrong = sign_in(addr, name, pw).await;
+        assert_eq!(wrong.status, 401, "{wrong:?}");
+        assert!(wrong.body.contains("Wrong user name or password"));
+        assert_eq!(session_cookie(&wrong), None);
+    }
+
+    // Signing in sets an HttpOnly, SameSite=Lax cookie and goes back.
+    let vera = sign_in(addr, "vera", "v-pass").await;
+    assert_eq!(vera.status, 303, "{vera:?}");
+    assert_eq!(vera.header("location"), "/tail?subject=acc.>");
+    let set = vera.header("set-cookie").to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Max-Age=43200"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "no TLS here: {set}");
+    let vera = session_cookie(&vera).expect("a session cookie");
+    let as_vera = [("Cookie", vera.as_str())];
+    assert_eq!(
+        http(addr, "GET", "/api/v1/events", &as_vera, "")
+            .await
+            .status,
+        200
+    );
+    let tail = http(addr, "GET", "/tail", &as_vera, "").await;
+    assert_eq!(tail.status, 200);
+    assert!(
+        tail.body.contains("data-testid=\"topbar-user\""),
+        "the top bar shows who"
+    );
+    assert!(tail.body.contains("vera"));
+    // Behind TLS (a proxy saying so), the cookie is Secure.
+    let secure = http(
+        addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        "user=vera&password=v-pass",
+    )
+    .await;
+    assert!(secure.header("set-cookie").contains("Secure"), "{secure:?}");
+
+    // A viewer reads but may not change: refused by the server, audited.
+    let change = [
+        ("Cookie", vera.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let refused = http(
+        addr,
+        "PUT",
+        "/api/v1/demo",
+        &change,
+        r#"{"rates":{"saga":1}}"#,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(
+        refused.body.contains("needs the operator role"),
+        "{}",
+        refused.body
+    );
+    let otto = session_cookie(&sign_in(addr, "otto", "o-pass").await).expect("otto signs in");
+    let by_otto = http(
+        addr,
+        "PUT",
+        "/api/v1/demo",
+        &[
+            ("Cookie", otto.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"rates":{"saga":1}}"#,
+    )
+    .await;
+    assert_eq!(
+        by_otto.status, 409,
+        "an operator passes the gate: {by_otto:?}"
+    );
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/api/v1/audit",
+            &[("Cookie", otto.as_str())],
+            ""
+        )
+        .await
+        .status,
+        403,
+        "the audit trail is for admins"
+    );
+
+    // Tokens: a configured one works with its role; any other is refused.
+    let bearer = |t: &str| format!("Bearer {t}");
+    let grafana = bearer(&viewer_token);
+    assert_eq!(
+        http(addr, "GET", "/metrics", &[("Authorization", &grafana)], "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        http(
+            addr,
+            "PUT",
+            "/api/v1/demo",
+            &[("Authorization", &grafana)],
+            "{}"
+        )
+        .await
+        .status,
+        403
+    );
+    let stranger = bearer(&random_token());
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/api/v1/events",
+            &[("Authorization", &stranger)],
+            ""
+        )
+        .await
+        .status,
+        401
+    );
+
+    // A forged, altered or ended session is refused (and the page asks to
+    // sign in again).
+    let forged = format!("{}x", vera);
+    let bad = http(addr, "GET", "/api/v1/events", &[("Cookie", &forged)], "").await;
+    assert_eq!(bad.status, 401);
+    assert!(bad.body.contains("cannot read"), "{}", bad.body);
+    let ended = {
+        use axum::response::IntoResponse;
+        let sessions = eventscope::access::session::Sessions::new(
+            Some(secret.as_bytes()),
+            std::time::Duration::from_secs(60),
+        );
+        let now = chrono::Utc::now().timestamp();
+        let answer = sessions.start("vera", now - 120, false).into_response();
+        let set = answer.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        set.split(';').next().expect("pair").to_string()
+    };
+    let old = http(addr, "GET", "/flows", &[("Cookie", &ended)], "").await;
+    assert_eq!(old.status, 303);
+    assert!(old.header("location").ends_with("&ended=1"), "{old:?}");
+    assert!(
+        old.header("set-cookie").contains("Max-Age=0"),
+        "the dead cookie is cleared"
+    );
+
+    // The audit trail: who, what, from where; as events in the log.
+    let ada = session_cookie(&sign_in(addr, "ada", "a-pass").await).expect("ada signs in");
+    let admin = bearer(&admin_token);
+    let trail = within("the audit trail has every record", async {
+        loop {
+            let a = http(
+                addr,
+                "GET",
+                "/api/v1/audit?limit=100",
+                &[("Authorization", &admin)],
+                "",
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            let page: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.len() >= 11 {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let subjects: Vec<&str> = trail.iter().filter_map(|e| e["subject"].as_str()).collect();
+    let count = |s: &str| subjects.iter().filter(|x| **x == s).count();
+    // vera, vera (Secure), otto, ada.
+    assert_eq!(count("eventscope.audit.sign_in"), 4, "{subjects:?}");
+    assert_eq!(count("eventscope.audit.sign_in_failed"), 2, "{subjects:?}");
+    // vera's and grafana's change, otto's audit read, the stranger's
+    // token, the forged and the ended cookie.
+    assert_eq!(count("eventscope.audit.denied"), 6, "{subjects:?}");
+    assert_eq!(count("eventscope.audit.change"), 0, "409 changed nothing");
+    assert_eq!(subjects.len(), 12, "{subjects:?}");
+    let vera_denied = http(
+        addr,
+        "GET",
+        "/api/v1/events?subject=eventscope.audit.denied&q=vera&limit=10",
+        &[("Cookie", ada.as_str())],
+        "",
+    )
+    .await;
+    let page: serde_json::Value = serde_json::from_str(&vera_denied.body).expect("json");
+    let first = &page["events"][0];
+    let detail = http(
+        addr,
+        "GET",
+        &format!("/api/v1/events/{}", first["id"]),
+        &[("Cookie", ada.as_str())],
+        "",
+    )
+    .await;
+    let event: serde_json::Value = serde_json::from_str(&detail.body).expect("json");
+    let payload: serde_json::Value =
+        serde_json::from_str(event["payload_text"].as_str().unwrap_or("")).expect("payload json");
+    assert_eq!(payload["user"], "vera", "{payload}");
+    assert_eq!(payload["role"], "viewer");
+    assert_eq!(payload["request"], "PUT /api/v1/demo");
+    assert_eq!(payload["from"], "127.0.0.1");
+
+    // Sign-out ends the session in the browser (the cookie is removed).
+    let out = http(
+        addr,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", ada.as_str()),
+            ("Origin", &format!("http://{addr}")),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), "/login");
+    assert!(
+        out.header("set-cookie").contains("eventscope_session=;")
+            || out.header("set-cookie").contains("Max-Age=0"),
+        "{out:?}"
+    );
+    running.stop().await;
+
+    // A second instance with the same secret serves the same sessions; a
+    // token removed from its config is refused there.
+    let twin = eventscope::start(make(vec![tokens[1].clone()]))
+        .await
+        .expect("twin starts");
+    assert_eq!(
+        http(
+            twin.addr,
+            "GET",
+            "/api/v1/events",
+            &[("Cookie", vera.as_str())],
+            ""
+        )
+        .await
+        .status,
+        200,
+        "the session made by the first instance"
+    );
+    assert_eq!(
+        http(
+            twin.addr,
+            "GET",
+            "/api/v1/events",
+            &[("Authorization", &grafana)],
+            ""
+        )
+        .await
+        .status,
+        401,
+        "the token removed from the config"
+    );
+    assert_eq!(
+        http(
+            twin.addr,
+            "GET",
+            "/api/v1/events",
+            &[("Authorization", &admin)],
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+    twin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_internal_subjects_are_left_out_unless_named() {
+    let nats = nats_server(None).await;
+    let running = eventscope::start(Config::attach(
+        nats.url(),
+        &["visible.>", "*.secret.>", "$O.bucket.>"],
+    ))
+    .await
+    .expect("app starts");
+    let client = publisher(&nats.url()).await;
+    for subject in [
+        "$KV.secret.password",
+        "$O.bucket.object",
+        "app.secret.ok",
+        "visible.done",
+    ] {
+        client
+            .publish(subject.to_string(), "{\"v\":1}".into())
+            .await
+            .expect("publish");
+    }
+    client.flush().await.expect("flush");
+    let addr = running.addr;
+    within("the last event is in", async {
+        loop {
+            let (_, page): (u16, serde_json::Value) =
+                json(addr, "/api/v1/events?subject=visible.done").await;
+            if page["events"].as_array().is_some_and(|e| e.len() == 1) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (_, all): (u16, serde_json::Value) = json(addr, "/api/v1/events?limit=100").await;
+    let mut subjects: Vec<&str> = all["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        ["$O.bucket.object", "app.secret.ok", "visible.done"]
+    );
+    let (_, metrics) = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("eventscope_internal_skipped_total 1\n"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("internal"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    running.stop().await;
+}
