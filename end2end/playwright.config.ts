@@ -1,11 +1,17 @@
-// Playwright runs the built `eventscope` binary twice (see webServer):
+// Playwright runs the built `eventscope` binary three times (see webServer):
 //  - "attached": watching a test NATS that scripts/test.sh started, so the
 //    tests publish events and check what the page shows;
 //  - "demo": with no arguments, i.e. demo mode (managed nats-server and the
-//    built-in producer), exactly as the README's run command starts it.
+//    built-in producer), exactly as the README's run command starts it;
+//  - "signin": demo mode with sign-in on (`--auth users`), its users' hashes
+//    made by the binary's `hash-password`.
 // scripts/test.sh sets the variables below; it is the way to run these.
 import { defineConfig } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { USERS } from "./tests/signin/users";
 
 function need(name: string): string {
   const v = process.env[name];
@@ -19,7 +25,22 @@ const bin = need("EVENTSCOPE_BIN");
 const natsUrl = need("E2E_NATS_URL");
 const attachedPort = need("E2E_ATTACHED_PORT");
 const demoPort = need("E2E_DEMO_PORT");
+const signinPort = need("E2E_SIGNIN_PORT");
 const repoRoot = path.resolve(__dirname, "..");
+
+// The "signin" server: demo mode with sign-in on, its users made by the
+// binary's own `hash-password` (only hashes reach the config file).
+// The passwords are the tests' (tests/signin/users.ts).
+const signinConfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "eventscope-e2e-")), "eventscope.toml");
+fs.writeFileSync(
+  signinConfig,
+  USERS.map((u) =>
+    execFileSync(bin, ["hash-password", "--name", u.name, "--role", u.role], {
+      input: `${u.password}\n`,
+      encoding: "utf8",
+    }),
+  ).join("\n"),
+);
 
 export default defineConfig({
   testDir: "./tests",
@@ -56,6 +77,11 @@ export default defineConfig({
       testMatch: /demo\/.*\.spec\.ts/,
       use: { baseURL: `http://127.0.0.1:${demoPort}` },
     },
+    {
+      name: "signin",
+      testMatch: /signin\/.*\.spec\.ts/,
+      use: { baseURL: `http://127.0.0.1:${signinPort}` },
+    },
   ],
   webServer: [
     {
@@ -69,6 +95,14 @@ export default defineConfig({
     {
       command: `"${bin}" --addr 127.0.0.1:${demoPort}`,
       url: `http://127.0.0.1:${demoPort}/healthz`,
+      cwd: repoRoot,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+    },
+    {
+      command: `"${bin}" --addr 127.0.0.1:${signinPort} --auth users --config "${signinConfig}" --demo-scenario saga=2 --demo-scenario logs=20`,
+      url: `http://127.0.0.1:${signinPort}/healthz`,
       cwd: repoRoot,
       reuseExistingServer: false,
       timeout: 60_000,

@@ -49,6 +49,11 @@ async fn read<T: serde::de::DeserializeOwned>(
         .map_err(js)?
         .as_string()
         .unwrap_or_default();
+    if resp.status() == 401 {
+        // The session ended while the page was open: sign in again and
+        // come back here.
+        sign_in_again();
+    }
     if !resp.ok() {
         return Err(crate::wire::from_json_text::<crate::api::ApiError>(&text)
             .map(|e| e.error)
@@ -69,4 +74,19 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, 
     {
         Err(format!("{url} is fetched in the browser"))
     }
+}
+
+/// Sends the page to the sign-in page, to come back to where it is.
+#[cfg(feature = "hydrate")]
+pub fn sign_in_again() {
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return;
+    };
+    let here = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    let next = String::from(js_sys::encode_uri_component(&here));
+    let _ = location.set_href(&format!("/login?next={next}&ended=1"));
 }

@@ -228,6 +228,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub ws_max_clients: u32,
 
+    /// HTTP connections open at once (pages, API calls, live sockets);
+    /// past it new ones wait in the OS's backlog until one closes. Each
+    /// has 60 s to send a request head.
+    #[arg(long, env = "EVENTSCOPE_MAX_CONNECTIONS", value_name = "N",
+          default_value_t = crate::api::lenient::MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub max_connections: u32,
+
+    /// How long a client has to send a request head (tests shorten it).
+    #[arg(skip = crate::api::lenient::HEAD_TIMEOUT)]
+    pub head_timeout: Duration,
+
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
@@ -524,6 +536,7 @@ struct FileConfig {
     nats_buffer_bytes: Option<String>,
     ws_per_address: Option<u32>,
     ws_max_clients: Option<u32>,
+    max_connections: Option<u32>,
     partitions: Option<u16>,
     store_bytes: Option<String>,
     projection_bytes: Option<String>,
@@ -702,6 +715,15 @@ impl Config {
                 return Err(bad("ws_max_clients", format!("{v} is outside 1..=65536")));
             }
             self.ws_max_clients = v;
+        }
+        if let Some(v) = file.max_connections.filter(|_| unset("max_connections")) {
+            if !(16..=1_000_000).contains(&v) {
+                return Err(bad(
+                    "max_connections",
+                    format!("{v} is outside 16..=1000000"),
+                ));
+            }
+            self.max_connections = v;
         }
         if let Some(v) = file.partitions.filter(|_| unset("partitions")) {
             let max = crate::projection::partition::MAX_PARTITIONS;
@@ -927,6 +949,8 @@ impl Config {
             nats_buffer_bytes: bytesize::ByteSize::b(crate::ingest::SUBSCRIPTION_BYTES),
             ws_per_address: crate::live::ws::SUBSCRIPTIONS_PER_ADDRESS,
             ws_max_clients: crate::live::ws::MAX_CLIENTS,
+            max_connections: crate::api::lenient::MAX_CONNECTIONS,
+            head_timeout: crate::api::lenient::HEAD_TIMEOUT,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             projection_bytes: bytesize::ByteSize::mib(128),

@@ -579,7 +579,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let http_shutdown = shutdown.clone();
     tasks.spawn("the HTTP server", async move {
         let served = axum::serve(
-            api::lenient::LenientListener(listener),
+            api::lenient::LenientListener::new(
+                listener,
+                config.max_connections as usize,
+                config.head_timeout,
+            ),
             router.into_make_service_with_connect_info::<api::lenient::Peer>(),
         )
         .with_graceful_shutdown(http_shutdown.cancelled_owned())

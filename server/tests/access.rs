@@ -177,6 +177,7 @@ async fn dns_rebinding_and_foreign_origins_are_refused() {
     assert_eq!(api.status, 200);
     assert_eq!(api.header("x-content-type-options"), "nosniff");
     assert_eq!(api.header("x-frame-options"), "DENY");
+    assert_eq!(api.header("referrer-policy"), "same-origin");
     assert_eq!(
         api.header("content-security-policy"),
         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -331,6 +332,11 @@ async fn users_sign_in_with_roles_sessions_and_tokens() {
     assert!(
         !form.body.contains("<script"),
         "the sign-in page runs no script"
+    );
+    assert_eq!(
+        form.header("content-security-policy"),
+        eventscope::access::OWN_PAGE_CSP,
+        "and may load only this server's styles and icon"
     );
 
     // A wrong password (or name) is refused the same way, and audited.
@@ -674,5 +680,243 @@ async fn nats_internal_subjects_are_left_out_unless_named() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    running.stop().await;
+}
+
+/// Runs the binary with `args` and `stdin`, to its end; its output.
+async fn run_binary(args: &[&str], stdin: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("eventscope starts");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    within("the subcommand ends", child.wait_with_output())
+        .await
+        .expect("output")
+}
+
+#[tokio::test]
+async fn the_binary_prints_config_entries_that_sign_in() {
+    let out = run_binary(
+        &["hash-password", "--name", "ana", "--role", "operator"],
+        "pw one\n",
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let toml_text = String::from_utf8(out.stdout).expect("utf8");
+    assert!(!toml_text.contains("pw one"), "{toml_text}");
+    let tokens = run_binary(&["new-token", "--name", "ci", "--role", "admin"], "").await;
+    assert!(tokens.status.success(), "{tokens:?}");
+    let tokens_text = String::from_utf8(tokens.stdout).expect("utf8");
+    let token = tokens_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# es_"))
+        .map(|t| format!("es_{t}"))
+        .expect("the token is printed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("eventscope.toml");
+    std::fs::write(
+        &file,
+        format!("auth = \"users\"\n{toml_text}\n{tokens_text}"),
+    )
+    .expect("write");
+    let config =
+        Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8 path")])
+            .expect("the printed entries are a valid config");
+    assert_eq!(config.auth_mode, AuthMode::Users);
+    let users = eventscope::access::users::Users::new(&config.users, &config.tokens);
+    assert_eq!(users.verify("ana", "pw one"), Some(Role::Operator));
+    assert_eq!(users.token(&token), Some(("ci", Role::Admin)));
+    let empty = run_binary(&["hash-password"], "").await;
+    assert!(!empty.status.success(), "no password, no hash");
+
+    // A bad entry names the file, the line and the key.
+    std::fs::write(
+        &file,
+        "[[users]]\nname = \"ana\"\npassword_hash = \"hunter2\"\nrole = \"viewer\"\n",
+    )
+    .expect("write");
+    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+        .expect_err("a plain password is refused")
+        .to_string();
+    assert!(
+        bad.contains("eventscope.toml")
+            && bad.contains("line 3")
+            && bad.contains("users.password_hash"),
+        "{bad}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_credentials_in_the_url_never_reach_the_log() {
+    let mut nats = nats_server(None).await;
+    let url = nats.url().replace("nats://", "nats://alice:pw-in-log@");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventscope"))
+        .args([
+            "--nats-url",
+            &url,
+            "--subject",
+            "a.>",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .env("EVENTSCOPE_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("eventscope starts");
+    use tokio::io::AsyncBufReadExt;
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let stderr = child.stderr.take().expect("stderr");
+    let err_task = tokio::spawn(async move {
+        let mut all = String::new();
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    let mut log = String::new();
+    let addr = within("the HTTP address is logged", async {
+        loop {
+            let line = stdout.next_line().await.expect("read").expect("a line");
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(at) = line.find("url=http://") {
+                let rest = &line[at + 11..];
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                return rest[..end].parse::<SocketAddr>().expect("address");
+            }
+        }
+    })
+    .await;
+    within("NATS connected", async {
+        while get(addr, "/readyz").await.0 != 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let mut shown = String::new();
+    for path in ["/readyz", "/", "/metrics"] {
+        shown.push_str(&get(addr, path).await.1);
+    }
+    // NATS goes away: the reconnect attempts are logged too.
+    nats.stop().await;
+    within("NATS seen down", async {
+        while get(addr, "/readyz").await.0 != 503 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    shown.push_str(&get(addr, "/readyz").await.1);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let pid = child.id().expect("pid");
+    // SIGTERM: the process logs its stop and ends.
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+    within("the rest of the log", async {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    })
+    .await;
+    let _ = within("exit", child.wait()).await;
+    log.push_str(&err_task.await.expect("stderr"));
+    assert!(
+        log.contains("***@127.0.0.1"),
+        "the redacted URL is logged: {log}"
+    );
+    assert!(shown.contains("***@127.0.0.1"), "and shown: {shown}");
+    assert!(
+        !log.contains("pw-in-log"),
+        "the password is in the log:\n{log}"
+    );
+    assert!(
+        !shown.contains("pw-in-log"),
+        "the password is shown:\n{shown}"
+    );
+    assert!(log.lines().count() > 5, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_head_is_cut_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let nats = nats_server(None).await;
+    let mut config = Config::attach(nats.url(), &["a.>"]);
+    config.head_timeout = std::time::Duration::from_millis(500);
+    let running = eventscope::start(config).await.expect("app starts");
+    // Half a head, then nothing: the server cuts the connection.
+    let mut loris = tokio::net::TcpStream::connect(running.addr)
+        .await
+        .expect("connect");
+    loris
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let ended = within("the half-sent head is cut", loris.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_err()
+            || rest.is_empty()
+            || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
+        "{rest:?}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    // A whole request on a fresh connection is served as before.
+    assert_eq!(
+        http(running.addr, "GET", "/healthz", &[], "").await.status,
+        200
+    );
+    running.stop().await;
+
+    // At most 16 connections: the 17th waits until one closes.
+    let mut config = Config::attach(nats.url(), &["a.>"]);
+    config.max_connections = 16;
+    let running = eventscope::start(config).await.expect("app starts");
+    let mut idle = Vec::new();
+    for _ in 0..16 {
+        let mut c = tokio::net::TcpStream::connect(running.addr)
+            .await
+            .expect("connect");
+        // Each is served once, so it is known to be accepted.
+        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", running.addr).as_bytes())
+            .await
+            .expect("send");
+        let mut answer = [0u8; 12];
+        within("an idle connection is served", c.read_exact(&mut answer))
+            .await
+            .expect("answer");
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        idle.push(c);
+    }
+    let addr = running.addr;
+    let waiting = tokio::spawn(async move { http(addr, "GET", "/healthz", &[], "").await.status });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the 17th connection was served while 16 were open"
+    );
+    idle.pop();
+    assert_eq!(
+        within("the 17th is served", waiting).await.expect("joined"),
+        200
+    );
+    drop(idle);
     running.stop().await;
 }

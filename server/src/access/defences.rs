@@ -149,7 +149,8 @@ pub fn check(
 pub const CSP_DEFAULT: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Security headers on `response`: no MIME sniffing, no framing, no
-/// referrer, and [`CSP_DEFAULT`] unless the page set its own (the app's
+/// referrer to other sites (`same-origin`: with `no-referrer` Chromium
+/// sends `Origin: null` on the page's own form posts), and [`CSP_DEFAULT`] unless the page set its own (the app's
 /// pages allow only their own scripts: `app::shell::csp`).
 pub fn harden(response: &mut Response) {
     let h = response.headers_mut();
@@ -160,7 +161,7 @@ pub fn harden(response: &mut Response) {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(

@@ -349,7 +349,7 @@ fn refuse(status: StatusCode, path: &str, message: String) -> Response {
                 escape(&message)
             ),
         );
-        (status, Html(body)).into_response()
+        own_page(status, body)
     } else {
         (status, Json(app::api::ApiError { error: message })).into_response()
     }
@@ -429,7 +429,7 @@ fn login_form(status: StatusCode, next: &str, user: &str, message: &str) -> Resp
         max_name = users::MAX_NAME,
         max_password = users::MAX_PASSWORD,
     );
-    (status, Html(page("Sign in · Eventscope", &body))).into_response()
+    own_page(status, page("Sign in · Eventscope", &body))
 }
 
 async fn login(
@@ -515,6 +515,21 @@ async fn logout(
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static(session::END_COOKIE),
+    );
+    response
+}
+
+/// The policy of the sign-in and refusal pages: the app's styles and
+/// icon, a form posting here, no script at all.
+pub const OWN_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `html` (from [`page`]) as an answer with [`OWN_PAGE_CSP`].
+fn own_page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(OWN_PAGE_CSP),
     );
     response
 }

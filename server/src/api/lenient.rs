@@ -13,8 +13,10 @@
 //! anything that is not HTTP/1.0 or 1.1 (HTTP/2), and a line longer than
 //! [`MAX_LINE`] (the stack refuses it).
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,23 +24,61 @@ use tokio::net::{TcpListener, TcpStream};
 /// The longest request or header line looked at.
 pub const MAX_LINE: usize = 16 << 10;
 
-/// A TCP listener whose connections are [`LenientIo`].
+/// A TCP listener whose connections are [`LenientIo`]: at most
+/// `--max-connections` open at once (past it, new ones wait in the OS's
+/// backlog until one closes), each given [`LenientListener::head_timeout`]
+/// to send a request head.
 #[derive(Debug)]
-pub struct LenientListener(pub TcpListener);
+pub struct LenientListener {
+    listener: TcpListener,
+    open: Arc<tokio::sync::Semaphore>,
+    head_timeout: std::time::Duration,
+}
+
+impl LenientListener {
+    /// Serves `listener`, `max_connections` at once, cutting a connection
+    /// whose request head has not come within `head_timeout` of its
+    /// opening or of the previous head (a client that sends half a head
+    /// and waits would otherwise hold its connection, and the graceful
+    /// stop, for ever).
+    pub fn new(
+        listener: TcpListener,
+        max_connections: usize,
+        head_timeout: std::time::Duration,
+    ) -> LenientListener {
+        LenientListener {
+            listener,
+            open: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+            head_timeout,
+        }
+    }
+}
 
 impl axum::serve::Listener for LenientListener {
     type Io = LenientIo<TcpStream>;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (LenientIo::new(io), addr)
+        // The semaphore is never closed.
+        let permit = Arc::clone(&self.open).acquire_owned().await.ok();
+        let (io, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+        let mut io = LenientIo::new(io).with_head_timeout(self.head_timeout);
+        io.permit = permit;
+        (io, addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }
+
+/// HTTP connections open at once, by default (`--max-connections`): the
+/// live sockets' own cap (`--ws-max-clients`, 4,096) and as many again for
+/// pages and API calls.
+pub const MAX_CONNECTIONS: u32 = 8_192;
+
+/// How long a client has to send a request head, by default.
+pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The address a request came from (a handler extracts it as
 /// `Extension<ConnectInfo<Peer>>`; absent when the router is served
@@ -74,6 +114,13 @@ pub struct LenientIo<T> {
     /// Bytes ready to be read, from `done` on.
     out: Vec<u8>,
     done: usize,
+    /// Time allowed for a request head (none: no limit).
+    head_timeout: Option<std::time::Duration>,
+    /// When the head being waited for must have come (set on the first
+    /// read while waiting for one).
+    head_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The connection's place among those open at once.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<T> LenientIo<T> {
@@ -85,7 +132,23 @@ impl<T> LenientIo<T> {
             line: Vec::new(),
             out: Vec::new(),
             done: 0,
+            head_timeout: None,
+            head_deadline: None,
+            permit: None,
         }
+    }
+
+    /// The same, cutting the connection (`TimedOut`) when a request head
+    /// takes longer than `timeout` from the connection's start or the
+    /// previous head's end.
+    pub fn with_head_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.head_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether a request head is being waited for.
+    fn in_head(&self) -> bool {
+        self.state != State::Pass
     }
 
     /// Takes bytes read from the connection.
@@ -154,6 +217,8 @@ impl<T> LenientIo<T> {
                     } else {
                         State::Line
                     };
+                    // The next head's time starts now.
+                    self.head_deadline = None;
                     return;
                 }
                 let Some(colon) = text.iter().position(|&b| b == b':') else {
@@ -205,6 +270,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for LenientIo<T> {
             }
             if this.state == State::Pass && this.line.is_empty() {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            if this.in_head()
+                && let Some(timeout) = this.head_timeout
+            {
+                let deadline = this
+                    .head_deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no request head within {timeout:?}"),
+                    )));
+                }
             }
             let mut chunk = [0u8; 4096];
             let mut read = ReadBuf::new(&mut chunk);

@@ -165,6 +165,18 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
+/// `url` with the credentials cut out altogether (`nats://host:4222`): what
+/// the NATS client is given, once they are in its options.
+fn without_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|one| match userinfo_span(one) {
+            Some(span) => format!("{}{}", &one[..span.start], &one[span.end + 1..]),
+            None => one.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Where the credentials (`user:pass` or a token, before the last `@` of
 /// the authority) are in one URL, if it has any.
 fn userinfo_span(one: &str) -> Option<std::ops::Range<usize>> {
@@ -239,7 +251,9 @@ pub async fn connect(
                 }
             }
         })
-        .connect(url)
+        // The credentials are in the options (`with_auth`); the client
+        // would log a URL carrying them in full at debug level.
+        .connect(without_credentials(url))
         .await
         .map_err(|source| IngestError::BadUrl {
             url: redact_url(url),
@@ -543,6 +557,14 @@ mod tests {
         let js = Internal::for_subjects(&["$JS.>".to_string()]);
         assert!(!js.skips("$JS.API.INFO") && js.skips("$SYS.SERVER.PING"));
         assert!(Internal::for_subjects(&["*.>".to_string()]).skips("$KV.a.b"));
+    }
+
+    #[test]
+    fn the_client_is_given_urls_without_credentials() {
+        assert_eq!(
+            super::without_credentials("nats://u:p%40ss@h:4222,tls://tok@h2,nats://h3"),
+            "nats://h:4222,tls://h2,nats://h3"
+        );
     }
 
     #[test]
