@@ -294,18 +294,23 @@ pub fn TopBar() -> impl IntoView {
             <span class=move || nats().0 title=title data-testid="nats-state">
                 {move || nats().1}
             </span>
+            // Who is looking (sign-in or a proxy's user), and sign-out
+            // for a session of ours.
             {use_context::<Identity>()
-                .filter(|me| me.signed_in)
+                .filter(|me| !me.name.is_empty())
                 .map(|me| {
+                    let signed_in = me.signed_in;
                     view! {
                         <span class="topbar-user" data-testid="topbar-user" title="Signed in">
                             {me.name}
                             " · "
                             <span class="muted">{me.role.name()}</span>
                         </span>
-                        <form method="post" action="/logout" class="topbar-signout">
-                            <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>
-                        </form>
+                        <Show when=move || signed_in>
+                            <form method="post" action="/logout" class="topbar-signout">
+                                <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>
+                            </form>
+                        </Show>
                     }
                 })}
             <crate::keys::ThemeToggle theme/>

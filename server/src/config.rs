@@ -131,6 +131,21 @@ pub struct Config {
     #[arg(skip)]
     pub tokens: Vec<crate::access::users::TokenEntry>,
 
+    /// The reverse proxy trusted with `--auth proxy` (`[proxy]` in the
+    /// config file only).
+    #[arg(skip)]
+    pub proxy: Option<crate::access::ProxySettings>,
+
+    /// Group-to-role rules, first match wins (`[[role_mapping]]`, config
+    /// file only).
+    #[arg(skip)]
+    pub role_mapping: Vec<crate::access::roles::RoleRule>,
+
+    /// The role of a user no rule matches (`default_role`, config file
+    /// only; `none`: no access).
+    #[arg(skip)]
+    pub default_role: crate::access::roles::DefaultRole,
+
     /// Run the demo producer even though --nats-url is given (it publishes
     /// its scenarios' flows, logs and metrics on that NATS, and makes an
     /// `ACCOUNTS` stream there; see --demo-scenario).
@@ -566,6 +581,10 @@ struct FileConfig {
     users: Vec<crate::access::users::UserEntry>,
     #[serde(default)]
     tokens: Vec<crate::access::users::TokenEntry>,
+    proxy: Option<crate::access::ProxySettings>,
+    #[serde(default)]
+    role_mapping: Vec<crate::access::roles::RoleRule>,
+    default_role: Option<crate::access::roles::DefaultRole>,
 }
 
 impl Config {
@@ -875,6 +894,35 @@ impl Config {
         }
         self.users = file.users;
         self.tokens = file.tokens;
+        if let Some(proxy) = &file.proxy {
+            proxy.check().map_err(|(key, e)| ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, Some(("proxy", 0)), key)),
+                key: match key {
+                    "trusted" => "proxy.trusted",
+                    "user_header" => "proxy.user_header",
+                    _ => "proxy.groups_header",
+                },
+                message: e,
+            })?;
+        }
+        for (i, rule) in file.role_mapping.iter().enumerate() {
+            crate::access::roles::check_rule(rule).map_err(|(key, e)| ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, Some(("role_mapping", i)), key)),
+                key: if key == "group" {
+                    "role_mapping.group"
+                } else {
+                    "role_mapping.group_regex"
+                },
+                message: format!("entry {}: {e}", i + 1),
+            })?;
+        }
+        self.proxy = file.proxy;
+        self.role_mapping = file.role_mapping;
+        if let Some(v) = file.default_role {
+            self.default_role = v;
+        }
         Ok(())
     }
 
@@ -971,6 +1019,9 @@ impl Config {
             session_hours: 12,
             users: Vec::new(),
             tokens: Vec::new(),
+            proxy: None,
+            role_mapping: Vec::new(),
+            default_role: crate::access::roles::DefaultRole::None,
         }
     }
 

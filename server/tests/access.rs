@@ -755,6 +755,43 @@ async fn the_binary_prints_config_entries_that_sign_in() {
             && bad.contains("users.password_hash"),
         "{bad}"
     );
+    std::fs::write(
+        &file,
+        "auth = \"proxy\"\ndefault_role = \"viewer\"\n[proxy]\ntrusted = [\"10.0.0.0/8\", \"::1\"]\n\n\
+         [[role_mapping]]\ngroup = \"ops\"\nrole = \"operator\"\n\n\
+         [[role_mapping]]\ngroup_regex = \"(unclosed\"\nrole = \"admin\"\n",
+    )
+    .expect("write");
+    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+        .expect_err("a bad expression is refused")
+        .to_string();
+    assert!(
+        bad.contains("line 11")
+            && bad.contains("role_mapping.group_regex")
+            && bad.contains("entry 2"),
+        "{bad}"
+    );
+    std::fs::write(
+        &file,
+        "auth = \"proxy\"\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n",
+    )
+    .expect("write");
+    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+        .expect_err("a bad network is refused")
+        .to_string();
+    assert!(
+        bad.contains("line 3") && bad.contains("proxy.trusted"),
+        "{bad}"
+    );
+    std::fs::write(
+        &file,
+        "auth = \"proxy\"\ndefault_role = \"viewer\"\n[proxy]\ntrusted = [\"10.0.0.0/8\"]\n",
+    )
+    .expect("write");
+    let good = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+        .expect("a proxy config");
+    assert_eq!(good.auth_mode, AuthMode::Proxy);
+    assert_eq!(good.proxy.expect("proxy").user_header, "X-Forwarded-User");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -919,4 +956,121 @@ async fn a_half_sent_head_is_cut_and_connections_are_capped() {
     );
     drop(idle);
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_names_users_and_their_groups_map_to_roles() {
+    use eventscope::access::ProxySettings;
+    use eventscope::access::roles::{DefaultRole, RoleRule};
+    let nats = nats_server(None).await;
+    let make = |trusted: &str, default_role: DefaultRole| {
+        let mut config = Config::attach(nats.url(), &["a.>"]);
+        config.auth_mode = AuthMode::Proxy;
+        config.proxy = Some(ProxySettings {
+            trusted: vec![trusted.to_string()],
+            user_header: "X-Forwarded-User".into(),
+            groups_header: "X-Forwarded-Groups".into(),
+        });
+        config.role_mapping = vec![
+            RoleRule {
+                group: Some("platform-admins".into()),
+                group_regex: None,
+                role: Role::Admin,
+            },
+            RoleRule {
+                group: None,
+                group_regex: Some("^team-.*-oncall$".into()),
+                role: Role::Operator,
+            },
+        ];
+        config.default_role = default_role;
+        config
+    };
+    let running = eventscope::start(make("127.0.0.0/8", DefaultRole::None))
+        .await
+        .expect("app starts");
+    let addr = running.addr;
+    let as_user = |user: &'static str, groups: &'static str| {
+        [("X-Forwarded-User", user), ("X-Forwarded-Groups", groups)]
+    };
+    // The groups decide the role, first rule first.
+    let ops = as_user("olga", "everyone, team-pay-oncall");
+    assert_eq!(
+        http(addr, "GET", "/api/v1/events", &ops, "").await.status,
+        200
+    );
+    let change = http(addr, "PUT", "/api/v1/demo", &ops, "{}").await;
+    assert_ne!(change.status, 403, "an operator may change: {change:?}");
+    assert_eq!(
+        http(addr, "GET", "/api/v1/audit", &ops, "").await.status,
+        403
+    );
+    let admin = as_user("ines", "team-pay-oncall,platform-admins");
+    assert_eq!(
+        http(addr, "GET", "/api/v1/audit", &admin, "").await.status,
+        200
+    );
+    // The page names the proxy's user; there is no sign-out of ours.
+    let page = http(addr, "GET", "/", &ops, "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("olga"), "the top bar names the user");
+    assert!(!page.body.contains("data-testid=\"sign-out\""));
+    // No group that maps, and no default: no access, said plainly.
+    let outsider = http(addr, "GET", "/", &as_user("carl", "contractors"), "").await;
+    assert_eq!(outsider.status, 403);
+    assert!(
+        outsider.body.contains("carl has no role here"),
+        "{}",
+        outsider.body
+    );
+    // No user header: refused, never a default user.
+    let nobody = http(
+        addr,
+        "GET",
+        "/api/v1/events",
+        &[("X-Forwarded-Groups", "platform-admins")],
+        "",
+    )
+    .await;
+    assert_eq!(nobody.status, 403, "{nobody:?}");
+    running.stop().await;
+
+    // Headers from an address that is not the proxy are not believed.
+    let elsewhere = eventscope::start(make("10.9.9.9", DefaultRole::Viewer))
+        .await
+        .expect("app starts");
+    let forged = http(
+        elsewhere.addr,
+        "GET",
+        "/api/v1/audit",
+        &as_user("mallory", "platform-admins"),
+        "",
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(
+        forged.body.contains("reverse proxy only"),
+        "{}",
+        forged.body
+    );
+    elsewhere.stop().await;
+
+    // A default role lets in users no rule matches.
+    let open = eventscope::start(make("127.0.0.1", DefaultRole::Viewer))
+        .await
+        .expect("app starts");
+    let carl = as_user("carl", "contractors");
+    assert_eq!(
+        http(open.addr, "GET", "/api/v1/events", &carl, "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        http(open.addr, "PUT", "/api/v1/demo", &carl, "{}")
+            .await
+            .status,
+        403
+    );
+    open.stop().await;
 }

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod defences;
+pub mod roles;
 pub mod session;
 pub mod users;
 
@@ -39,6 +40,79 @@ pub enum AuthMode {
     /// Local users (`[[users]]`, argon2 password hashes) sign in on
     /// `/login`; scripts send an API token (`[[tokens]]`).
     Users,
+    /// A reverse proxy in front signs people in and says who they are in
+    /// headers (`[proxy]`), believed only from its addresses; roles come
+    /// from the groups header through `[[role_mapping]]`. API tokens work
+    /// too.
+    Proxy,
+}
+
+/// `[proxy]` in the config file: the reverse proxy trusted with `--auth
+/// proxy`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Addresses or networks the proxy connects from (`10.0.0.5`,
+    /// `10.0.0.0/8`, `::1`): only their requests' headers are believed.
+    pub trusted: Vec<String>,
+    /// The header naming the user.
+    #[serde(default = "default_user_header")]
+    pub user_header: String,
+    /// The header listing the user's groups, comma-separated.
+    #[serde(default = "default_groups_header")]
+    pub groups_header: String,
+}
+
+fn default_user_header() -> String {
+    "X-Forwarded-User".to_string()
+}
+
+fn default_groups_header() -> String {
+    "X-Forwarded-Groups".to_string()
+}
+
+impl ProxySettings {
+    /// Why the settings are refused: the key at fault and what is wrong.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.trusted.is_empty() {
+            return Err((
+                "trusted",
+                "name the addresses the proxy connects from (e.g. [\"127.0.0.1\"])".to_string(),
+            ));
+        }
+        for t in &self.trusted {
+            parse_net(t).ok_or_else(|| {
+                (
+                    "trusted",
+                    format!("{t:?} is not an address or a network such as 10.0.0.0/8"),
+                )
+            })?;
+        }
+        for (key, name) in [
+            ("user_header", &self.user_header),
+            ("groups_header", &self.groups_header),
+        ] {
+            axum::http::HeaderName::try_from(name.as_str())
+                .map_err(|_| (key, format!("{name:?} is not a header name")))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// The proxy, ready to check requests.
+#[derive(Debug)]
+struct Proxy {
+    trusted: Vec<ipnet::IpNet>,
+    user_header: axum::http::HeaderName,
+    groups_header: axum::http::HeaderName,
+    roles: roles::RoleMap,
 }
 
 /// Why the access settings were refused at start.
@@ -61,6 +135,12 @@ pub enum AccessError {
          (`eventscope hash-password` and `eventscope new-token` print them)"
     )]
     NoUsers,
+    /// `--auth proxy` with no proxy to trust.
+    #[error(
+        "--auth proxy needs a [proxy] table in the --config file with the addresses the proxy \
+         connects from (trusted = [\"10.0.0.5\"]) and [[role_mapping]] rules or a default_role"
+    )]
+    NoProxy,
     /// A session secret too short to key anything.
     #[error("--session-secret must have at least {min} bytes (it has {0})", min = session::MIN_SECRET)]
     ShortSecret(usize),
@@ -81,6 +161,7 @@ pub struct Access {
     hosts: defences::Hosts,
     origins: Arc<[String]>,
     sign_ins: Arc<tokio::sync::Semaphore>,
+    proxy: Option<Proxy>,
     /// Where audit records go.
     pub audit: Audit,
 }
@@ -101,6 +182,18 @@ impl Access {
         if config.auth_mode == AuthMode::Users && users.is_empty() {
             return Err(AccessError::NoUsers);
         }
+        let proxy = match (&config.proxy, config.auth_mode) {
+            (Some(p), AuthMode::Proxy) => Some(Proxy {
+                trusted: p.trusted.iter().filter_map(|t| parse_net(t)).collect(),
+                user_header: axum::http::HeaderName::try_from(p.user_header.as_str())
+                    .map_err(|_| AccessError::NoProxy)?,
+                groups_header: axum::http::HeaderName::try_from(p.groups_header.as_str())
+                    .map_err(|_| AccessError::NoProxy)?,
+                roles: roles::RoleMap::new(&config.role_mapping, config.default_role),
+            }),
+            (None, AuthMode::Proxy) => return Err(AccessError::NoProxy),
+            _ => None,
+        };
         let secret = config
             .session_secret
             .as_ref()
@@ -126,12 +219,14 @@ impl Access {
             hosts: defences::Hosts::new(&config.public_names),
             origins: config.allowed_origins.clone().into(),
             sign_ins: Arc::new(tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE)),
+            proxy,
             audit,
         })
     }
 
-    /// Who sent a request, by its token or session cookie.
-    fn identify(&self, headers: &HeaderMap) -> Who {
+    /// Who sent a request (from `from`), by its token, its session cookie
+    /// or its proxy's headers.
+    fn identify(&self, headers: &HeaderMap, from: Option<IpAddr>) -> Who {
         if self.mode == AuthMode::None {
             return Who::Known(Identity {
                 name: String::new(),
@@ -154,6 +249,9 @@ impl Access {
                 None => Who::Refused(String::new(), "an unknown or revoked API token"),
             };
         }
+        if let Some(proxy) = &self.proxy {
+            return proxy.identify(headers, from);
+        }
         match self.sessions.read(headers, now_s()) {
             None => Who::Nobody,
             Some(Err(session::Refused::Expired)) => {
@@ -175,6 +273,40 @@ impl Access {
     }
 }
 
+impl Proxy {
+    /// The user the proxy names, with the role their groups map to. A
+    /// request from anywhere else is refused whatever its headers say.
+    fn identify(&self, headers: &HeaderMap, from: Option<IpAddr>) -> Who {
+        if !from.is_some_and(|ip| self.trusted.iter().any(|n| n.contains(&ip))) {
+            return Who::Refused(
+                String::new(),
+                "no proxy: this server takes its users from its reverse proxy only",
+            );
+        }
+        let text = |name: &axum::http::HeaderName| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                .unwrap_or_default()
+        };
+        let user: String = text(&self.user_header)
+            .chars()
+            .take(users::MAX_NAME)
+            .collect();
+        if user.is_empty() {
+            return Who::Refused(String::new(), "no user from the proxy");
+        }
+        match self.roles.role_for(&text(&self.groups_header)) {
+            Some(role) => Who::Known(Identity {
+                name: user,
+                role,
+                signed_in: false,
+            }),
+            None => Who::NoRole(user),
+        }
+    }
+}
+
 /// What [`Access::identify`] made of a request.
 enum Who {
     /// No credentials.
@@ -183,6 +315,8 @@ enum Who {
     Refused(String, &'static str),
     /// A user or token.
     Known(Identity),
+    /// A user the proxy vouches for whose groups map to no role.
+    NoRole(String),
 }
 
 fn now_s() -> i64 {
@@ -247,9 +381,25 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
     let Some(need) = needed(&method, &path) else {
         return next.run(request).await;
     };
-    let who = match access.identify(request.headers()) {
+    let who = match access.identify(request.headers(), from) {
         Who::Known(who) => who,
         Who::Nobody => return sign_in_first(&request, None),
+        Who::NoRole(name) => {
+            let message = format!(
+                "{name} has no role here: none of their groups is in [[role_mapping]]; ask an admin"
+            );
+            access
+                .audit
+                .record(Action::Denied, &name, None, from, &what, message.clone());
+            return refuse(StatusCode::FORBIDDEN, &path, message);
+        }
+        Who::Refused(name, why) if access.mode == AuthMode::Proxy => {
+            let message = format!("refused {why}");
+            access
+                .audit
+                .record(Action::Denied, &name, None, from, &what, message.clone());
+            return refuse(StatusCode::FORBIDDEN, &path, message);
+        }
         Who::Refused(name, why) => {
             access.audit.record(
                 Action::Denied,
@@ -395,7 +545,7 @@ async fn login_page(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
 ) -> Response {
-    if state.access.mode == AuthMode::None {
+    if state.access.mode != AuthMode::Users {
         return Redirect::to(safe_next(&q.next)).into_response();
     }
     let notice = q
@@ -439,7 +589,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let access = Arc::clone(&state.access);
-    if access.mode == AuthMode::None {
+    if access.mode != AuthMode::Users {
         return Redirect::to("/").into_response();
     }
     let from = peer.map(|p| p.0.0.0.ip());
@@ -499,14 +649,15 @@ async fn logout(
     headers: HeaderMap,
 ) -> Response {
     let access = &state.access;
-    if let Who::Known(who) = access.identify(&headers)
+    let from = peer.map(|p| p.0.0.0.ip());
+    if let Who::Known(who) = access.identify(&headers, from)
         && who.signed_in
     {
         access.audit.record(
             Action::SignOut,
             &who.name,
             Some(who.role),
-            peer.map(|p| p.0.0.0.ip()),
+            from,
             "POST /logout",
             format!("{} signed out", who.name),
         );

@@ -152,7 +152,10 @@ mod tests {
         ];
         let map = RoleMap::new(&rules, DefaultRole::None);
         assert_eq!(map.role_for("everyone, platform-admins"), Some(Role::Admin));
-        assert_eq!(map.role_for("team-pay-oncall,everyone"), Some(Role::Operator));
+        assert_eq!(
+            map.role_for("team-pay-oncall,everyone"),
+            Some(Role::Operator)
+        );
         assert_eq!(map.role_for("x-team-pay-oncall"), None, "anchored");
         assert_eq!(map.role_for("everyone"), Some(Role::Viewer));
         assert_eq!(map.role_for("contractors"), None);
@@ -165,6 +168,9 @@ mod tests {
         assert!(check_rule(&rule(None, Some("("), Role::Admin)).is_err());
         assert!(check_rule(&rule(Some("a"), Some("b"), Role::Admin)).is_err());
         assert!(check_rule(&rule(None, None, Role::Admin)).is_err());
-        assert!(check_rule(&rule(None, Some("x{1000}{1000}"), Role::Admin)).is_err(), "too big");
+        assert!(
+            check_rule(&rule(None, Some("x{1000}{1000}"), Role::Admin)).is_err(),
+            "too big"
+        );
     }
 }
