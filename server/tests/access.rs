@@ -483,7 +483,9 @@ async fn users_sign_in_with_roles_sessions_and_tokens() {
             std::time::Duration::from_secs(60),
         );
         let now = chrono::Utc::now().timestamp();
-        let answer = sessions.start("vera", now - 120, false).into_response();
+        let answer = sessions
+            .start("vera", None, now - 120, false)
+            .into_response();
         let set = answer.headers()["set-cookie"]
             .to_str()
             .expect("ascii")
@@ -1073,4 +1075,205 @@ async fn a_proxy_names_users_and_their_groups_map_to_roles() {
         403
     );
     open.stop().await;
+}
+
+/// A real OpenID Connect provider (PyPI `oidc-provider-mock`, installed by
+/// `scripts/setup.sh` beside nats-server) on a free port, with `users`
+/// (JSON claims, each with a `sub`) to pick on its form; killed on drop.
+struct Provider {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+impl Provider {
+    async fn start(users: &[&str]) -> Provider {
+        let bin = std::env::var_os("EVENTSCOPE_TOOLS")
+            .map(std::path::PathBuf::from)
+            .or_else(eventscope::demo::managed_nats::tools_dir)
+            .map(|d| d.join("venv/bin/oidc-provider-mock"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| "oidc-provider-mock".into());
+        let port = eventscope::demo::managed_nats::free_port().expect("free port");
+        let mut cmd = tokio::process::Command::new(&bin);
+        cmd.args(["--port", &port.to_string(), "--require-nonce", "true"]);
+        for u in users {
+            cmd.args(["--user-claims", u]);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} starts (scripts/setup.sh --test installs it): {e}",
+                    bin.display()
+                )
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        within("the provider answers", async {
+            loop {
+                if tokio::net::TcpStream::connect(addr).await.is_ok()
+                    && http(addr, "GET", "/.well-known/openid-configuration", &[], "")
+                        .await
+                        .status
+                        == 200
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        Provider { _child: child, url }
+    }
+}
+
+/// Signs in as `sub` through the provider: our `/login` sends the browser
+/// there, its form is posted as a person would, and its answer brought
+/// back to our callback. The callback's answer.
+async fn through_provider(addr: SocketAddr, sub: &str, next: &str) -> Answer {
+    let start = http(addr, "GET", &format!("/login?next={next}"), &[], "").await;
+    assert_eq!(start.status, 303, "{start:?}");
+    let flow = start
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("the flow's cookie")
+        .to_string();
+    assert!(flow.starts_with("eventscope_oidc="), "{flow}");
+    let authorize = start.header("location").to_string();
+    assert!(
+        authorize.contains("code_challenge=") && authorize.contains("nonce="),
+        "PKCE and a nonce: {authorize}"
+    );
+    let (origin, path) = authorize
+        .strip_prefix("http://")
+        .and_then(|r| r.split_once('/'))
+        .expect("the provider's URL");
+    let provider: SocketAddr = origin.parse().expect("address");
+    let picked = http(
+        provider,
+        "POST",
+        &format!("/{path}"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("sub={sub}"),
+    )
+    .await;
+    assert_eq!(picked.status, 302, "{picked:?}");
+    let back = picked.header("location").to_string();
+    let callback = back
+        .split_once(&format!("{addr}"))
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_else(|| panic!("back to us: {back}"));
+    http(addr, "GET", &callback, &[("Cookie", &flow)], "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_sign_in_maps_groups_to_roles() {
+    use eventscope::access::oidc::OidcSettings;
+    use eventscope::access::roles::{DefaultRole, RoleRule};
+    let provider = Provider::start(&[
+        r#"{"sub":"u-1","preferred_username":"ana","groups":["everyone","ops"]}"#,
+        r#"{"sub":"u-2","preferred_username":"carl","groups":["contractors"]}"#,
+    ])
+    .await;
+    let nats = nats_server(None).await;
+    let port = eventscope::demo::managed_nats::free_port().expect("free port");
+    let mut config = Config::attach(nats.url(), &["a.>"]);
+    config.addr = SocketAddr::from(([127, 0, 0, 1], port));
+    config.auth_mode = AuthMode::Oidc;
+    config.session_secret = Some("k".repeat(32).parse().expect("secret"));
+    config.oidc = Some(OidcSettings {
+        issuer: provider.url.clone(),
+        client_id: "eventscope".into(),
+        client_secret: Some("client-secret".parse().expect("secret")),
+        redirect_url: format!("http://127.0.0.1:{port}/auth/callback"),
+        scopes: vec!["profile".into()],
+        user_claim: "preferred_username".into(),
+        groups_claim: "groups".into(),
+    });
+    config.role_mapping = vec![RoleRule {
+        group: Some("ops".into()),
+        group_regex: None,
+        role: Role::Operator,
+    }];
+    config.default_role = DefaultRole::None;
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+
+    // Not signed in: the page goes to sign in (and on to the provider).
+    assert_eq!(http(addr, "GET", "/flows", &[], "").await.status, 303);
+    let ana = through_provider(addr, "u-1", "%2Fflows").await;
+    assert_eq!(ana.status, 303, "{ana:?}");
+    assert_eq!(ana.header("location"), "/flows");
+    let set = ana.header("set-cookie").to_string();
+    assert!(
+        set.contains("eventscope_oidc=;"),
+        "the flow's cookie is cleared: {set}"
+    );
+    let session = session_cookie(&ana).expect("a session");
+    let as_ana = [("Cookie", session.as_str())];
+    // ana's "ops" group maps to operator: she reads and may change.
+    assert_eq!(
+        http(addr, "GET", "/api/v1/events", &as_ana, "")
+            .await
+            .status,
+        200
+    );
+    let change = http(addr, "PUT", "/api/v1/demo", &as_ana, "{}").await;
+    assert_eq!(
+        change.status, 409,
+        "past the gate as an operator: {change:?}"
+    );
+    assert_eq!(
+        http(addr, "GET", "/api/v1/audit", &as_ana, "").await.status,
+        403
+    );
+    let page = http(addr, "GET", "/flows", &as_ana, "").await;
+    assert!(
+        page.body.contains("ana") && page.body.contains("operator"),
+        "the top bar"
+    );
+
+    // carl's groups map to no role: told so, no session.
+    let carl = through_provider(addr, "u-2", "%2F").await;
+    assert_eq!(carl.status, 403, "{carl:?}");
+    assert!(
+        carl.body
+            .contains("carl signed in at the provider, but none of their groups (contractors)"),
+        "{}",
+        carl.body
+    );
+    assert_eq!(session_cookie(&carl), None);
+
+    // An answer without this browser's flow, or with another state, is
+    // refused.
+    let stray = http(addr, "GET", "/auth/callback?code=x&state=y", &[], "").await;
+    assert_eq!(stray.status, 401);
+    assert!(
+        stray.body.contains("no sign-in under way"),
+        "{}",
+        stray.body
+    );
+    let start = http(addr, "GET", "/login", &[], "").await;
+    let flow = start
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_string();
+    let forged = http(
+        addr,
+        "GET",
+        "/auth/callback?code=x&state=forged",
+        &[("Cookie", &flow)],
+        "",
+    )
+    .await;
+    assert_eq!(forged.status, 401);
+    assert!(forged.body.contains("(state)"), "{}", forged.body);
+
+    running.stop().await;
 }

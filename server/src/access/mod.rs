@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod defences;
+pub mod oidc;
 pub mod roles;
 pub mod session;
 pub mod users;
@@ -45,6 +46,10 @@ pub enum AuthMode {
     /// from the groups header through `[[role_mapping]]`. API tokens work
     /// too.
     Proxy,
+    /// People sign in at an OpenID Connect provider (`[oidc]`: the code
+    /// flow with PKCE); roles come from a groups claim through
+    /// `[[role_mapping]]`. API tokens work too.
+    Oidc,
 }
 
 /// `[proxy]` in the config file: the reverse proxy trusted with `--auth
@@ -141,6 +146,13 @@ pub enum AccessError {
          connects from (trusted = [\"10.0.0.5\"]) and [[role_mapping]] rules or a default_role"
     )]
     NoProxy,
+    /// `--auth oidc` with no provider.
+    #[error(
+        "--auth oidc needs an [oidc] table in the --config file: issuer, client_id, \
+         client_secret (unless the client is public) and redirect_url \
+         (https://<this server>/auth/callback)"
+    )]
+    NoOidc,
     /// A session secret too short to key anything.
     #[error("--session-secret must have at least {min} bytes (it has {0})", min = session::MIN_SECRET)]
     ShortSecret(usize),
@@ -162,6 +174,7 @@ pub struct Access {
     origins: Arc<[String]>,
     sign_ins: Arc<tokio::sync::Semaphore>,
     proxy: Option<Proxy>,
+    oidc: Option<oidc::Oidc>,
     /// Where audit records go.
     pub audit: Audit,
 }
@@ -194,6 +207,14 @@ impl Access {
             (None, AuthMode::Proxy) => return Err(AccessError::NoProxy),
             _ => None,
         };
+        let oidc = match (&config.oidc, config.auth_mode) {
+            (Some(o), AuthMode::Oidc) => Some(oidc::Oidc::new(
+                o.clone(),
+                roles::RoleMap::new(&config.role_mapping, config.default_role),
+            )),
+            (None, AuthMode::Oidc) => return Err(AccessError::NoOidc),
+            _ => None,
+        };
         let secret = config
             .session_secret
             .as_ref()
@@ -203,7 +224,7 @@ impl Access {
         {
             return Err(AccessError::ShortSecret(s.len()));
         }
-        if config.auth_mode == AuthMode::Users && secret.is_none() {
+        if matches!(config.auth_mode, AuthMode::Users | AuthMode::Oidc) && secret.is_none() {
             tracing::warn!(
                 "no --session-secret: sessions are keyed by a random secret, so they end when \
                  eventscope restarts and are not shared with other instances"
@@ -220,6 +241,7 @@ impl Access {
             origins: config.allowed_origins.clone().into(),
             sign_ins: Arc::new(tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE)),
             proxy,
+            oidc,
             audit,
         })
     }
@@ -261,6 +283,15 @@ impl Access {
                 String::new(),
                 "a session cookie this server cannot read (made before a restart, or forged)",
             ),
+            // OpenID Connect: the role was decided at sign-in.
+            Some(Ok(s)) if self.mode == AuthMode::Oidc => match s.role {
+                Some(role) => Who::Known(Identity {
+                    name: s.user,
+                    role,
+                    signed_in: true,
+                }),
+                None => Who::Refused(s.user, "a session without a role"),
+            },
             Some(Ok(s)) => match self.users.role_of(&s.user) {
                 Some(role) => Who::Known(Identity {
                     name: s.user,
@@ -326,7 +357,14 @@ fn now_s() -> i64 {
 /// The role a request needs: `None` for what anyone may reach (health,
 /// the sign-in page, the wasm bundle and styles).
 pub fn needed(method: &Method, path: &str) -> Option<Role> {
-    const OPEN: [&str; 5] = ["/healthz", "/readyz", "/login", "/logout", "/favicon.svg"];
+    const OPEN: [&str; 6] = [
+        "/healthz",
+        "/readyz",
+        "/login",
+        "/logout",
+        oidc::CALLBACK,
+        "/favicon.svg",
+    ];
     if OPEN.contains(&path) || path.starts_with("/pkg/") {
         None
     } else if path == "/api/v1/audit" {
@@ -510,6 +548,7 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/login", axum::routing::get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route(oidc::CALLBACK, axum::routing::get(oidc_callback))
 }
 
 /// `/login`'s query.
@@ -543,8 +582,12 @@ fn safe_next(next: &str) -> &str {
 
 async fn login_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
 ) -> Response {
+    if let Some(provider) = &state.access.oidc {
+        return to_provider(&state.access, provider, safe_next(&q.next), &headers).await;
+    }
     if state.access.mode != AuthMode::Users {
         return Redirect::to(safe_next(&q.next)).into_response();
     }
@@ -636,11 +679,166 @@ async fn login(
         "POST /login",
         format!("{user} signed in"),
     );
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
-    let jar = access.sessions.start(&user, now_s(), secure);
+    let jar = access
+        .sessions
+        .start(&user, None, now_s(), over_https(&headers));
     (jar, Redirect::to(&next)).into_response()
+}
+
+/// Whether the request came over HTTPS (a proxy in front says so): the
+/// cookies are then `Secure`.
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// Sends the browser to the OpenID Connect provider, the flow's secrets in
+/// their cookie.
+async fn to_provider(
+    access: &Access,
+    provider: &oidc::Oidc,
+    next: &str,
+    headers: &HeaderMap,
+) -> Response {
+    match provider.begin(next, now_s()).await {
+        Ok((url, flow)) => {
+            let jar = access.sessions.seal(
+                oidc::FLOW_COOKIE,
+                serde_json::to_string(&flow).unwrap_or_default(),
+                std::time::Duration::from_secs(oidc::FLOW_SECONDS as u64),
+                over_https(headers),
+            );
+            (jar, Redirect::to(&url)).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start an OpenID Connect sign-in");
+            own_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    "Sign-in unavailable · Eventscope",
+                    &format!(
+                        "<h1>Sign-in unavailable</h1><p class=\"signin-error\" role=\"alert\">\
+                         The sign-in provider at {} cannot be used now: {}</p>\
+                         <p><a href=\"/login\">Try again</a></p>",
+                        escape(provider.issuer()),
+                        escape(&e)
+                    ),
+                ),
+            )
+        }
+    }
+}
+
+/// The provider's answer on `/auth/callback`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+async fn oidc_callback(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<crate::api::lenient::Peer>>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<CallbackQuery>,
+) -> Response {
+    let access = &state.access;
+    let Some(provider) = &access.oidc else {
+        return Redirect::to("/").into_response();
+    };
+    let from = peer.map(|p| p.0.0.0.ip());
+    let failed = |user: &str, why: String| {
+        access.audit.record(
+            Action::SignInFailed,
+            user,
+            None,
+            from,
+            "GET /auth/callback",
+            format!("failed sign-in at {}: {why}", provider.issuer()),
+        );
+        let mut response = own_page(
+            StatusCode::UNAUTHORIZED,
+            page(
+                "Sign-in failed · Eventscope",
+                &format!(
+                    "<h1>Sign-in failed</h1><p class=\"signin-error\" role=\"alert\" \
+                     data-testid=\"signin-error\">{}</p><p><a href=\"/login\">Sign in again</a></p>",
+                    escape(&why)
+                ),
+            ),
+        );
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("eventscope_oidc=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+        );
+        response
+    };
+    if let Some(error) = q.error {
+        let detail = q.error_description.unwrap_or_default();
+        return failed(
+            "",
+            format!("the provider answered {error} {detail}")
+                .trim()
+                .to_string(),
+        );
+    }
+    let flow = access
+        .sessions
+        .open(&headers, oidc::FLOW_COOKIE)
+        .flatten()
+        .and_then(|v| serde_json::from_str::<oidc::Flow>(&v).ok());
+    let Some(flow) = flow else {
+        return failed(
+            "",
+            "this browser has no sign-in under way (it took too long, or began elsewhere)"
+                .to_string(),
+        );
+    };
+    let next = safe_next(&flow.next).to_string();
+    let signed_in = match provider.finish(&q.code, &q.state, flow, now_s()).await {
+        Ok(s) => s,
+        Err(why) => return failed("", why),
+    };
+    let Some(role) = signed_in.role else {
+        let message = format!(
+            "{} signed in at the provider, but none of their groups ({}) has a role here; ask an admin",
+            signed_in.user,
+            signed_in.groups.join(", ")
+        );
+        access.audit.record(
+            Action::Denied,
+            &signed_in.user,
+            None,
+            from,
+            "GET /auth/callback",
+            message.clone(),
+        );
+        return refuse(StatusCode::FORBIDDEN, "/auth/callback", message);
+    };
+    access.audit.record(
+        Action::SignIn,
+        &signed_in.user,
+        Some(role),
+        from,
+        "GET /auth/callback",
+        format!("{} signed in at {}", signed_in.user, provider.issuer()),
+    );
+    let jar = access
+        .sessions
+        .start(&signed_in.user, Some(role), now_s(), over_https(&headers));
+    let mut response = (jar, Redirect::to(&next)).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("eventscope_oidc=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+    );
+    response
 }
 
 async fn logout(

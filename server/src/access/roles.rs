@@ -1,5 +1,5 @@
-//! Roles from group names: what a reverse proxy (`--auth proxy`) says a
-//! user belongs to, mapped through an ordered list of rules
+//! Roles from group names: what a reverse proxy (`--auth proxy`) or an
+//! OpenID Connect provider (`--auth oidc`) says a user belongs to, mapped through an ordered list of rules
 //! (`[[role_mapping]]`: a group named exactly, or matching a regular
 //! expression) to a role; the first rule that matches wins, else the
 //! default role (`default_role`; `"none"`: no access).
@@ -112,9 +112,17 @@ impl RoleMap {
     /// The role of a user in `groups` (a header's comma-separated list):
     /// the first rule that matches one of them, else the default.
     pub fn role_for(&self, groups: &str) -> Option<Role> {
+        let groups: Vec<&str> = groups.split(',').map(str::trim).collect();
+        self.role_for_groups(&groups)
+    }
+
+    /// The role of a user in `groups`: the first rule that matches one of
+    /// them (the first [`MAX_GROUPS`] of at most [`MAX_GROUP_BYTES`] each),
+    /// else the default.
+    pub fn role_for_groups(&self, groups: &[&str]) -> Option<Role> {
         let groups: Vec<&str> = groups
-            .split(',')
-            .map(str::trim)
+            .iter()
+            .copied()
             .filter(|g| !g.is_empty() && g.len() <= MAX_GROUP_BYTES)
             .take(MAX_GROUPS)
             .collect();

@@ -27,6 +27,10 @@ pub struct Session {
     /// When the session ends, Unix seconds.
     #[serde(rename = "e")]
     pub ends: i64,
+    /// The role, for a sign-in whose role is not in the config file
+    /// (OpenID Connect: the provider's groups decided it at sign-in).
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<super::Role>,
 }
 
 /// The key and lifetime of sessions.
@@ -65,15 +69,39 @@ impl Sessions {
         Sessions { key, lifetime }
     }
 
+    /// The decrypted value of cookie `name`: `None` when the request has
+    /// none, `Some(None)` when it cannot be read with this key.
+    pub fn open(&self, headers: &HeaderMap, name: &str) -> Option<Option<String>> {
+        let plain = axum_extra::extract::cookie::CookieJar::from_headers(headers);
+        plain.get(name)?;
+        let jar = PrivateCookieJar::from_headers(headers, self.key.clone());
+        Some(jar.get(name).map(|c| c.value().to_string()))
+    }
+
+    /// A jar setting cookie `name` to `value`, encrypted, for `age`.
+    pub fn seal(
+        &self,
+        name: &'static str,
+        value: String,
+        age: std::time::Duration,
+        secure: bool,
+    ) -> PrivateCookieJar {
+        let cookie = Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .max_age(cookie_age(age))
+            .build();
+        PrivateCookieJar::new(self.key.clone()).add(cookie)
+    }
+
     /// The session of a request's cookie: `None` when it has none.
     pub fn read(&self, headers: &HeaderMap, now_s: i64) -> Option<Result<Session, Refused>> {
-        let plain = axum_extra::extract::cookie::CookieJar::from_headers(headers);
-        plain.get(COOKIE)?;
-        let jar = PrivateCookieJar::from_headers(headers, self.key.clone());
-        let Some(cookie) = jar.get(COOKIE) else {
+        let Some(value) = self.open(headers, COOKIE)? else {
             return Some(Err(Refused::Unreadable));
         };
-        let Ok(session) = serde_json::from_str::<Session>(cookie.value()) else {
+        let Ok(session) = serde_json::from_str::<Session>(&value) else {
             return Some(Err(Refused::Unreadable));
         };
         if session.ends <= now_s {
@@ -84,20 +112,22 @@ impl Sessions {
 
     /// A jar setting a new session cookie for `user`. `secure`: the page
     /// was served over HTTPS (the cookie then never travels in clear).
-    pub fn start(&self, user: &str, now_s: i64, secure: bool) -> PrivateCookieJar {
+    /// `role`: kept in the cookie when the config file does not say it
+    /// (OpenID Connect).
+    pub fn start(
+        &self,
+        user: &str,
+        role: Option<super::Role>,
+        now_s: i64,
+        secure: bool,
+    ) -> PrivateCookieJar {
         let session = Session {
             user: user.to_string(),
             ends: now_s + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2),
+            role,
         };
         let value = serde_json::to_string(&session).unwrap_or_default();
-        let cookie = Cookie::build((COOKIE, value))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(secure)
-            .max_age(cookie_age(self.lifetime))
-            .build();
-        PrivateCookieJar::new(self.key.clone()).add(cookie)
+        self.seal(COOKIE, value, self.lifetime, secure)
     }
 }
 
@@ -130,14 +160,15 @@ mod tests {
     fn a_session_reads_back_until_it_ends_and_only_with_its_key() {
         let hour = std::time::Duration::from_secs(3600);
         let sessions = Sessions::new(Some(&[7u8; 32]), hour);
-        let headers = sent_back(sessions.start("ana", 1_000, false));
+        let headers = sent_back(sessions.start("ana", None, 1_000, false));
         let cookie = headers["cookie"].to_str().expect("ascii").to_string();
         assert!(!cookie.contains("ana"), "the name is encrypted: {cookie}");
         assert_eq!(
             sessions.read(&headers, 1_000),
             Some(Ok(Session {
                 user: "ana".into(),
-                ends: 4_600
+                ends: 4_600,
+                role: None,
             }))
         );
         assert_eq!(sessions.read(&headers, 4_600), Some(Err(Refused::Expired)));
