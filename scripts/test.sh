@@ -42,5 +42,7 @@ export E2E_NATS_URL="nats://127.0.0.1:$nats_port"
 export E2E_ATTACHED_PORT=$(free_port)
 export E2E_DEMO_PORT=$(free_port)
 export E2E_SIGNIN_PORT=$(free_port)
+export E2E_OIDC_PORT=$(free_port)
+export E2E_OIDC_PROVIDER_PORT=$(free_port)
 cd "$REPO_ROOT/end2end"
 npx playwright test

@@ -558,6 +558,8 @@ pub struct LoginQuery {
     next: String,
     #[serde(default)]
     ended: Option<String>,
+    #[serde(default)]
+    signed_out: Option<String>,
 }
 
 /// The sign-in form.
@@ -586,6 +588,21 @@ async fn login_page(
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
 ) -> Response {
     if let Some(provider) = &state.access.oidc {
+        if q.signed_out.is_some() {
+            // Not straight back to the provider: the user just left.
+            return own_page(
+                StatusCode::OK,
+                page(
+                    "Signed out · Eventscope",
+                    &format!(
+                        "<div class=\"signin\"><h1 class=\"brand\">Eventscope</h1>\
+                         <p data-testid=\"signed-out\">You have signed out of Eventscope \
+                         (not of {}).</p><a class=\"btn btn-primary\" href=\"/login\">Sign in again</a></div>",
+                        escape(provider.issuer())
+                    ),
+                ),
+            );
+        }
         return to_provider(&state.access, provider, safe_next(&q.next), &headers).await;
     }
     if state.access.mode != AuthMode::Users {
@@ -860,7 +877,14 @@ async fn logout(
             format!("{} signed out", who.name),
         );
     }
-    let mut response = Redirect::to("/login").into_response();
+    // (With a provider, `/login` would go straight back to it: a form's
+    // redirect to another site, which `form-action 'self'` refuses.)
+    let to = if access.oidc.is_some() {
+        "/login?signed_out=1"
+    } else {
+        "/login"
+    };
+    let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static(session::END_COOKIE),
