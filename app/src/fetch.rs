@@ -76,17 +76,12 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, 
     }
 }
 
-/// Sends the page to the sign-in page, to come back to where it is.
+/// Sends the page to the sign-in page, to come back to where it is: the
+/// page is asked for again, and the server, seeing no session, sends it to
+/// sign in with this page as where to go back.
 #[cfg(feature = "hydrate")]
 pub fn sign_in_again() {
-    let Some(location) = web_sys::window().map(|w| w.location()) else {
-        return;
-    };
-    let here = format!(
-        "{}{}",
-        location.pathname().unwrap_or_default(),
-        location.search().unwrap_or_default()
-    );
-    let next = String::from(js_sys::encode_uri_component(&here));
-    let _ = location.set_href(&format!("/login?next={next}&ended=1"));
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
+    }
 }

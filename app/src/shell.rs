@@ -115,19 +115,38 @@ pub fn csp(nonce: &str) -> String {
 /// put it in the request's extensions; in the browser, the same, read
 /// from the page. Provided as a context by [`provide_live`].
 fn identity() -> Identity {
-    leptos::server::SharedValue::new(|| {
+    // Carried as one string (`role`, `1` if signed in, name; a line each):
+    // the page's bundle then needs no decoder of its own for it.
+    let packed = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
         {
             use_context::<http::request::Parts>()
-                .and_then(|p| p.extensions.get::<Identity>().cloned())
+                .and_then(|p| {
+                    p.extensions.get::<Identity>().map(|i| {
+                        format!("{}\n{}\n{}", i.role.name(), u8::from(i.signed_in), i.name)
+                    })
+                })
                 .unwrap_or_default()
         }
         #[cfg(not(feature = "ssr"))]
         {
-            Identity::default()
+            String::new()
         }
     })
-    .into_inner()
+    .into_inner();
+    let mut parts = packed.splitn(3, '\n');
+    match (
+        parts.next().and_then(Role::parse),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(role), Some(signed_in), Some(name)) => Identity {
+            name: name.to_string(),
+            role,
+            signed_in: signed_in == "1",
+        },
+        _ => Identity::default(),
+    }
 }
 
 /// Whether the page's user may do what `role` may (the server checks
@@ -306,11 +325,11 @@ pub fn TopBar() -> impl IntoView {
                             " · "
                             <span class="muted">{me.role.name()}</span>
                         </span>
-                        <Show when=move || signed_in>
+                        {signed_in.then(|| view! {
                             <form method="post" action="/logout" class="topbar-signout">
                                 <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>
                             </form>
-                        </Show>
+                        })}
                     }
                 })}
             <crate::keys::ThemeToggle theme/>

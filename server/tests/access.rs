@@ -743,55 +743,48 @@ async fn the_binary_prints_config_entries_that_sign_in() {
     assert!(!empty.status.success(), "no password, no hash");
 
     // A bad entry names the file, the line and the key.
-    std::fs::write(
-        &file,
-        "[[users]]\nname = \"ana\"\npassword_hash = \"hunter2\"\nrole = \"viewer\"\n",
-    )
-    .expect("write");
-    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
-        .expect_err("a plain password is refused")
-        .to_string();
+    let load = |text: &str| {
+        std::fs::write(&file, text).expect("write");
+        Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+    };
+    let refused = |text: &str| load(text).expect_err("refused").to_string();
+    let bad =
+        refused("[[users]]\nname = \"ana\"\npassword_hash = \"hunter2\"\nrole = \"viewer\"\n");
     assert!(
         bad.contains("eventscope.toml")
             && bad.contains("line 3")
             && bad.contains("users.password_hash"),
         "{bad}"
     );
-    std::fs::write(
-        &file,
+    let bad = refused(
         "auth = \"proxy\"\ndefault_role = \"viewer\"\n[proxy]\ntrusted = [\"10.0.0.0/8\", \"::1\"]\n\n\
          [[role_mapping]]\ngroup = \"ops\"\nrole = \"operator\"\n\n\
          [[role_mapping]]\ngroup_regex = \"(unclosed\"\nrole = \"admin\"\n",
-    )
-    .expect("write");
-    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
-        .expect_err("a bad expression is refused")
-        .to_string();
+    );
     assert!(
         bad.contains("line 11")
             && bad.contains("role_mapping.group_regex")
             && bad.contains("entry 2"),
         "{bad}"
     );
-    std::fs::write(
-        &file,
-        "auth = \"proxy\"\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n",
-    )
-    .expect("write");
-    let bad = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
-        .expect_err("a bad network is refused")
-        .to_string();
+    let bad = refused("auth = \"proxy\"\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n");
     assert!(
         bad.contains("line 3") && bad.contains("proxy.trusted"),
         "{bad}"
     );
-    std::fs::write(
-        &file,
-        "auth = \"proxy\"\ndefault_role = \"viewer\"\n[proxy]\ntrusted = [\"10.0.0.0/8\"]\n",
-    )
-    .expect("write");
-    let good = Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
-        .expect("a proxy config");
+    let bad = refused(
+        "auth = \"oidc\"\n[oidc]\nissuer = \"https://sso.example\"\nclient_id = \"e\"\n\
+         redirect_url = \"https://dash.example/callback\"\n",
+    );
+    assert!(
+        bad.contains("line 5")
+            && bad.contains("oidc.redirect_url")
+            && bad.contains("/auth/callback"),
+        "{bad}"
+    );
+    let good =
+        load("auth = \"proxy\"\ndefault_role = \"viewer\"\n[proxy]\ntrusted = [\"10.0.0.0/8\"]\n")
+            .expect("a proxy config");
     assert_eq!(good.auth_mode, AuthMode::Proxy);
     assert_eq!(good.proxy.expect("proxy").user_header, "X-Forwarded-User");
 }
@@ -1275,5 +1268,99 @@ async fn oidc_sign_in_maps_groups_to_roles() {
     assert_eq!(forged.status, 401);
     assert!(forged.body.contains("(state)"), "{}", forged.body);
 
+    running.stop().await;
+}
+
+/// The value of metric line `name` (with its labels) in `/metrics`.
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refusals_is_audited_at_20_a_second_and_the_rest_counted() {
+    let nats = nats_server(None).await;
+    let admin = random_token();
+    let mut config = Config::attach(nats.url(), &["a.>"]);
+    config.auth_mode = AuthMode::Users;
+    config.tokens = vec![TokenEntry {
+        name: "ops".into(),
+        sha256: token_sha256(&admin),
+        role: Role::Admin,
+    }];
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let started = std::time::Instant::now();
+    const FLOOD: u64 = 100;
+    for _ in 0..FLOOD {
+        let bad = format!("Bearer {}", random_token());
+        assert_eq!(
+            http(
+                addr,
+                "GET",
+                "/api/v1/events",
+                &[("Authorization", &bad)],
+                ""
+            )
+            .await
+            .status,
+            401
+        );
+    }
+    // At most 20 records a second: the seconds the flood spanned bound
+    // what was written.
+    let seconds = started.elapsed().as_secs() + 1;
+    let bearer = format!("Bearer {admin}");
+    let as_admin = [("Authorization", bearer.as_str())];
+    let metrics = http(addr, "GET", "/metrics", &as_admin, "").await.body;
+    let written = metric(
+        &metrics,
+        "eventscope_audit_records_total{outcome=\"written\"}",
+    );
+    let suppressed = metric(
+        &metrics,
+        "eventscope_audit_records_total{outcome=\"suppressed\"}",
+    );
+    assert_eq!(
+        written + suppressed,
+        FLOOD,
+        "every refusal is written or counted"
+    );
+    assert!(
+        written <= 20 * (seconds + 1),
+        "{written} written in {seconds} s"
+    );
+    assert!(
+        written >= 20.min(FLOOD),
+        "the first 20 are always written: {written}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "eventscope_audit_records_total{outcome=\"dropped\"}"
+        ),
+        0
+    );
+    // What was written is in the log, each a `denied`.
+    let trail = within("the written records are in the log", async {
+        loop {
+            let a = http(addr, "GET", "/api/v1/audit?limit=1000", &as_admin, "").await;
+            let page: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.len() as u64 >= written {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(trail.len() as u64, written);
+    assert!(
+        trail
+            .iter()
+            .all(|e| e["subject"] == "eventscope.audit.denied")
+    );
     running.stop().await;
 }
