@@ -85,6 +85,10 @@ pub struct EventDetail {
     /// The reply subject it was published with (a request), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
+    /// Payload field paths and headers (`header <name>`) masked or left
+    /// out for the asker's role; the stored event has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// A sliding window of a projection.
@@ -585,6 +589,10 @@ pub struct ProjectionState {
     pub last_event_id: Option<u64>,
     /// Whether this is the live state (no `at=` given).
     pub live: bool,
+    /// Thinned to the asker's subject scope: rows that cannot be tied to
+    /// an allowed subject are left out, totals are of the rows shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scoped: bool,
     /// The numbers.
     pub body: ProjectionBody,
 }
@@ -903,4 +911,8 @@ pub struct Identity {
     pub role: Role,
     /// Signed in with a session (so the top bar offers to sign out).
     pub signed_in: bool,
+    /// The subject scope limiting what they see (its name), if any: the
+    /// top bar says so, and so do the views it thins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }

@@ -115,7 +115,8 @@ pub fn csp(nonce: &str) -> String {
 /// put it in the request's extensions; in the browser, the same, read
 /// from the page. Provided as a context by [`provide_live`].
 fn identity() -> Identity {
-    // Carried as one string (`role`, `1` if signed in, name; a line each):
+    // Carried as one string (`role`, `1` if signed in, the scope's name or
+    // nothing, the user's name; a line each):
     // the page's bundle then needs no decoder of its own for it.
     let packed = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
@@ -123,7 +124,13 @@ fn identity() -> Identity {
             use_context::<http::request::Parts>()
                 .and_then(|p| {
                     p.extensions.get::<Identity>().map(|i| {
-                        format!("{}\n{}\n{}", i.role.name(), u8::from(i.signed_in), i.name)
+                        format!(
+                            "{}\n{}\n{}\n{}",
+                            i.role.name(),
+                            u8::from(i.signed_in),
+                            i.scope.as_deref().unwrap_or(""),
+                            i.name
+                        )
                     })
                 })
                 .unwrap_or_default()
@@ -134,16 +141,18 @@ fn identity() -> Identity {
         }
     })
     .into_inner();
-    let mut parts = packed.splitn(3, '\n');
+    let mut parts = packed.splitn(4, '\n');
     match (
         parts.next().and_then(Role::parse),
         parts.next(),
         parts.next(),
+        parts.next(),
     ) {
-        (Some(role), Some(signed_in), Some(name)) => Identity {
+        (Some(role), Some(signed_in), Some(scope), Some(name)) => Identity {
             name: name.to_string(),
             role,
             signed_in: signed_in == "1",
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
         },
         _ => Identity::default(),
     }
@@ -325,6 +334,12 @@ pub fn TopBar() -> impl IntoView {
                             " · "
                             <span class="muted">{me.role.name()}</span>
                         </span>
+                        {me.scope.map(|scope| view! {
+                            <span class="badge badge-warn" data-testid="scope-badge"
+                                title="Your scope: you see events of some subjects only; counts and charts show only what can be tied to them">
+                                "scoped: " {scope}
+                            </span>
+                        })}
                         {signed_in.then(|| view! {
                             <form method="post" action="/logout" class="topbar-signout">
                                 <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>

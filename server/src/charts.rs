@@ -66,6 +66,7 @@ pub fn draw(
                 at_ms: now_ms,
                 last_event_id: projections.last_id(),
                 live,
+                scoped: false,
                 body,
             };
             chart(name, &history, window).ok_or_else(|| "no rate history".into())
@@ -481,6 +482,7 @@ mod tests {
             at_ms: 1_764_144_000_000 + n as i64 * 1_000,
             last_event_id: Some(1),
             live: true,
+            scoped: false,
             body: ProjectionBody::RateHistory {
                 start_ms: 1_764_144_000_000,
                 step_ms: 1_000,

@@ -151,6 +151,19 @@ pub struct Config {
     #[arg(skip)]
     pub default_role: crate::access::roles::DefaultRole,
 
+    /// The scope of a user no rule matches (`default_scope`, config file
+    /// only).
+    #[arg(skip)]
+    pub default_scope: Option<String>,
+
+    /// Subject scopes by name (`[scopes.NAME]`, config file only).
+    #[arg(skip)]
+    pub scopes: std::collections::BTreeMap<String, crate::access::scope::ScopeEntry>,
+
+    /// Fields and headers masked by role (`[[masks]]`, config file only).
+    #[arg(skip)]
+    pub masks: Vec<crate::access::mask::MaskEntry>,
+
     /// Run the demo producer even though --nats-url is given (it publishes
     /// its scenarios' flows, logs and metrics on that NATS, and makes an
     /// `ACCOUNTS` stream there; see --demo-scenario).
@@ -590,6 +603,11 @@ struct FileConfig {
     #[serde(default)]
     role_mapping: Vec<crate::access::roles::RoleRule>,
     default_role: Option<crate::access::roles::DefaultRole>,
+    default_scope: Option<String>,
+    #[serde(default)]
+    scopes: std::collections::BTreeMap<String, crate::access::scope::ScopeEntry>,
+    #[serde(default)]
+    masks: Vec<crate::access::mask::MaskEntry>,
     oidc: Option<crate::access::oidc::OidcSettings>,
 }
 
@@ -898,8 +916,6 @@ impl Config {
                 })
                 .map_err(|(key, e)| entry_error("tokens", i, &t.name, key, e))?;
         }
-        self.users = file.users;
-        self.tokens = file.tokens;
         if let Some(proxy) = &file.proxy {
             proxy.check().map_err(|(key, e)| ConfigError::Value {
                 path: path.to_path_buf(),
@@ -936,12 +952,80 @@ impl Config {
                 message: e,
             })?;
         }
+        for (name, entry) in &file.scopes {
+            crate::access::scope::check(name, entry).map_err(|(key, e)| ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, Some((&format!("scopes.{name}"), 0)), key)),
+                key: if key == "deny" {
+                    "scopes.deny"
+                } else {
+                    "scopes.allow"
+                },
+                message: e,
+            })?;
+        }
+        for (i, entry) in file.masks.iter().enumerate() {
+            crate::access::mask::check(entry).map_err(|(key, e)| ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, Some(("masks", i)), key)),
+                key: match key {
+                    "fields" => "masks.fields",
+                    "headers" => "masks.headers",
+                    _ => "masks.roles",
+                },
+                message: format!("entry {}: {e}", i + 1),
+            })?;
+        }
+        // Every scope named is defined: a typo must not give all subjects.
+        let unknown = |table: &'static str, i: usize, key: &'static str, scope: &Option<String>| {
+            match scope {
+                Some(name) if !file.scopes.contains_key(name) => Err(ConfigError::Value {
+                    path: path.to_path_buf(),
+                    at: line_prefix(key_line(
+                        text,
+                        (!table.is_empty()).then_some((table, i)),
+                        "scope",
+                    )),
+                    key,
+                    message: format!(
+                        "no scope named {name:?}: define it as [scopes.{name}] with allow or deny                          patterns"
+                    ),
+                }),
+                _ => Ok(()),
+            }
+        };
+        for (i, u) in file.users.iter().enumerate() {
+            unknown("users", i, "users.scope", &u.scope)?;
+        }
+        for (i, t) in file.tokens.iter().enumerate() {
+            unknown("tokens", i, "tokens.scope", &t.scope)?;
+        }
+        for (i, r) in file.role_mapping.iter().enumerate() {
+            unknown("role_mapping", i, "role_mapping.scope", &r.scope)?;
+        }
+        if let Some(name) = &file.default_scope
+            && !file.scopes.contains_key(name)
+        {
+            return Err(ConfigError::Value {
+                path: path.to_path_buf(),
+                at: line_prefix(key_line(text, None, "default_scope")),
+                key: "default_scope",
+                message: format!(
+                    "no scope named {name:?}: define it as [scopes.{name}] with allow or deny                      patterns"
+                ),
+            });
+        }
+        self.users = file.users;
+        self.tokens = file.tokens;
         self.oidc = file.oidc;
         self.proxy = file.proxy;
         self.role_mapping = file.role_mapping;
         if let Some(v) = file.default_role {
             self.default_role = v;
         }
+        self.default_scope = file.default_scope;
+        self.scopes = file.scopes;
+        self.masks = file.masks;
         Ok(())
     }
 
@@ -1042,6 +1126,9 @@ impl Config {
             oidc: None,
             role_mapping: Vec::new(),
             default_role: crate::access::roles::DefaultRole::None,
+            default_scope: None,
+            scopes: Default::default(),
+            masks: Vec::new(),
         }
     }
 

@@ -137,10 +137,25 @@ async fn with_first_paint(
     request
         .extensions_mut()
         .insert(app::shell::NatsTarget(state.nats_url.to_string()));
-    if let Ok(counts) = state.hub.counts().await {
+    // What the asker may see: a scope thins the counts and leaves out the
+    // first views (the live socket and the API send them thinned); masks
+    // leave out the first views too (the tail's rows would need masking).
+    let lens = request
+        .extensions()
+        .get::<access::Lens>()
+        .cloned()
+        .unwrap_or_default();
+    if let Ok(mut counts) = state.hub.counts().await {
+        lens.counts(&mut counts);
         request
             .extensions_mut()
             .insert(app::shell::FirstCounts(counts));
+    }
+    if !lens.is_clear() {
+        request
+            .extensions_mut()
+            .insert(app::shell::FirstViews::default());
+        return next.run(request).await;
     }
     // Every page's time bar; for the live moment, what the page shows
     // first (see `first_views`).

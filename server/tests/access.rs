@@ -246,6 +246,7 @@ fn user(name: &str, password: &str, role: Role) -> UserEntry {
         name: name.to_string(),
         password_hash: hash_password(password).expect("hash"),
         role,
+        scope: None,
     }
 }
 
@@ -292,11 +293,13 @@ async fn users_sign_in_with_roles_sessions_and_tokens() {
             name: "grafana".into(),
             sha256: token_sha256(&viewer_token),
             role: Role::Viewer,
+            scope: None,
         },
         TokenEntry {
             name: "ops-script".into(),
             sha256: token_sha256(&admin_token),
             role: Role::Admin,
+            scope: None,
         },
     ];
     let running = eventscope::start(make(tokens.clone()))
@@ -758,7 +761,10 @@ async fn the_binary_prints_config_entries_that_sign_in() {
     assert_eq!(config.auth_mode, AuthMode::Users);
     let users = eventscope::access::users::Users::new(&config.users, &config.tokens);
     assert_eq!(users.verify("ana", "pw one"), Some(Role::Operator));
-    assert_eq!(users.token(&token), Some(("ci", Role::Admin)));
+    assert_eq!(
+        users.token(&token).map(|(n, g)| (n, g.role)),
+        Some(("ci", Role::Admin))
+    );
     let empty = run_binary(&["hash-password"], "").await;
     assert!(!empty.status.success(), "no password, no hash");
 
@@ -991,11 +997,13 @@ async fn a_proxy_names_users_and_their_groups_map_to_roles() {
                 group: Some("platform-admins".into()),
                 group_regex: None,
                 role: Role::Admin,
+                scope: None,
             },
             RoleRule {
                 group: None,
                 group_regex: Some("^team-.*-oncall$".into()),
                 role: Role::Operator,
+                scope: None,
             },
         ];
         config.default_role = default_role;
@@ -1211,6 +1219,7 @@ async fn oidc_sign_in_maps_groups_to_roles() {
         group: Some("ops".into()),
         group_regex: None,
         role: Role::Operator,
+        scope: None,
     }];
     config.default_role = DefaultRole::None;
     let running = eventscope::start(config).await.expect("app starts");
@@ -1309,6 +1318,7 @@ async fn a_flood_of_refusals_is_audited_at_20_a_second_and_the_rest_counted() {
         name: "ops".into(),
         sha256: token_sha256(&admin),
         role: Role::Admin,
+        scope: None,
     }];
     let running = eventscope::start(config).await.expect("app starts");
     let addr = running.addr;

@@ -12,12 +12,16 @@
 
 pub mod audit;
 pub mod defences;
+pub mod lens;
+pub mod mask;
 pub mod oidc;
 pub mod roles;
+pub mod scope;
 pub mod session;
 pub mod users;
 
 pub use app::api::{Identity, Role};
+pub use lens::Lens;
 
 use crate::AppState;
 use audit::{Action, Audit};
@@ -175,6 +179,10 @@ pub struct Access {
     sign_ins: Arc<tokio::sync::Semaphore>,
     proxy: Option<Proxy>,
     oidc: Option<oidc::Oidc>,
+    /// The subject scopes, by name.
+    scopes: std::collections::HashMap<String, Arc<scope::Scope>>,
+    /// What each role sees masked.
+    masking: mask::Masking,
     /// Where audit records go.
     pub audit: Audit,
 }
@@ -202,7 +210,11 @@ impl Access {
                     .map_err(|_| AccessError::NoProxy)?,
                 groups_header: axum::http::HeaderName::try_from(p.groups_header.as_str())
                     .map_err(|_| AccessError::NoProxy)?,
-                roles: roles::RoleMap::new(&config.role_mapping, config.default_role),
+                roles: roles::RoleMap::new(
+                    &config.role_mapping,
+                    config.default_role,
+                    config.default_scope.as_deref(),
+                ),
             }),
             (None, AuthMode::Proxy) => return Err(AccessError::NoProxy),
             _ => None,
@@ -210,7 +222,11 @@ impl Access {
         let oidc = match (&config.oidc, config.auth_mode) {
             (Some(o), AuthMode::Oidc) => Some(oidc::Oidc::new(
                 o.clone(),
-                roles::RoleMap::new(&config.role_mapping, config.default_role),
+                roles::RoleMap::new(
+                    &config.role_mapping,
+                    config.default_role,
+                    config.default_scope.as_deref(),
+                ),
             )),
             (None, AuthMode::Oidc) => return Err(AccessError::NoOidc),
             _ => None,
@@ -242,6 +258,12 @@ impl Access {
             sign_ins: Arc::new(tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE)),
             proxy,
             oidc,
+            scopes: config
+                .scopes
+                .iter()
+                .map(|(name, entry)| (name.clone(), Arc::new(scope::Scope::new(name, entry))))
+                .collect(),
+            masking: mask::Masking::new(&config.masks),
             audit,
         })
     }
@@ -254,8 +276,17 @@ impl Access {
                 name: String::new(),
                 role: Role::Admin,
                 signed_in: false,
+                scope: None,
             });
         }
+        let known = |name: String, grant: &users::Grant, signed_in: bool| {
+            Who::Known(Identity {
+                name,
+                role: grant.role,
+                signed_in,
+                scope: grant.scope.clone(),
+            })
+        };
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -263,11 +294,7 @@ impl Access {
                 .and_then(|a| a.strip_prefix("Bearer "))
                 .unwrap_or("");
             return match self.users.token(token) {
-                Some((name, role)) => Who::Known(Identity {
-                    name: name.to_string(),
-                    role,
-                    signed_in: false,
-                }),
+                Some((name, grant)) => known(name.to_string(), grant, false),
                 None => Who::Refused(String::new(), "an unknown or revoked API token"),
             };
         }
@@ -285,22 +312,39 @@ impl Access {
             ),
             // OpenID Connect: the role was decided at sign-in.
             Some(Ok(s)) if self.mode == AuthMode::Oidc => match s.role {
-                Some(role) => Who::Known(Identity {
-                    name: s.user,
-                    role,
-                    signed_in: true,
-                }),
+                Some(role) => {
+                    let grant = users::Grant {
+                        role,
+                        scope: s.scope,
+                    };
+                    known(s.user, &grant, true)
+                }
                 None => Who::Refused(s.user, "a session without a role"),
             },
-            Some(Ok(s)) => match self.users.role_of(&s.user) {
-                Some(role) => Who::Known(Identity {
-                    name: s.user,
-                    role,
-                    signed_in: true,
-                }),
+            Some(Ok(s)) => match self.users.grant_of(&s.user) {
+                Some(grant) => known(s.user, grant, true),
                 None => Who::Refused(s.user, "a session of a user no longer configured"),
             },
         }
+    }
+
+    /// What `who` sees of the events: their scope and their role's masks.
+    /// `Err`: their scope is not (or no longer) configured.
+    pub fn lens(&self, who: &Identity) -> Result<Lens, String> {
+        let scope = match &who.scope {
+            None => None,
+            Some(name) => Some(Arc::clone(self.scopes.get(name).ok_or_else(|| {
+                format!(
+                    "{}'s scope {name:?} is not configured; ask an admin",
+                    who.name
+                )
+            })?)),
+        };
+        Ok(Lens {
+            scope,
+            masks: self.masking.for_role(who.role),
+            role: who.role,
+        })
     }
 }
 
@@ -328,10 +372,11 @@ impl Proxy {
             return Who::Refused(String::new(), "no user from the proxy");
         }
         match self.roles.role_for(&text(&self.groups_header)) {
-            Some(role) => Who::Known(Identity {
+            Some(grant) => Who::Known(Identity {
                 name: user,
-                role,
+                role: grant.role,
                 signed_in: false,
+                scope: grant.scope,
             }),
             None => Who::NoRole(user),
         }
@@ -374,6 +419,13 @@ pub fn needed(method: &Method, path: &str) -> Option<Role> {
     } else {
         Some(Role::Viewer)
     }
+}
+
+/// Whether `path` answers a scoped user with their scope applied. What
+/// cannot be tied to subjects (the log's density, the server-drawn charts,
+/// `/metrics`' per-subject series) is refused to them instead.
+fn scope_aware(path: &str) -> bool {
+    !(path == "/metrics" || path == "/api/v1/timeline" || path.starts_with("/api/v1/charts/"))
 }
 
 /// Whether `path` is a page (answered with a redirect to sign in, or an
@@ -473,9 +525,31 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
         );
         return refuse(StatusCode::FORBIDDEN, &path, message);
     }
+    let lens = match access.lens(&who) {
+        Ok(lens) => lens,
+        Err(message) => {
+            access.audit.record(
+                Action::Denied,
+                &who.name,
+                Some(who.role),
+                from,
+                &what,
+                message.clone(),
+            );
+            return refuse(StatusCode::FORBIDDEN, &path, message);
+        }
+    };
+    if lens.scope.is_some() && !scope_aware(&path) {
+        let message = format!(
+            "{what} is not available to a user with a subject scope ({}): it would show              events or totals of every subject",
+            who.scope.as_deref().unwrap_or("")
+        );
+        return refuse(StatusCode::FORBIDDEN, &path, message);
+    }
     let changes = !defences::reads_only(&method);
     let (name, role) = (who.name.clone(), who.role);
     request.extensions_mut().insert(who);
+    request.extensions_mut().insert(lens);
     let response = next.run(request).await;
     if changes && response.status().is_success() {
         access.audit.record(
@@ -823,7 +897,7 @@ async fn oidc_callback(
         Ok(s) => s,
         Err(why) => return failed("", why),
     };
-    let Some(role) = signed_in.role else {
+    let Some(grant) = signed_in.role.clone() else {
         let message = format!(
             "{} signed in at the provider, but none of their groups ({}) has a role here; ask an admin",
             signed_in.user,
@@ -842,14 +916,14 @@ async fn oidc_callback(
     access.audit.record(
         Action::SignIn,
         &signed_in.user,
-        Some(role),
+        Some(grant.role),
         from,
         "GET /auth/callback",
         format!("{} signed in at {}", signed_in.user, provider.issuer()),
     );
     let jar = access
         .sessions
-        .start(&signed_in.user, Some(role), now_s(), over_https(&headers));
+        .start(&signed_in.user, Some(&grant), now_s(), over_https(&headers));
     let mut response = (jar, Redirect::to(&next)).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -7,7 +7,6 @@
 //! an encrypted cookie of their own for 10 minutes; nothing is kept on the
 //! server.
 
-use super::Role;
 use super::roles::RoleMap;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -149,8 +148,8 @@ pub struct SignedIn {
     pub user: String,
     /// Their groups, as the provider listed them.
     pub groups: Vec<String>,
-    /// The role those groups map to; `None`: no access.
-    pub role: Option<Role>,
+    /// The role (and scope) those groups map to; `None`: no access.
+    pub role: Option<super::users::Grant>,
 }
 
 impl Oidc {

@@ -5,6 +5,7 @@
 //! default role (`default_role`; `"none"`: no access).
 
 use super::Role;
+use super::users::Grant;
 use serde::Deserialize;
 
 /// A `[[role_mapping]]` entry of the config file.
@@ -20,6 +21,9 @@ pub struct RoleRule {
     pub group_regex: Option<String>,
     /// The role the rule gives.
     pub role: Role,
+    /// The subject scope (`[scopes.NAME]`) it gives with the role, if any.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// `default_role` in the config file: a role, or `none` (no access).
@@ -63,8 +67,8 @@ enum Matcher {
 
 /// The rules, compiled.
 pub struct RoleMap {
-    rules: Vec<(Matcher, Role)>,
-    default: Option<Role>,
+    rules: Vec<(Matcher, Grant)>,
+    default: Option<Grant>,
 }
 
 impl std::fmt::Debug for RoleMap {
@@ -99,19 +103,30 @@ fn compile(rule: &RoleRule) -> Result<Matcher, (&'static str, String)> {
 impl RoleMap {
     /// From the config's rules (already checked: a rule that does not
     /// compile is left out).
-    pub fn new(rules: &[RoleRule], default: DefaultRole) -> RoleMap {
+    pub fn new(rules: &[RoleRule], default: DefaultRole, default_scope: Option<&str>) -> RoleMap {
         RoleMap {
             rules: rules
                 .iter()
-                .filter_map(|r| compile(r).ok().map(|m| (m, r.role)))
+                .filter_map(|r| {
+                    compile(r).ok().map(|m| {
+                        let grant = Grant {
+                            role: r.role,
+                            scope: r.scope.clone(),
+                        };
+                        (m, grant)
+                    })
+                })
                 .collect(),
-            default: default.role(),
+            default: default.role().map(|role| Grant {
+                role,
+                scope: default_scope.map(str::to_string),
+            }),
         }
     }
 
     /// The role of a user in `groups` (a header's comma-separated list):
     /// the first rule that matches one of them, else the default.
-    pub fn role_for(&self, groups: &str) -> Option<Role> {
+    pub fn role_for(&self, groups: &str) -> Option<Grant> {
         let groups: Vec<&str> = groups.split(',').map(str::trim).collect();
         self.role_for_groups(&groups)
     }
@@ -119,7 +134,7 @@ impl RoleMap {
     /// The role of a user in `groups`: the first rule that matches one of
     /// them (the first [`MAX_GROUPS`] of at most [`MAX_GROUP_BYTES`] each),
     /// else the default.
-    pub fn role_for_groups(&self, groups: &[&str]) -> Option<Role> {
+    pub fn role_for_groups(&self, groups: &[&str]) -> Option<Grant> {
         let groups: Vec<&str> = groups
             .iter()
             .copied()
@@ -134,8 +149,8 @@ impl RoleMap {
                     Matcher::Pattern(re) => re.is_match(g),
                 })
             })
-            .map(|(_, role)| *role)
-            .or(self.default)
+            .map(|(_, grant)| grant.clone())
+            .or_else(|| self.default.clone())
     }
 }
 
@@ -148,7 +163,12 @@ mod tests {
             group: group.map(str::to_string),
             group_regex: regex.map(str::to_string),
             role,
+            scope: (role == Role::Viewer).then(|| "viewers".to_string()),
         }
+    }
+
+    fn role(grant: Option<Grant>) -> Option<Role> {
+        grant.map(|g| g.role)
     }
 
     #[test]
@@ -158,21 +178,39 @@ mod tests {
             rule(None, Some("^team-.*-oncall$"), Role::Operator),
             rule(Some("everyone"), None, Role::Viewer),
         ];
-        let map = RoleMap::new(&rules, DefaultRole::None);
-        assert_eq!(map.role_for("everyone, platform-admins"), Some(Role::Admin));
+        let map = RoleMap::new(&rules, DefaultRole::None, None);
         assert_eq!(
-            map.role_for("team-pay-oncall,everyone"),
+            role(map.role_for("everyone, platform-admins")),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            role(map.role_for("team-pay-oncall,everyone")),
             Some(Role::Operator)
         );
-        assert_eq!(map.role_for("x-team-pay-oncall"), None, "anchored");
-        assert_eq!(map.role_for("everyone"), Some(Role::Viewer));
-        assert_eq!(map.role_for("contractors"), None);
-        assert_eq!(map.role_for(""), None);
-        let open = RoleMap::new(&rules, DefaultRole::Viewer);
-        assert_eq!(open.role_for("contractors"), Some(Role::Viewer));
+        assert_eq!(role(map.role_for("x-team-pay-oncall")), None, "anchored");
+        assert_eq!(role(map.role_for("everyone")), Some(Role::Viewer));
+        assert_eq!(role(map.role_for("contractors")), None);
+        assert_eq!(role(map.role_for("")), None);
+        let open = RoleMap::new(&rules, DefaultRole::Viewer, Some("guests"));
+        assert_eq!(
+            open.role_for("contractors"),
+            Some(Grant {
+                role: Role::Viewer,
+                scope: Some("guests".to_string())
+            })
+        );
+        assert_eq!(
+            map.role_for("everyone").and_then(|g| g.scope),
+            Some("viewers".to_string()),
+            "a rule gives its scope with its role"
+        );
         // A group named exactly is not a pattern.
-        let dots = RoleMap::new(&[rule(Some("a.b"), None, Role::Admin)], DefaultRole::None);
-        assert_eq!(dots.role_for("axb"), None);
+        let dots = RoleMap::new(
+            &[rule(Some("a.b"), None, Role::Admin)],
+            DefaultRole::None,
+            None,
+        );
+        assert_eq!(role(dots.role_for("axb")), None);
         assert!(check_rule(&rule(None, Some("("), Role::Admin)).is_err());
         assert!(check_rule(&rule(Some("a"), Some("b"), Role::Admin)).is_err());
         assert!(check_rule(&rule(None, None, Role::Admin)).is_err());

@@ -31,6 +31,9 @@ pub struct Session {
     /// (OpenID Connect: the provider's groups decided it at sign-in).
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub role: Option<super::Role>,
+    /// The subject scope decided with that role, if any.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The key and lifetime of sessions.
@@ -112,19 +115,20 @@ impl Sessions {
 
     /// A jar setting a new session cookie for `user`. `secure`: the page
     /// was served over HTTPS (the cookie then never travels in clear).
-    /// `role`: kept in the cookie when the config file does not say it
-    /// (OpenID Connect).
+    /// `grant`: the role and scope, kept in the cookie when the config
+    /// file does not say them (OpenID Connect).
     pub fn start(
         &self,
         user: &str,
-        role: Option<super::Role>,
+        grant: Option<&super::users::Grant>,
         now_s: i64,
         secure: bool,
     ) -> PrivateCookieJar {
         let session = Session {
             user: user.to_string(),
             ends: now_s + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2),
-            role,
+            role: grant.map(|g| g.role),
+            scope: grant.and_then(|g| g.scope.clone()),
         };
         let value = serde_json::to_string(&session).unwrap_or_default();
         self.seal(COOKIE, value, self.lifetime, secure)
@@ -169,6 +173,7 @@ mod tests {
                 user: "ana".into(),
                 ends: 4_600,
                 role: None,
+                scope: None,
             }))
         );
         assert_eq!(sessions.read(&headers, 4_600), Some(Err(Refused::Expired)));

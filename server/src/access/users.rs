@@ -20,6 +20,10 @@ pub struct UserEntry {
     pub password_hash: String,
     /// What the user may do.
     pub role: Role,
+    /// The subject scope (`[scopes.NAME]`) limiting what they see; none:
+    /// every subject.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for UserEntry {
@@ -27,6 +31,7 @@ impl std::fmt::Debug for UserEntry {
         f.debug_struct("UserEntry")
             .field("name", &self.name)
             .field("role", &self.role)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -42,6 +47,9 @@ pub struct TokenEntry {
     pub sha256: String,
     /// What the token may do.
     pub role: Role,
+    /// The subject scope limiting what it reads; none: every subject.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenEntry {
@@ -49,6 +57,7 @@ impl std::fmt::Debug for TokenEntry {
         f.debug_struct("TokenEntry")
             .field("name", &self.name)
             .field("role", &self.role)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -97,10 +106,20 @@ pub const MAX_NAME: usize = 128;
 /// hashing it would cost time for nothing).
 pub const MAX_PASSWORD: usize = 1024;
 
+/// What a user or token is given: a role and, maybe, a subject scope (by
+/// name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// What they may do.
+    pub role: Role,
+    /// The scope limiting what they see, if any.
+    pub scope: Option<String>,
+}
+
 /// The users and tokens, for checking sign-ins and requests.
 pub struct Users {
-    users: HashMap<String, (String, Role)>,
-    tokens: HashMap<[u8; 32], (String, Role)>,
+    users: HashMap<String, (String, Grant)>,
+    tokens: HashMap<[u8; 32], (String, Grant)>,
     /// A hash of nobody's password, checked for unknown names so a wrong
     /// name takes as long as a wrong password.
     decoy: String,
@@ -121,13 +140,23 @@ impl Users {
         Users {
             users: users
                 .iter()
-                .map(|u| (u.name.clone(), (u.password_hash.clone(), u.role)))
+                .map(|u| {
+                    let grant = Grant {
+                        role: u.role,
+                        scope: u.scope.clone(),
+                    };
+                    (u.name.clone(), (u.password_hash.clone(), grant))
+                })
                 .collect(),
             tokens: tokens
                 .iter()
                 .filter_map(|t| {
                     let digest: [u8; 32] = hex::decode(&t.sha256).ok()?.try_into().ok()?;
-                    Some((digest, (t.name.clone(), t.role)))
+                    let grant = Grant {
+                        role: t.role,
+                        scope: t.scope.clone(),
+                    };
+                    Some((digest, (t.name.clone(), grant)))
                 })
                 .collect(),
             decoy: hash_password(&random_token()).unwrap_or_default(),
@@ -139,16 +168,16 @@ impl Users {
         self.users.is_empty() && self.tokens.is_empty()
     }
 
-    /// The role of user `name`, if it is (still) configured.
-    pub fn role_of(&self, name: &str) -> Option<Role> {
-        self.users.get(name).map(|(_, r)| *r)
+    /// What user `name` is given, if it is (still) configured.
+    pub fn grant_of(&self, name: &str) -> Option<&Grant> {
+        self.users.get(name).map(|(_, g)| g)
     }
 
     /// The user `name` with password `password`: its role, or `None`.
     /// Slow on purpose (argon2): call it off the async workers.
     pub fn verify(&self, name: &str, password: &str) -> Option<Role> {
         let (hash, role) = match self.users.get(name) {
-            Some((hash, role)) => (hash.as_str(), Some(*role)),
+            Some((hash, grant)) => (hash.as_str(), Some(grant.role)),
             None => (self.decoy.as_str(), None),
         };
         if password.len() > MAX_PASSWORD {
@@ -161,10 +190,10 @@ impl Users {
         role.filter(|_| ok)
     }
 
-    /// The token's name and role, if it is configured.
-    pub fn token(&self, token: &str) -> Option<(&str, Role)> {
+    /// The token's name and grant, if it is configured.
+    pub fn token(&self, token: &str) -> Option<(&str, &Grant)> {
         let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        self.tokens.get(&digest).map(|(n, r)| (n.as_str(), *r))
+        self.tokens.get(&digest).map(|(n, g)| (n.as_str(), g))
     }
 }
 
@@ -209,25 +238,37 @@ mod tests {
                 name: "ana".into(),
                 password_hash: hash.clone(),
                 role: Role::Operator,
+                scope: None,
             }],
             &[TokenEntry {
                 name: "ci".into(),
                 sha256: token_sha256(&token),
                 role: Role::Viewer,
+                scope: Some("payments".into()),
             }],
         );
         assert_eq!(users.verify("ana", "correct horse"), Some(Role::Operator));
         assert_eq!(users.verify("ana", "correct horse "), None);
         assert_eq!(users.verify("bob", "correct horse"), None);
         assert_eq!(users.verify("ana", &"x".repeat(MAX_PASSWORD + 1)), None);
-        assert_eq!(users.token(&token), Some(("ci", Role::Viewer)));
+        assert_eq!(
+            users.token(&token),
+            Some((
+                "ci",
+                &Grant {
+                    role: Role::Viewer,
+                    scope: Some("payments".into())
+                }
+            ))
+        );
         assert_eq!(users.token(&random_token()), None);
         assert!(!hash.contains("correct horse"));
         assert!(
             check_user(&UserEntry {
                 name: "ana".into(),
                 password_hash: hash,
-                role: Role::Admin
+                role: Role::Admin,
+                scope: None,
             })
             .is_ok()
         );
@@ -235,7 +276,8 @@ mod tests {
             check_user(&UserEntry {
                 name: "ana".into(),
                 password_hash: "hunter2".into(),
-                role: Role::Admin
+                role: Role::Admin,
+                scope: None,
             })
             .map_err(|(k, _)| k),
             Err("password_hash")
@@ -244,7 +286,8 @@ mod tests {
             check_token(&TokenEntry {
                 name: "ci".into(),
                 sha256: "abc".into(),
-                role: Role::Admin
+                role: Role::Admin,
+                scope: None,
             })
             .map_err(|(k, _)| k),
             Err("sha256")

@@ -5,6 +5,7 @@
 
 use super::error::AppError;
 use crate::AppState;
+use crate::access::Lens;
 use crate::ingest::decode::{self, Kind, Level};
 use crate::projection::builtin;
 use crate::projection::timetravel::{self, TravelError};
@@ -15,7 +16,7 @@ use app::api::{
 };
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::routing::get;
 use base64::Engine;
 use std::sync::Arc;
@@ -264,10 +265,29 @@ fn preview(payload: &[u8]) -> String {
 
 /// An event as listed, for the API and the live tail.
 pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSummary {
+    summary_of(decoders, e, e.payload())
+}
+
+/// An event as listed to someone with `masks`: its message and preview
+/// read from the masked payload.
+pub(crate) fn summary_masked(
+    decoders: &decode::Decoders,
+    e: &EventRef<'_>,
+    masks: Option<&crate::access::mask::Masks>,
+) -> EventSummary {
+    match masks.and_then(|m| m.payload(e.payload())) {
+        Some((masked, _)) => summary_of(decoders, e, masked.as_bytes()),
+        None => summary(decoders, e),
+    }
+}
+
+/// An event as listed, its message and preview read from `payload` (the
+/// stored one, or a masked copy).
+fn summary_of(decoders: &decode::Decoders, e: &EventRef<'_>, payload: &[u8]) -> EventSummary {
     // The message is not in the index (only warn+ ones are interned):
     // decoding the payload again is cheap for a page of events, and exact
     // because decoding is deterministic.
-    let decoded = decoders.decode(e.subject(), e.payload());
+    let decoded = decoders.decode(e.subject(), payload);
     let (stream, seq) = match e.stream_seq() {
         Some((s, q)) => (Some(s.to_string()), Some(q)),
         None => (None, None),
@@ -297,7 +317,7 @@ pub(crate) fn summary(decoders: &decode::Decoders, e: &EventRef<'_>) -> EventSum
         duplicate: e.is_duplicate(),
         stream,
         seq,
-        preview: preview(e.payload()),
+        preview: preview(payload),
     }
 }
 
@@ -329,9 +349,17 @@ async fn turn(
 
 async fn list_events(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventPage>, AppError> {
-    page_of(&state, parse_query(raw.as_deref())?).await
+    page_of(&state, seen_through(parse_query(raw.as_deref())?, &lens)).await
+}
+
+/// `q` limited to what `lens` shows: its scope's subjects, its masks.
+pub(crate) fn seen_through(mut q: Query, lens: &Lens) -> Query {
+    q.scope = lens.scope.clone();
+    q.masks = lens.masks.clone();
+    q
 }
 
 /// The page of events `q` asks for, with a query's turn, off the async
@@ -353,11 +381,12 @@ async fn page_of(state: &AppState, q: Query) -> Result<Json<EventPage>, AppError
 /// filters and paging, on the `eventscope.audit.>` subjects only.
 async fn list_audit(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventPage>, AppError> {
     let mut q = parse_query(raw.as_deref())?;
     q.subject = Some(format!("{}>", crate::access::audit::SUBJECT_PREFIX));
-    page_of(&state, q).await
+    page_of(&state, seen_through(q, &lens)).await
 }
 
 /// Runs `q` on the log in slices of [`SLICE_EVENTS`] examined events,
@@ -388,8 +417,12 @@ pub(crate) fn query_sliced(
         let (found, next, n, bytes) = {
             let store = store.read();
             let page = store.query(&q);
-            let found: Vec<EventSummary> =
-                page.events.iter().map(|e| summary(decoders, e)).collect();
+            let masks = q.masks.as_deref();
+            let found: Vec<EventSummary> = page
+                .events
+                .iter()
+                .map(|e| summary_masked(decoders, e, masks))
+                .collect();
             (found, page.next_before, page.scanned, page.scanned_bytes)
         };
         events.extend(found);
@@ -420,6 +453,7 @@ pub(crate) fn query_sliced(
 
 async fn get_event(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, AppError> {
     let id: u64 = id.parse().map_err(|_| {
@@ -429,7 +463,8 @@ async fn get_event(
         ))
     })?;
     let store = state.store.read();
-    let Some(e) = store.get(id) else {
+    // An event out of the asker's scope is as absent as an evicted one.
+    let Some(e) = store.get(id).filter(|e| lens.allows(e.subject())) else {
         let held = match (store.first_id(), store.last_id()) {
             (Some(a), Some(b)) => format!("the log holds events {a} to {b}"),
             _ => "the log is empty".to_string(),
@@ -439,16 +474,28 @@ async fn get_event(
         )));
     };
     let payload = e.payload();
-    let (payload_text, payload_base64) = match std::str::from_utf8(payload) {
-        Ok(t) => (Some(t.to_string()), None),
-        Err(_) => (
-            None,
-            Some(base64::engine::general_purpose::STANDARD.encode(payload)),
-        ),
+    let masks = lens.masks.as_deref();
+    let (mut masked, mut headers) = (Vec::new(), e.headers());
+    let (payload_text, payload_base64) = match masks.and_then(|m| m.payload(payload)) {
+        Some((text, paths)) => {
+            masked = paths;
+            (Some(text), None)
+        }
+        None => match std::str::from_utf8(payload) {
+            Ok(t) => (Some(t.to_string()), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(payload)),
+            ),
+        },
     };
+    if let Some(m) = masks {
+        masked.extend(m.headers(&mut headers));
+    }
     Ok(Json(EventDetail {
-        summary: summary(&state.decoders, &e),
-        headers: e.headers(),
+        summary: summary_masked(&state.decoders, &e, masks),
+        headers,
+        masked,
         payload_text,
         payload_base64,
         samples: e
@@ -471,6 +518,7 @@ async fn list_projections(State(state): State<AppState>) -> Json<ProjectionList>
 
 async fn get_projection(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ProjectionState>, AppError> {
@@ -491,7 +539,9 @@ async fn get_projection(
         .find(|d| d.name == name)
         .map_or(Window::M1, |d| d.default_window());
     let (window, at) = window_and_at(raw.as_deref(), window)?;
-    projection_state(&state, name, window, at).await.map(Json)
+    let mut projection = projection_state(&state, name, window, at).await?;
+    lens.projection(&mut projection);
+    Ok(Json(projection))
 }
 
 fn parse_window(value: &str) -> Result<Window, AppError> {
@@ -550,6 +600,7 @@ async fn projection_state(
             at_ms: now,
             last_event_id: rebuilt.last_id(),
             live: false,
+            scoped: false,
             body,
         })
     })
@@ -684,6 +735,7 @@ async fn get_chart(
 /// `id`) with its steps, live or as of `at`.
 async fn get_flow(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<app::api::FlowDetail>, AppError> {
@@ -713,19 +765,24 @@ async fn get_flow(
             .await?
         }
     };
-    detail.map(Json).ok_or_else(|| missing(&id))
+    detail
+        .and_then(|d| lens.flow(d))
+        .map(Json)
+        .ok_or_else(|| missing(&id))
 }
 
 /// `GET /api/v1/schemas`: every inferred payload schema, live.
 async fn get_schemas(
     State(state): State<AppState>,
+    Extension(lens): Extension<Lens>,
 ) -> Result<Json<app::api::SchemaList>, AppError> {
-    state
+    let mut list = state
         .hub
         .schemas()
         .await
-        .map(Json)
-        .map_err(|e| AppError::Unavailable(e.to_string()))
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    lens.schemas(&mut list);
+    Ok(Json(list))
 }
 
 /// `GET /api/v1/demo`: the demo producer's scenarios, rates and what each

@@ -2,7 +2,8 @@
 //! `Aggregator`). It selects over shutdown, the publish tick, subscription
 //! commands and ingested events, in that order of priority.
 
-use crate::api::v1::{MAX_TIMELINE_BUCKETS, parse_filter, summary, timeline};
+use crate::access::Lens;
+use crate::api::v1::{MAX_TIMELINE_BUCKETS, parse_filter, seen_through, summary_masked, timeline};
 use crate::event::NewEvent;
 use crate::ingest::decode::Decoders;
 use crate::projection::builtin::Projections;
@@ -74,6 +75,7 @@ enum PendingSnapshot {
 enum Command {
     Subscribe {
         view: View,
+        lens: Lens,
         reply: oneshot::Sender<Result<Pending, String>>,
     },
     Projection {
@@ -140,8 +142,18 @@ impl HubHandle {
     /// with filters that match nothing costs the hub's task nothing. The
     /// page covers the events up to where the deltas start, so none is
     /// missed or shown twice.
-    pub async fn subscribe(&self, view: View) -> Result<Result<Subscription, String>, HubStopped> {
-        let pending = match self.ask(|reply| Command::Subscribe { view, reply }).await? {
+    ///
+    /// `lens`: what the subscriber may see (their scope and masks); views
+    /// are shared by the subscribers who see the same.
+    pub async fn subscribe(
+        &self,
+        view: View,
+        lens: Lens,
+    ) -> Result<Result<Subscription, String>, HubStopped> {
+        let pending = match self
+            .ask(|reply| Command::Subscribe { view, lens, reply })
+            .await?
+        {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -235,13 +247,21 @@ impl HubHandle {
 /// One watched view: its frame number, its subscribers, and what the last
 /// frame left the clients holding (deltas are computed against it).
 struct Topic {
+    /// The view's key as its frames carry it ([`View::key`]).
+    public: String,
+    /// What its subscribers may see.
+    lens: Lens,
     seq: u64,
     tx: broadcast::Sender<SharedFrame>,
     state: TopicState,
 }
 
 enum TopicState {
-    Counts,
+    /// The counts table; for a scoped lens, the rows of its subjects
+    /// (deltas carry changed rows only; totals are sums of these).
+    Counts {
+        rows: Option<std::collections::BTreeMap<String, app::wire::SubjectCount>>,
+    },
     /// A projection; `last` is the JSON of the state clients hold.
     Projection {
         name: String,
@@ -544,6 +564,7 @@ impl Hub {
             at_ms: now,
             last_event_id: self.folds.view().last_id(),
             live: true,
+            scoped: false,
             body,
         })
     }
@@ -570,8 +591,14 @@ impl Hub {
     /// how many more matched.
     /// A subscription to `view`: its topic's current state as a snapshot,
     /// and a receiver of the topic's frames after it.
-    fn subscribe(&mut self, view: View) -> Result<Pending, String> {
-        let key = view.key();
+    fn subscribe(&mut self, view: View, lens: Lens) -> Result<Pending, String> {
+        let public = view.key();
+        // Subscribers who see differently watch different topics.
+        let key = if lens.is_clear() {
+            public.clone()
+        } else {
+            format!("{}\u{1}{public}", lens.key())
+        };
         if !self.topics.contains_key(&key) {
             if self.topics.len() >= MAX_TOPICS {
                 return Err(format!(
@@ -579,16 +606,29 @@ impl Hub {
                      unsubscribe from some, or share views between clients"
                 ));
             }
-            let state = self.new_topic(&view)?;
+            let state = self.new_topic(&view, &lens)?;
             let (tx, _) = broadcast::channel(CLIENT_BUFFER_FRAMES);
-            self.topics.insert(key.clone(), Topic { seq: 0, tx, state });
+            self.topics.insert(
+                key.clone(),
+                Topic {
+                    public: public.clone(),
+                    lens,
+                    seq: 0,
+                    tx,
+                    state,
+                },
+            );
         }
         if matches!(view, View::Counts) {
             self.refresh_status();
         }
         let topic = &self.topics[&key];
         let data = match &topic.state {
-            TopicState::Counts => ViewData::Counts(self.counts.snapshot()),
+            TopicState::Counts { .. } => {
+                let mut counts = self.counts.snapshot();
+                topic.lens.counts(&mut counts);
+                ViewData::Counts(counts)
+            }
             TopicState::Projection { last, .. } => ViewData::Projection(
                 serde_json::from_value(last.clone()).map_err(|e| e.to_string())?,
             ),
@@ -612,27 +652,40 @@ impl Hub {
                         upto: *last_id,
                     },
                     deltas: topic.tx.subscribe(),
-                    key,
+                    key: public,
                 });
             }
         };
         Ok(Pending {
             seq: topic.seq,
-            snapshot: PendingSnapshot::Ready(encode(&key, topic.seq, Body::Snapshot { data })),
+            snapshot: PendingSnapshot::Ready(encode(&public, topic.seq, Body::Snapshot { data })),
             deltas: topic.tx.subscribe(),
-            key,
+            key: public,
         })
     }
 
     /// Checks a view and computes its first state.
-    fn new_topic(&self, view: &View) -> Result<TopicState, String> {
+    fn new_topic(&self, view: &View, lens: &Lens) -> Result<TopicState, String> {
         let store = self.store.read();
+        if lens.is_scoped() && matches!(view, View::Timeline { .. } | View::Chart { .. }) {
+            return Err(
+                "not available with a subject scope: it would show the events of every subject"
+                    .to_string(),
+            );
+        }
         Ok(match view {
-            View::Counts => TopicState::Counts,
+            View::Counts => TopicState::Counts {
+                rows: lens.is_scoped().then(|| {
+                    let mut counts = self.counts.snapshot();
+                    lens.counts(&mut counts);
+                    counts.subjects
+                }),
+            },
             View::Projection { name, window } => {
-                let state = self.projection(&store, name, *window).ok_or_else(|| {
+                let mut state = self.projection(&store, name, *window).ok_or_else(|| {
                     format!("no projection named {name:?}; GET /api/v1/projections lists them")
                 })?;
+                lens.projection(&mut state);
                 TopicState::Projection {
                     name: name.clone(),
                     window: *window,
@@ -671,7 +724,7 @@ impl Hub {
                     ));
                 }
                 TopicState::Tail {
-                    query: Box::new(parse_filter(filter)?),
+                    query: Box::new(seen_through(parse_filter(filter)?, lens)),
                     limit: *limit as usize,
                     last_id: store.last_id(),
                     served: self.ticks,
@@ -721,8 +774,16 @@ impl Hub {
                 let Some(topic) = topics.get_mut(key) else {
                     continue;
                 };
+                let lens = &topic.lens;
                 let delta = match &mut topic.state {
-                    TopicState::Counts => counts.clone().map(ViewDelta::Counts),
+                    TopicState::Counts { rows: None } => counts.clone().map(ViewDelta::Counts),
+                    TopicState::Counts { rows: Some(rows) } => counts.clone().map(|mut delta| {
+                        delta.subjects.retain(|s, _| lens.allows_row(s));
+                        rows.extend(delta.subjects.clone());
+                        delta.total = rows.values().map(|c| c.count).sum();
+                        delta.rate = rows.values().map(|c| c.rate).sum();
+                        ViewDelta::Counts(delta)
+                    }),
                     // The per-second history moves once a second: its 3,600
                     // buckets are not rebuilt and diffed at every tick.
                     TopicState::Projection { name, .. } if name == "rate_history" && !slow_turn => {
@@ -730,7 +791,10 @@ impl Hub {
                     }
                     TopicState::Projection { name, window, last } => self
                         .projection(&store, name, *window)
-                        .and_then(|state| patch(last, to_value(&state))),
+                        .and_then(|mut state| {
+                            lens.projection(&mut state);
+                            patch(last, to_value(&state))
+                        }),
                     TopicState::Timeline { buckets, last } => slow_turn
                         .then(|| patch(last, to_value(&self.timeline(&store, *buckets))))
                         .flatten(),
@@ -781,7 +845,9 @@ impl Hub {
                 if let Some(data) = delta {
                     topic.seq += 1;
                     // Err only means every subscriber left since the check.
-                    let _ = topic.tx.send(encode(key, topic.seq, Body::Delta { data }));
+                    let _ = topic
+                        .tx
+                        .send(encode(&topic.public, topic.seq, Body::Delta { data }));
                 }
             }
         }
@@ -823,8 +889,8 @@ impl Hub {
                     // merged again at most once a tick.
                     self.folds.refresh_older_than(self.tick);
                     match cmd {
-                    Command::Subscribe { view, reply } => {
-                        let _ = reply.send(self.subscribe(view));
+                    Command::Subscribe { view, lens, reply } => {
+                        let _ = reply.send(self.subscribe(view, lens));
                     }
                     Command::Projection { name, window, reply } => {
                         let store = self.store.read();
@@ -984,7 +1050,7 @@ pub fn tail_page(
             .events
             .iter()
             .rev()
-            .map(|e| summary(decoders, e))
+            .map(|e| summary_masked(decoders, e, q.masks.as_deref()))
             .collect(),
         skipped,
     }

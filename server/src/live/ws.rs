@@ -37,7 +37,9 @@ pub async fn handler(
     State(state): State<AppState>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::api::lenient::Peer>>>,
     Query(query): Query<WsQuery>,
+    lens: Option<axum::Extension<crate::access::Lens>>,
 ) -> Response {
+    let lens = lens.map(|l| l.0).unwrap_or_default();
     let ip = peer.map(|p| p.0.0.0.ip());
     if !state.ws_quotas.admit(ip) {
         state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
@@ -85,9 +87,33 @@ pub async fn handler(
                 return;
             }
             let quota = state.ws_quotas.client(ip);
-            serve(sink, stream, state.hub, state.stats, quota, state.shutdown).await;
+            let viewer = Viewer {
+                hub: state.hub,
+                lens,
+            };
+            serve(sink, stream, viewer, state.stats, quota, state.shutdown).await;
             drop(guard);
         })
+}
+
+/// Whom a live connection serves: the hub, seen through the client's
+/// [`crate::access::Lens`] (their scope and masks).
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// The hub.
+    pub hub: HubHandle,
+    /// What the client may see.
+    pub lens: crate::access::Lens,
+}
+
+impl From<HubHandle> for Viewer {
+    /// Seeing everything (no sign-in, or a test).
+    fn from(hub: HubHandle) -> Viewer {
+        Viewer {
+            hub,
+            lens: crate::access::Lens::default(),
+        }
+    }
 }
 
 /// The `/ws` query string.
@@ -353,7 +379,7 @@ pub const MAX_CLIENTS: u32 = 4_096;
 pub async fn serve<Tx, Rx, E>(
     mut sink: Tx,
     mut incoming: Rx,
-    hub: HubHandle,
+    viewer: Viewer,
     stats: Arc<Stats>,
     mut quota: Quota,
     shutdown: CancellationToken,
@@ -361,6 +387,7 @@ pub async fn serve<Tx, Rx, E>(
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, E>> + Unpin,
 {
+    let Viewer { hub, lens } = viewer;
     // A send that cannot complete within SEND_TIMEOUT means the client
     // stopped reading (its TCP window is shut): drop it and count it.
     let send = async |sink: &mut Tx, msg: Message| -> bool {
@@ -393,7 +420,7 @@ pub async fn serve<Tx, Rx, E>(
                     stats.ws_resyncs.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%key, missed, "ws client behind, resyncing");
                     let Some(view) = views.get(&key).cloned() else { continue };
-                    match subscribe(&hub, view, &mut streams).await {
+                    match subscribe(&hub, &lens, view, &mut streams).await {
                         Ok((msg, _)) => Some(msg),
                         Err(HubStopped) => break,
                     }
@@ -430,7 +457,7 @@ pub async fn serve<Tx, Rx, E>(
                             ))
                         } else {
                             views.insert(key.clone(), view.clone());
-                            match subscribe(&hub, view, &mut streams).await {
+                            match subscribe(&hub, &lens, view, &mut streams).await {
                                 Ok((msg, held)) => {
                                     // A view the server cannot serve is not held.
                                     if !held && views.remove(&key).is_some() {
@@ -496,11 +523,12 @@ pub async fn serve<Tx, Rx, E>(
 /// the view cannot be served and `false`.
 async fn subscribe(
     hub: &HubHandle,
+    lens: &crate::access::Lens,
     view: View,
     streams: &mut StreamMap<String, BroadcastStream<SharedFrame>>,
 ) -> Result<(Message, bool), HubStopped> {
     let key = view.key();
-    Ok(match hub.subscribe(view).await? {
+    Ok(match hub.subscribe(view, lens.clone()).await? {
         Ok(sub) => {
             streams.insert(sub.key, BroadcastStream::new(sub.deltas));
             (text(&sub.snapshot), true)
@@ -607,7 +635,7 @@ mod tests {
                 tokio::spawn(serve(
                     sink,
                     incoming,
-                    handle.clone(),
+                    handle.clone().into(),
                     Arc::clone(&stats),
                     Quota::unlimited(),
                     shutdown.clone(),
@@ -696,7 +724,7 @@ mod tests {
             let serving = tokio::spawn(serve(
                 sink,
                 incoming,
-                handle,
+                handle.into(),
                 Arc::clone(&stats),
                 Quota::unlimited(),
                 shutdown.clone(),
@@ -825,7 +853,7 @@ mod tests {
                     drop(client);
                     tokio::time::timeout(
                         Duration::from_secs(20),
-                        serve(sink, incoming, hub.clone(), Arc::clone(&stats), Quota::unlimited(), shutdown.clone()),
+                        serve(sink, incoming, hub.clone().into(), Arc::clone(&stats), Quota::unlimited(), shutdown.clone()),
                     )
                     .await
                     .expect("serving ends when the client leaves");

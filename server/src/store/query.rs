@@ -44,6 +44,41 @@ pub struct Query {
     pub max_scan_bytes: usize,
     /// Stop examining at this instant, cut short the same way.
     pub deadline: Option<std::time::Instant>,
+    /// Only subjects this scope allows (who asks may see no other).
+    pub scope: Option<std::sync::Arc<crate::access::scope::Scope>>,
+    /// The asker's masks: `q` and `field` match the masked payload too, so
+    /// a masked value cannot be found by guessing it.
+    pub masks: Option<std::sync::Arc<crate::access::mask::Masks>>,
+}
+
+impl Query {
+    /// Whether `subject` passes the subject filter and the scope.
+    fn subject_passes(&self, subject: &str) -> bool {
+        self.subject
+            .as_ref()
+            .is_none_or(|p| subject_matches(p, subject))
+            && self.scope.as_ref().is_none_or(|s| s.allows(subject))
+    }
+
+    /// Whether the masked payload still matches the text and field
+    /// filters (only asked of events whose stored payload matched).
+    fn masked_matches(&self, payload: &[u8]) -> bool {
+        let Some(masks) = &self.masks else {
+            return true;
+        };
+        if self.text.is_none() && self.fields.is_empty() {
+            return true;
+        }
+        match masks.payload(payload) {
+            None => true,
+            Some((masked, _)) => {
+                self.text
+                    .as_ref()
+                    .is_none_or(|t| t.is_in(masked.as_bytes()))
+                    && (self.fields.is_empty() || fields_match(masked.as_bytes(), &self.fields))
+            }
+        }
+    }
 }
 
 /// Free text to find in payloads, ASCII case-insensitively, in time linear
@@ -137,13 +172,14 @@ impl Store {
         let limit = q.limit.max(1);
         // Resolve the subject pattern against the dictionary once (events
         // that keep their own subject are matched one by one).
-        let subjects: Option<HashSet<u32>> = q.subject.as_ref().map(|p| {
-            self.subjects()
-                .iter()
-                .filter(|(_, s)| subject_matches(p, s))
-                .map(|(id, _)| id)
-                .collect()
-        });
+        let subjects: Option<HashSet<u32>> =
+            (q.subject.is_some() || q.scope.is_some()).then(|| {
+                self.subjects()
+                    .iter()
+                    .filter(|(_, s)| q.subject_passes(s))
+                    .map(|(id, _)| id)
+                    .collect()
+            });
         let service = match &q.service {
             Some(name) => match self.services().get(name) {
                 Some(id) => Some(id),
@@ -191,9 +227,7 @@ impl Store {
             if subjects.as_ref().is_some_and(|set| {
                 // A subject kept in the event is matched by its own text.
                 if e.subject_is_own() {
-                    !q.subject
-                        .as_ref()
-                        .is_some_and(|p| subject_matches(p, e.subject()))
+                    !q.subject_passes(e.subject())
                 } else {
                     !set.contains(&e.subject_id())
                 }
@@ -202,6 +236,7 @@ impl Store {
                 || q.kind.is_some_and(|k| e.kind() != k)
                 || q.text.as_ref().is_some_and(|t| !t.is_in(e.payload()))
                 || (!q.fields.is_empty() && !fields_match(e.payload(), &q.fields))
+                || !q.masked_matches(e.payload())
             {
                 continue;
             }
