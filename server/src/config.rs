@@ -988,7 +988,7 @@ impl Config {
                     )),
                     key,
                     message: format!(
-                        "no scope named {name:?}: define it as [scopes.{name}] with allow or deny                          patterns"
+                        "no scope named {name:?}: define it as [scopes.{name}] with allow or deny patterns"
                     ),
                 }),
                 _ => Ok(()),
@@ -1011,7 +1011,7 @@ impl Config {
                 at: line_prefix(key_line(text, None, "default_scope")),
                 key: "default_scope",
                 message: format!(
-                    "no scope named {name:?}: define it as [scopes.{name}] with allow or deny                      patterns"
+                    "no scope named {name:?}: define it as [scopes.{name}] with allow or deny patterns"
                 ),
             });
         }

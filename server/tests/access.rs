@@ -1394,3 +1394,319 @@ async fn a_flood_of_refusals_is_audited_at_20_a_second_and_the_rest_counted() {
     );
     running.stop().await;
 }
+
+/// Opens `/ws` with `Authorization: <auth>`.
+async fn ws_as(addr: SocketAddr, auth: &str) -> WsStream {
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/ws"),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("Authorization", auth.parse().expect("header"));
+    within("websocket connect", tokio_tungstenite::connect_async(req))
+        .await
+        .expect("websocket upgrade")
+        .0
+}
+
+/// GET `path` with `Authorization: <auth>`: status and JSON.
+async fn json_as(addr: SocketAddr, auth: &str, path: &str) -> (u16, serde_json::Value) {
+    let a = http(addr, "GET", path, &[("Authorization", auth)], "").await;
+    let v = serde_json::from_str(&a.body).unwrap_or(serde_json::Value::Null);
+    (a.status, v)
+}
+
+/// The subjects of an event page.
+fn subjects_of(page: &serde_json::Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["subject"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_and_masks_limit_what_each_reader_sees() {
+    use app::wire::{Body, ClientMsg, View, ViewData};
+    use eventscope::access::mask::MaskEntry;
+    use eventscope::access::scope::ScopeEntry;
+    let nats = nats_server(None).await;
+    let (admin_token, orders_token) = (random_token(), random_token());
+    let mut config = Config::attach(nats.url(), &["shop.>"]);
+    config.auth_mode = AuthMode::Users;
+    config.scopes.insert(
+        "orders".into(),
+        ScopeEntry {
+            allow: vec!["shop.orders.>".into()],
+            deny: vec!["shop.orders.internal.>".into()],
+        },
+    );
+    config.masks = vec![MaskEntry {
+        fields: vec!["card.number".into(), "**.password".into()],
+        headers: vec!["Authorization".into()],
+        roles: vec![Role::Viewer, Role::Operator],
+        remove: false,
+    }];
+    config.tokens = vec![
+        TokenEntry {
+            name: "ops".into(),
+            sha256: token_sha256(&admin_token),
+            role: Role::Admin,
+            scope: None,
+        },
+        TokenEntry {
+            name: "orders-team".into(),
+            sha256: token_sha256(&orders_token),
+            role: Role::Viewer,
+            scope: Some("orders".into()),
+        },
+    ];
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let (admin, orders) = (
+        format!("Bearer {admin_token}"),
+        format!("Bearer {orders_token}"),
+    );
+    let client = publisher(&nats.url()).await;
+    within("ingest's subscription is live", async {
+        loop {
+            client
+                .publish("shop.probe", "{}".into())
+                .await
+                .expect("publish");
+            client.flush().await.expect("flush");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let (_, page) =
+                json_as(addr, &admin, "/api/v1/events?subject=shop.probe&limit=1").await;
+            if !subjects_of(&page).is_empty() {
+                return;
+            }
+        }
+    })
+    .await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Authorization", "Basic c2VjcmV0LWhlYWRlcg==");
+    client
+        .publish_with_headers(
+            "shop.orders.created",
+            headers,
+            r#"{"order":7,"card":{"number":"4111-1111","brand":"visa"},"user":{"login":{"password":"hunter2"}},"msg":"order created"}"#.into(),
+        )
+        .await
+        .expect("publish");
+    for (subject, payload) in [
+        ("shop.orders.internal.audit", r#"{"who":"x"}"#),
+        ("shop.payments.done", r#"{"amount":5}"#),
+    ] {
+        client
+            .publish(subject, payload.into())
+            .await
+            .expect("publish");
+    }
+    client.flush().await.expect("flush");
+    let all = within("the three events are in", async {
+        loop {
+            let (_, page) = json_as(addr, &admin, "/api/v1/events?limit=100").await;
+            if subjects_of(&page).contains(&"shop.payments.done".to_string()) {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let id_of = |subject: &str| {
+        all["events"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["subject"] == subject))
+            .and_then(|e| e["id"].as_u64())
+            .expect("event listed")
+    };
+
+    // The list: only the scope's subjects, and previews masked.
+    let (status, page) = json_as(addr, &orders, "/api/v1/events?limit=100").await;
+    assert_eq!(status, 200);
+    assert_eq!(subjects_of(&page), ["shop.orders.created"], "{page}");
+    let listed = page.to_string();
+    assert!(
+        !listed.contains("4111") && !listed.contains("hunter2"),
+        "{listed}"
+    );
+    assert!(listed.contains("[masked]"), "{listed}");
+    // A masked value cannot be found by guessing it; the admin finds it.
+    for search in ["q=4111", "field=card.number=4111-1111", "q=hunter2"] {
+        let (_, found) = json_as(addr, &orders, &format!("/api/v1/events?{search}")).await;
+        assert!(subjects_of(&found).is_empty(), "{search}: {found}");
+        let (_, found) = json_as(addr, &admin, &format!("/api/v1/events?{search}")).await;
+        assert_eq!(subjects_of(&found), ["shop.orders.created"], "{search}");
+    }
+    let (_, found) = json_as(addr, &orders, "/api/v1/events?q=visa").await;
+    assert_eq!(
+        subjects_of(&found),
+        ["shop.orders.created"],
+        "unmasked text is found"
+    );
+
+    // An event's page: masked fields and headers, listed as masked; out
+    // of scope, as absent as an evicted event.
+    let created = id_of("shop.orders.created");
+    let (status, detail) = json_as(addr, &orders, &format!("/api/v1/events/{created}")).await;
+    assert_eq!(status, 200);
+    let text = detail["payload_text"].as_str().expect("text");
+    assert!(
+        text.contains("\"brand\":\"visa\"") && text.contains("[masked]"),
+        "{text}"
+    );
+    assert!(!detail.to_string().contains("4111") && !detail.to_string().contains("c2VjcmV0"));
+    let masked: Vec<&str> = detail["masked"]
+        .as_array()
+        .expect("masked")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert_eq!(
+        masked,
+        ["card.number", "user.login.password", "header Authorization"]
+    );
+    let (_, stored) = json_as(addr, &admin, &format!("/api/v1/events/{created}")).await;
+    assert!(
+        stored["payload_text"]
+            .as_str()
+            .is_some_and(|t| t.contains("4111-1111")),
+        "stored bytes are untouched: {stored}"
+    );
+    assert!(stored.get("masked").is_none(), "admins see everything");
+    for subject in ["shop.payments.done", "shop.orders.internal.audit"] {
+        let (status, _) =
+            json_as(addr, &orders, &format!("/api/v1/events/{}", id_of(subject))).await;
+        assert_eq!(status, 404, "{subject}");
+    }
+
+    // Aggregates: only rows of allowed subjects, and they say so.
+    let (_, top) = json_as(addr, &orders, "/api/v1/projections/top_subjects?window=15m").await;
+    assert_eq!(top["scoped"], true, "{top}");
+    let keys: Vec<&str> = top["body"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["shop.orders.created"]);
+    let (_, rates) = json_as(addr, &orders, "/api/v1/projections/rates?window=15m").await;
+    assert_eq!(rates["body"]["total"]["count"], 1, "{rates}");
+    assert_eq!(rates["body"]["services"], serde_json::json!([]));
+    let (_, full) = json_as(addr, &admin, "/api/v1/projections/top_subjects?window=15m").await;
+    assert!(full.get("scoped").is_none());
+    assert!(full.to_string().contains("shop.payments.done"));
+    // What cannot be tied to subjects is refused to a scoped reader.
+    for path in ["/api/v1/timeline", "/api/v1/charts/levels", "/metrics"] {
+        let (status, answer) = json_as(addr, &orders, path).await;
+        assert_eq!(status, 403, "{path}: {answer}");
+        assert_eq!(json_as(addr, &admin, path).await.0, 200, "{path}");
+    }
+
+    // The live socket: the tail and the counts, thinned and masked.
+    let mut ws = ws_as(addr, &orders).await;
+    send(
+        &mut ws,
+        &ClientMsg::Subscribe {
+            view: View::Tail {
+                filter: String::new(),
+                limit: 50,
+            },
+        },
+    )
+    .await;
+    let frame = next_frame(&mut ws).await;
+    let Body::Snapshot {
+        data: ViewData::Tail { events },
+    } = frame.body
+    else {
+        panic!("a tail snapshot: {frame:?}")
+    };
+    let tail: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(tail, ["shop.orders.created"]);
+    assert!(events[0].preview.contains("[masked]") && !events[0].preview.contains("4111"));
+    send(&mut ws, &ClientMsg::Subscribe { view: View::Counts }).await;
+    let frame = next_frame(&mut ws).await;
+    let Body::Snapshot {
+        data: ViewData::Counts(counts),
+    } = frame.body
+    else {
+        panic!("a counts snapshot: {frame:?}")
+    };
+    assert_eq!(
+        counts.subjects.keys().collect::<Vec<_>>(),
+        ["shop.orders.created"]
+    );
+    assert_eq!(counts.total, 1);
+    send(
+        &mut ws,
+        &ClientMsg::Subscribe {
+            view: View::Timeline { buckets: 10 },
+        },
+    )
+    .await;
+    let frame = next_frame(&mut ws).await;
+    assert!(
+        matches!(&frame.body, Body::Error { message } if message.contains("scope")),
+        "{frame:?}"
+    );
+    // A later event out of scope never reaches the tail; one in scope does.
+    client
+        .publish("shop.payments.refund", r#"{"amount":1}"#.into())
+        .await
+        .expect("publish");
+    client
+        .publish("shop.orders.paid", r#"{"card":{"number":"5500"}}"#.into())
+        .await
+        .expect("publish");
+    client.flush().await.expect("flush");
+    let live = within("the in-scope event reaches the tail", async {
+        loop {
+            let frame = next_frame(&mut ws).await;
+            if let Body::Delta {
+                data: app::wire::ViewDelta::Events { events, .. },
+            } = frame.body
+            {
+                return events;
+            }
+        }
+    })
+    .await;
+    let subjects: Vec<&str> = live.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(subjects, ["shop.orders.paid"]);
+    assert!(!live[0].preview.contains("5500"), "{:?}", live[0].preview);
+    running.stop().await;
+
+    // A scope named but not defined is refused at start, naming the key.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("eventscope.toml");
+    std::fs::write(
+        &file,
+        "[[tokens]]\nname = \"ci\"\nsha256 = \"".to_string()
+            + &"a".repeat(64)
+            + "\"\nrole = \"viewer\"\nscope = \"ordrs\"\n\n[scopes.orders]\nallow = [\"shop.orders.>\"]\n",
+    )
+    .expect("write");
+    let refused =
+        Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+            .expect_err("refused")
+            .to_string();
+    assert!(
+        refused.contains("tokens.scope") && refused.contains("ordrs") && refused.contains("line 5"),
+        "{refused}"
+    );
+    std::fs::write(&file, "[scopes.orders]\nallow = [\"shop..orders\"]\n").expect("write");
+    let refused =
+        Config::load_ignoring_env(["eventscope", "--config", file.to_str().expect("utf8")])
+            .expect_err("refused")
+            .to_string();
+    assert!(
+        refused.contains("scopes.allow") && refused.contains("line 2"),
+        "{refused}"
+    );
+}

@@ -541,7 +541,7 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
     };
     if lens.scope.is_some() && !scope_aware(&path) {
         let message = format!(
-            "{what} is not available to a user with a subject scope ({}): it would show              events or totals of every subject",
+            "{what} is not available to a user with a subject scope ({}): it would show events or totals of every subject",
             who.scope.as_deref().unwrap_or("")
         );
         return refuse(StatusCode::FORBIDDEN, &path, message);
