@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { USERS } from "./tests/signin/users";
+import { ACCESS_TABLES, USERS } from "./tests/signin/users";
 
 function need(name: string): string {
   const v = process.env[name];
@@ -63,12 +63,13 @@ const providerUsers = [
   .join(" ");
 fs.writeFileSync(
   signinConfig,
-  USERS.map((u) =>
-    execFileSync(bin, ["hash-password", "--name", u.name, "--role", u.role], {
-      input: `${u.password}\n`,
-      encoding: "utf8",
-    }),
-  ).join("\n"),
+  USERS.map(
+    (u) =>
+      execFileSync(bin, ["hash-password", "--name", u.name, "--role", u.role], {
+        input: `${u.password}\n`,
+        encoding: "utf8",
+      }) + ("scope" in u ? `scope = "${u.scope}"\n` : ""),
+  ).join("\n") + `\n${ACCESS_TABLES}\n`,
 );
 
 export default defineConfig({

@@ -16,6 +16,9 @@ use leptos::prelude::*;
 
 /// A chart the server draws (`levels` by default: events per second by
 /// level, stacked), over a window of its own or the page's.
+/// What a chart says to a reader with a subject scope.
+const SCOPED: &str = "Not shown with a subject scope: this chart counts every subject.";
+
 #[component]
 pub fn RateChart(
     /// The chart's name on the server.
@@ -49,29 +52,38 @@ pub fn RateChart(
             ))
         })
         .flatten();
-    let chart = RwSignal::new(first.map(Ok::<Chart, String>));
+    // A reader with a subject scope is not shown a chart of every subject
+    // (the server refuses it too).
+    let scoped = crate::shell::scoped();
+    let chart = RwSignal::new(if scoped {
+        Some(Err(SCOPED.to_string()))
+    } else {
+        first.map(Ok::<Chart, String>)
+    });
     let travel = use_travel();
 
     #[cfg(feature = "hydrate")]
-    follow(
-        move || {
-            Some(crate::wire::View::Chart {
-                name: name.into(),
-                window: window.get(),
-                filter: String::new(),
-            })
-        },
-        crate::wire::ViewState::chart,
-        move |at| {
-            let url = format!(
-                "/api/v1/charts/{name}?window={}&at={}",
-                window.get().as_str(),
-                crate::travel::at_param(at)
-            );
-            Some(crate::fetch::get_json::<Chart>(url))
-        },
-        move |c| chart.set(Some(c)),
-    );
+    if !scoped {
+        follow(
+            move || {
+                Some(crate::wire::View::Chart {
+                    name: name.into(),
+                    window: window.get(),
+                    filter: String::new(),
+                })
+            },
+            crate::wire::ViewState::chart,
+            move |at| {
+                let url = format!(
+                    "/api/v1/charts/{name}?window={}&at={}",
+                    window.get().as_str(),
+                    crate::travel::at_param(at)
+                );
+                Some(crate::fetch::get_json::<Chart>(url))
+            },
+            move |c| chart.set(Some(c)),
+        );
+    }
 
     let ok = Memo::new(move |_| chart.with(|c| c.as_ref().and_then(|c| c.as_ref().ok().cloned())));
     let svg = move || ok.with(|c| c.as_ref().map(|c| c.svg.clone()).unwrap_or_default());
@@ -79,6 +91,7 @@ pub fn RateChart(
     let bands = move || ok.with(|c| c.as_ref().map(|c| c.bands.clone()).unwrap_or_default());
     let fallback = move || {
         chart.with(|c| match c {
+            Some(Err(e)) if e == SCOPED => e.clone(),
             Some(Err(e)) => format!("Cannot draw this moment: {e}"),
             _ if travel.at.get().is_some() => "Rebuilding the chart for this moment…".to_string(),
             _ => "Waiting for the live connection…".to_string(),

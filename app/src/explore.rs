@@ -92,10 +92,11 @@ pub fn Explore() -> impl IntoView {
             |state| crate::api::body_field(state, "metrics", "series"),
             move |s| stats.set(Some(s)),
         );
+        let scoped = crate::shell::scoped();
         crate::travel::follow(
             move || {
                 let f = filter.get();
-                (!f.metric.is_empty()).then(|| crate::wire::View::Chart {
+                (!f.metric.is_empty() && !scoped).then(|| crate::wire::View::Chart {
                     name: "metrics".into(),
                     window: window.get(),
                     filter: f.to_query(),
@@ -104,7 +105,7 @@ pub fn Explore() -> impl IntoView {
             crate::wire::ViewState::chart,
             move |at| {
                 let f = filter.get();
-                (!f.metric.is_empty()).then(|| {
+                (!f.metric.is_empty() && !scoped).then(|| {
                     crate::fetch::get_json::<crate::api::Chart>(format!(
                         "/api/v1/charts/metrics?{}&window={}&at={}",
                         f.to_query(),

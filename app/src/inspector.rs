@@ -67,6 +67,9 @@ fn copy(text: String) {
 }
 
 /// A JSON value as a tree of `<details>`: objects and arrays fold.
+/// What the server shows in place of a value masked for the reader's role.
+const MASKED: &str = "[masked]";
+
 fn json_tree(key: Option<String>, v: &Value, depth: usize) -> AnyView {
     let label =
         key.map(|k| view! { <span class="jt-key">{k}</span><span class="jt-colon">": "</span> });
@@ -102,6 +105,8 @@ fn json_tree(key: Option<String>, v: &Value, depth: usize) -> AnyView {
         }
         scalar => {
             let class = match scalar {
+                // What the server masked for the reader's role.
+                Value::String(s) if s == MASKED => "jt-masked",
                 Value::String(_) => "jt-str",
                 Value::Number(_) => "jt-num",
                 Value::Bool(_) => "jt-bool",
@@ -232,6 +237,13 @@ fn detail_of(e: EventDetail) -> impl IntoView {
         rows.insert(1, ("Reply to", reply, "inspector-reply"));
     }
     let duplicate = s.duplicate;
+    let masked = (!e.masked.is_empty()).then(|| {
+        view! {
+            <p class="tail-note warn" data-testid="inspector-masked">
+                "Masked for your role (the stored event has them): " {e.masked.join(", ")}
+            </p>
+        }
+    });
     let headers = e.headers.clone();
     let has_headers = !headers.is_empty();
     let payload = match (parsed, payload_text, e.payload_base64.clone()) {
@@ -269,6 +281,7 @@ fn detail_of(e: EventDetail) -> impl IntoView {
             <p class="tail-note warn">"A duplicate: its Nats-Msg-Id was seen before; kept, not counted."</p>
         </Show>
         <h3>"Payload"</h3>
+        {masked}
         <div class="inspector-actions">
             <button class="btn" data-testid="copy-payload" on:click=move |_| copy(copy_payload.clone())>"Copy payload"</button>
             {pub_cmd.clone().map(|cmd| {

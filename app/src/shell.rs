@@ -158,6 +158,12 @@ fn identity() -> Identity {
     }
 }
 
+/// Whether the page's user has a subject scope (views of every subject
+/// are then not asked for: the server would refuse them).
+pub fn scoped() -> bool {
+    use_context::<Identity>().is_some_and(|i| i.scope.is_some())
+}
+
 /// Whether the page's user may do what `role` may (the server checks
 /// again on every request; this only hides controls).
 pub fn may(role: Role) -> bool {

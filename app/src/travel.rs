@@ -191,8 +191,9 @@ pub fn TimeBar() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let key: StoredValue<Option<String>> = StoredValue::new(None);
+        let scoped = crate::shell::scoped();
         Effect::new(move |done: Option<()>| {
-            if done.is_none() {
+            if done.is_none() && !scoped {
                 let view = crate::wire::View::Timeline {
                     buckets: STRIP_BUCKETS,
                 };

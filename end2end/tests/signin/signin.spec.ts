@@ -8,7 +8,7 @@ import { expect, test, type Page } from "@playwright/test";
 import { consoleProblems } from "../pages/console";
 import { password } from "./users";
 
-async function signIn(page: Page, name: "vera" | "otto" | "ada", next = "/flows") {
+async function signIn(page: Page, name: "vera" | "otto" | "ada" | "sam", next = "/flows") {
   await page.goto(next);
   await expect(page).toHaveURL(/\/login\?next=/);
   await page.getByLabel("User").fill(name);
@@ -91,4 +91,56 @@ test("an operator changes the demo's rates; the admin reads the audit trail", as
   expect(records.some((r: string) => r.startsWith("eventscope.audit.sign_in_failed"))).toBe(true);
   await expect(admin.getByTestId("tail-row").filter({ hasText: "otto changed /api/v1/demo" }).first()).toBeVisible();
   await context.close();
+});
+
+test("a scoped viewer sees only their subjects, and masked fields are marked", async ({ page }, testInfo) => {
+  const problems = consoleProblems(page);
+  await signIn(page, "sam", "/tail");
+  await expect(page.getByTestId("scope-badge")).toHaveText("scoped: orders");
+  // The live tail: the demo publishes orders, payments, users, logs…;
+  // only orders reach this reader.
+  const rows = page.getByTestId("tail-row");
+  await expect.poll(async () => rows.count()).toBeGreaterThan(3);
+  const shown = await page.locator('[data-testid="tail-row"] .c-subject').allTextContents();
+  expect(shown.length).toBeGreaterThan(3);
+  for (const subject of shown) expect(subject).toMatch(/^orders\./);
+  // The API, with the page's own session: the same.
+  const listed = await (await page.request.get("/api/v1/events?limit=500")).json();
+  expect(listed.events.length).toBeGreaterThan(3);
+  for (const e of listed.events) expect(e.subject).toMatch(/^orders\./);
+  const unscoped = await page.request.get("/api/v1/events?subject=payments.>&limit=10");
+  expect((await unscoped.json()).events).toEqual([]);
+  expect((await page.request.get("/api/v1/timeline")).status()).toBe(403);
+  const top = await (await page.request.get("/api/v1/projections/top_subjects?window=15m")).json();
+  expect(top.scoped).toBe(true);
+  for (const item of top.body.items) expect(item.key).toMatch(/^orders\./);
+
+  // The inspector: the customer id is masked for viewers, and says so.
+  await page.goto("/tail?subject=orders.placed");
+  await expect(page.getByTestId("link-state")).toHaveText("live");
+  await expect(rows.first()).toBeVisible();
+  await rows.first().click();
+  const inspector = page.getByTestId("inspector");
+  await expect(inspector.getByTestId("inspector-masked")).toContainText("customer");
+  await expect(inspector.locator(".jt-masked").first()).toHaveText('"[masked]"');
+  await expect(inspector.getByTestId("inspector-tree")).not.toContainText("c-0");
+  await page.screenshot({ path: testInfo.outputPath("scoped-inspector.png"), fullPage: true });
+
+  // The overview: charts of every subject are not drawn for this reader.
+  await page.goto("/");
+  await expect(page.getByTestId("link-state")).toHaveText("live");
+  await expect(page.getByTestId("chart-empty").first()).toContainText("subject scope");
+  await page.screenshot({ path: testInfo.outputPath("scoped-overview.png"), fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("the admin sees the stored payload unmasked", async ({ page }) => {
+  await signIn(page, "ada", "/tail?subject=orders.placed");
+  const rows = page.getByTestId("tail-row");
+  await expect(rows.first()).toBeVisible();
+  await rows.first().click();
+  const inspector = page.getByTestId("inspector");
+  await expect(inspector.getByTestId("inspector-tree")).toContainText("c-");
+  await expect(inspector.getByTestId("inspector-masked")).toHaveCount(0);
+  await expect(page.getByTestId("scope-badge")).toHaveCount(0);
 });
