@@ -9,6 +9,7 @@
 
 use crate::api::{Chart, ChartBand, Window};
 use crate::format;
+use crate::shell::SCOPED_NOTE;
 #[cfg(feature = "hydrate")]
 use crate::travel::follow;
 use crate::travel::use_travel;
@@ -16,9 +17,6 @@ use leptos::prelude::*;
 
 /// A chart the server draws (`levels` by default: events per second by
 /// level, stacked), over a window of its own or the page's.
-/// What a chart says to a reader with a subject scope.
-const SCOPED: &str = "Not shown with a subject scope: this chart counts every subject.";
-
 #[component]
 pub fn RateChart(
     /// The chart's name on the server.
@@ -56,7 +54,7 @@ pub fn RateChart(
     // (the server refuses it too).
     let scoped = crate::shell::scoped();
     let chart = RwSignal::new(if scoped {
-        Some(Err(SCOPED.to_string()))
+        Some(Err(SCOPED_NOTE.to_string()))
     } else {
         first.map(Ok::<Chart, String>)
     });
@@ -91,7 +89,7 @@ pub fn RateChart(
     let bands = move || ok.with(|c| c.as_ref().map(|c| c.bands.clone()).unwrap_or_default());
     let fallback = move || {
         chart.with(|c| match c {
-            Some(Err(e)) if e == SCOPED => e.clone(),
+            Some(Err(e)) if e == SCOPED_NOTE => e.clone(),
             Some(Err(e)) => format!("Cannot draw this moment: {e}"),
             _ if travel.at.get().is_some() => "Rebuilding the chart for this moment…".to_string(),
             _ => "Waiting for the live connection…".to_string(),

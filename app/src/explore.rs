@@ -163,10 +163,12 @@ pub fn Explore() -> impl IntoView {
             Some(Ok(_)) => None,
         })
     };
+    let scoped_reader = crate::shell::scoped();
     let empty = move || {
         stats.with(|s| match s {
             None => "Waiting for the metrics…".to_string(),
             Some(Err(e)) => format!("Cannot read the metrics: {e}"),
+            Some(Ok(v)) if v.is_empty() && scoped_reader => crate::shell::SCOPED_NOTE.to_string(),
             Some(Ok(v)) if v.is_empty() => "No metric events in this window. Publish JSON such as \
                  {\"name\":\"http.latency\",\"value\":12.5,\"tags\":{\"route\":\"/pay\"}} \
                  to a watched subject."

@@ -239,7 +239,7 @@ fn detail_of(e: EventDetail) -> impl IntoView {
     let duplicate = s.duplicate;
     let masked = (!e.masked.is_empty()).then(|| {
         view! {
-            <p class="tail-note warn" data-testid="inspector-masked">
+            <p class="card-note masked-note" data-testid="inspector-masked">
                 "Masked for your role (the stored event has them): " {e.masked.join(", ")}
             </p>
         }

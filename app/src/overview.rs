@@ -94,10 +94,13 @@ fn TopList(name: &'static str, title: &'static str) -> impl IntoView {
             _ => Vec::new(),
         })
     };
+    // Only the busiest subjects are kept for a reader with a scope.
+    let scoped = crate::shell::scoped() && name != "top_subjects";
     let note = move || {
         items.with(|i| match i {
             None => "Waiting…".to_string(),
             Some(Err(e)) => e.clone(),
+            Some(Ok(_)) if scoped => crate::shell::SCOPED_NOTE.to_string(),
             Some(Ok(_)) => "Nothing in the last 15 minutes.".to_string(),
         })
     };

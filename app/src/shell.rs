@@ -158,6 +158,9 @@ fn identity() -> Identity {
     }
 }
 
+/// What a view of every subject says to a reader with a subject scope.
+pub const SCOPED_NOTE: &str = "Not shown with a subject scope: it counts every subject.";
+
 /// Whether the page's user has a subject scope (views of every subject
 /// are then not asked for: the server would refuse them).
 pub fn scoped() -> bool {

@@ -188,10 +188,11 @@ pub fn TimeBar() -> impl IntoView {
         }
     };
 
+    // No strip of the whole log for a reader with a subject scope.
+    let scoped = crate::shell::scoped();
     #[cfg(feature = "hydrate")]
     {
         let key: StoredValue<Option<String>> = StoredValue::new(None);
-        let scoped = crate::shell::scoped();
         Effect::new(move |done: Option<()>| {
             if done.is_none() && !scoped {
                 let view = crate::wire::View::Timeline {
@@ -308,6 +309,7 @@ pub fn TimeBar() -> impl IntoView {
                 format::clock(t.start_ms + t.counts.len() as i64 * t.step_ms)
             ),
             Some(_) => "The log is empty: nothing to travel to yet.".to_string(),
+            None if scoped => crate::shell::SCOPED_NOTE.to_string(),
             None => "Waiting for the live connection…".to_string(),
         })
     };
