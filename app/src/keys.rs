@@ -166,32 +166,44 @@ pub fn Shortcuts(theme: RwSignal<String>) -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = navigate;
     view! {
+        // The list is drawn from its own wasm chunk, when first asked for.
         <Show when=move || open.get()>
-            <div class="overlay" data-testid="shortcuts" on:click=move |_| open.set(false)>
-                <div class="overlay-card" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" on:click=|ev| ev.stop_propagation()>
-                    <h2>"Keyboard shortcuts"</h2>
-                    <table class="keys">
-                        <tbody>
-                            {SHORTCUTS
-                                .iter()
-                                .map(|(k, what)| {
-                                    view! {
-                                        <tr>
-                                            <td>{k.split("  ").map(|k| view! { <kbd>{k}</kbd>" " }).collect_view()}</td>
-                                            <td>{*what}</td>
-                                        </tr>
-                                    }
-                                })
-                                .collect_view()}
-                        </tbody>
-                    </table>
-                </div>
-            </div>
+            {crate::shell::lazy_view(shortcuts_list(open))}
         </Show>
         <button class="btn btn-small help" title="Keyboard shortcuts (?)" data-testid="shortcuts-button" on:click=move |_| open.update(|o| *o = !*o)>
             "?"
         </button>
     }
+}
+
+/// The list of shortcuts, in a dialog that `open` shows: loaded lazily,
+/// in its own wasm chunk (`cargo leptos build --split`), as most visits
+/// never ask for it.
+#[leptos::lazy]
+fn shortcuts_list(open: RwSignal<bool>) -> AnyView {
+    view! {
+        <div class="overlay" data-testid="shortcuts" on:click=move |_| open.set(false)>
+            <div class="overlay-card" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" on:click=|ev| ev.stop_propagation()>
+                <h2>"Keyboard shortcuts"</h2>
+                <table class="keys">
+                    <tbody>
+                        {SHORTCUTS
+                            .iter()
+                            .map(|(k, what)| {
+                                view! {
+                                    <tr>
+                                        <td>{k.split("  ").map(|k| view! { <kbd>{k}</kbd>" " }).collect_view()}</td>
+                                        <td>{*what}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </div>
+    }
+    .into_any()
 }
 
 /// The first element matching `selector`, as an HTML element.

@@ -554,6 +554,7 @@ mod tests {
             at_ms: 0,
             last_event_id: None,
             live: false,
+            scoped: false,
             body,
         })
         .expect("json")

@@ -337,18 +337,21 @@ pub fn TopBar() -> impl IntoView {
                 .filter(|me| !me.name.is_empty())
                 .map(|me| {
                     let signed_in = me.signed_in;
+                    // A subject scope is said beside the role, in the
+                    // warning colour: some views are thinned for it.
+                    let (class, role) = match &me.scope {
+                        Some(scope) => (
+                            "topbar-user scoped",
+                            format!("{} · scoped: {scope}", me.role.name()),
+                        ),
+                        None => ("topbar-user", me.role.name().to_string()),
+                    };
                     view! {
-                        <span class="topbar-user" data-testid="topbar-user" title="Signed in">
+                        <span class=class data-testid="topbar-user" title="Signed in">
                             {me.name}
                             " · "
-                            <span class="muted">{me.role.name()}</span>
+                            <span class="muted">{role}</span>
                         </span>
-                        {me.scope.map(|scope| view! {
-                            <span class="badge badge-warn" data-testid="scope-badge"
-                                title="Your scope: you see events of some subjects only; counts and charts show only what can be tied to them">
-                                "scoped: " {scope}
-                            </span>
-                        })}
                         {signed_in.then(|| view! {
                             <form method="post" action="/logout" class="topbar-signout">
                                 <button class="btn" type="submit" data-testid="sign-out">"Sign out"</button>

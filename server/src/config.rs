@@ -94,6 +94,12 @@ pub struct Config {
     #[arg(long, env = "EVENTSCOPE_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
 
+    /// Also publish each audit record (sign-ins, refusals, changes) to the
+    /// NATS being watched, on `eventscope.audit.<action>`, for other tools
+    /// to keep; this instance does not take its own records in twice.
+    #[arg(long, env = "EVENTSCOPE_AUDIT_TO_NATS")]
+    pub audit_to_nats: bool,
+
     /// A host name the server is reached by, besides IP addresses and
     /// `localhost` (the name behind a reverse proxy, e.g.
     /// `eventscope.example.com`): a request naming any other host is
@@ -272,6 +278,11 @@ pub struct Config {
     /// How long a client has to send a request head (tests shorten it).
     #[arg(skip = crate::api::lenient::HEAD_TIMEOUT)]
     pub head_timeout: Duration,
+
+    /// How long a sign-in lasts, when shorter than `session_hours` (tests
+    /// shorten it).
+    #[arg(skip)]
+    pub session_lifetime: Option<Duration>,
 
     /// How often the live hub sends deltas to browsers, in milliseconds.
     #[arg(long, env = "EVENTSCOPE_TICK_MS", default_value_t = 100,
@@ -592,6 +603,7 @@ struct FileConfig {
     cqrs: Vec<CqrsPair>,
     auth: Option<crate::access::AuthMode>,
     insecure_no_auth: Option<bool>,
+    audit_to_nats: Option<bool>,
     public_names: Option<Vec<String>>,
     session_secret: Option<Secret>,
     session_hours: Option<u32>,
@@ -864,6 +876,9 @@ impl Config {
         if let Some(v) = file.auth.filter(|_| unset("auth_mode")) {
             self.auth_mode = v;
         }
+        if let Some(v) = file.audit_to_nats.filter(|_| unset("audit_to_nats")) {
+            self.audit_to_nats = v;
+        }
         if let Some(v) = file.insecure_no_auth.filter(|_| unset("insecure_no_auth")) {
             self.insecure_no_auth = v;
         }
@@ -1102,6 +1117,7 @@ impl Config {
             ws_max_clients: crate::live::ws::MAX_CLIENTS,
             max_connections: crate::api::lenient::MAX_CONNECTIONS,
             head_timeout: crate::api::lenient::HEAD_TIMEOUT,
+            session_lifetime: None,
             partitions: None,
             store_bytes: bytesize::ByteSize::mib(64),
             projection_bytes: bytesize::ByteSize::mib(128),
@@ -1117,6 +1133,7 @@ impl Config {
             command: None,
             auth_mode: crate::access::AuthMode::None,
             insecure_no_auth: false,
+            audit_to_nats: false,
             public_names: Vec::new(),
             session_secret: None,
             session_hours: 12,

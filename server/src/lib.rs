@@ -465,6 +465,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .await?;
     let (tx, rx) = ingest::queue::queue();
     access.audit = access::audit::Audit::new(Some(tx.clone()), Arc::clone(&stats));
+    // With --audit-to-nats, the records are published too, marked with
+    // this instance's id so that its own ingest does not take them twice.
+    let own_audit: Option<Arc<str>> = config
+        .audit_to_nats
+        .then(|| access::users::random_token().into());
+    if let Some(instance) = &own_audit {
+        let (audit, publish) =
+            access
+                .audit
+                .clone()
+                .publishing(client.clone(), Arc::clone(instance), shutdown.clone());
+        access.audit = audit;
+        tasks.spawn("the audit publisher", publish);
+    }
     let store: SharedStore = Arc::new(parking_lot::RwLock::new(Store::new(
         usize::try_from(config.store_bytes.as_u64()).unwrap_or(usize::MAX),
     )));
@@ -505,6 +519,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stats: Arc::clone(&stats),
         decoders: Arc::clone(&decoders),
         shutdown: shutdown.clone(),
+        own_audit,
     };
     for source in config.streams.clone() {
         tasks.spawn(

@@ -43,6 +43,8 @@ impl Default for Stats {
             audit_events: AtomicU64::new(0),
             audit_dropped: AtomicU64::new(0),
             audit_suppressed: AtomicU64::new(0),
+            audit_published: AtomicU64::new(0),
+            audit_unpublished: AtomicU64::new(0),
             internal_skipped: AtomicU64::new(0),
             hub_beat_ms: std::sync::atomic::AtomicI64::new(0),
             reconnected: tokio::sync::Notify::new(),
@@ -92,6 +94,11 @@ pub struct Stats {
     pub audit_dropped: AtomicU64,
     /// Refusals and failed sign-ins past the audit trail's rate, left out.
     pub audit_suppressed: AtomicU64,
+    /// Audit records published to NATS (`--audit-to-nats`).
+    pub audit_published: AtomicU64,
+    /// Audit records not published to NATS: its queue was full, or the
+    /// publish failed (the log and the tracing log have them).
+    pub audit_unpublished: AtomicU64,
     /// Messages on NATS's internal subjects (`$SYS`, `$JS.API`, `$KV`,
     /// `$O`) a wildcard subscription received and ingest left out.
     pub internal_skipped: AtomicU64,

@@ -1710,3 +1710,159 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_connection_ends_with_its_session() {
+    use app::wire::{Body, ClientMsg, View};
+    let nats = nats_server(None).await;
+    let mut config = Config::attach(nats.url(), &["a.>"]);
+    config.auth_mode = AuthMode::Users;
+    config.users = vec![user("vera", "v-pass", Role::Viewer)];
+    config.session_lifetime = Some(std::time::Duration::from_secs(3));
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let cookie = session_cookie(&sign_in(addr, "vera", "v-pass").await).expect("signed in");
+    let opened = std::time::Instant::now();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/ws"),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("Cookie", cookie.parse().expect("header"));
+    let (mut ws, _) = within("websocket connect", tokio_tungstenite::connect_async(req))
+        .await
+        .expect("the session opens the live socket");
+    send(&mut ws, &ClientMsg::Subscribe { view: View::Counts }).await;
+    // Frames flow until the session's end, then an error says why and the
+    // server closes the connection.
+    let ended = within("the session ends", async {
+        loop {
+            let frame = next_frame(&mut ws).await;
+            if let Body::Error { message } = frame.body {
+                return message;
+            }
+        }
+    })
+    .await;
+    assert!(ended.contains("session has ended"), "{ended}");
+    let lasted = opened.elapsed();
+    assert!(
+        lasted >= std::time::Duration::from_secs(2) && lasted < std::time::Duration::from_secs(6),
+        "closed after {lasted:?}"
+    );
+    use futures::StreamExt;
+    let closed = within("the server closes", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None => return true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return true,
+            }
+        }
+    })
+    .await;
+    assert!(closed);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_are_published_to_nats_and_not_taken_in_twice() {
+    use futures::StreamExt;
+    let nats = nats_server(None).await;
+    let admin_token = random_token();
+    let mut config = Config::attach(nats.url(), &["eventscope.>"]);
+    config.auth_mode = AuthMode::Users;
+    config.audit_to_nats = true;
+    config.tokens = vec![TokenEntry {
+        name: "ops".into(),
+        sha256: token_sha256(&admin_token),
+        role: Role::Admin,
+        scope: None,
+    }];
+    let running = eventscope::start(config).await.expect("app starts");
+    let addr = running.addr;
+    let admin = format!("Bearer {admin_token}");
+    let client = publisher(&nats.url()).await;
+    let mut records = client
+        .subscribe("eventscope.audit.>")
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    within("ingest's subscription is live", async {
+        loop {
+            client
+                .publish("eventscope.probe", "{}".into())
+                .await
+                .expect("publish");
+            client.flush().await.expect("flush");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let (_, page) = json_as(
+                addr,
+                &admin,
+                "/api/v1/events?subject=eventscope.probe&limit=1",
+            )
+            .await;
+            if !subjects_of(&page).is_empty() {
+                return;
+            }
+        }
+    })
+    .await;
+    // A refusal: audited, published, and in the log once.
+    let stranger = format!("Bearer {}", random_token());
+    assert_eq!(json_as(addr, &stranger, "/api/v1/events").await.0, 401);
+    let published = within("the record is published", records.next())
+        .await
+        .expect("a record");
+    assert_eq!(published.subject.as_str(), "eventscope.audit.denied");
+    let body: serde_json::Value = serde_json::from_slice(&published.payload).expect("json");
+    assert_eq!(body["action"], "denied", "{body}");
+    assert!(
+        published
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Eventscope-Instance"))
+            .is_some_and(|v| !v.as_str().is_empty()),
+        "the record names its instance"
+    );
+    // Another instance's record is taken in like any event.
+    let mut other = async_nats::HeaderMap::new();
+    other.insert("Eventscope-Instance", "another-instance");
+    client
+        .publish_with_headers(
+            "eventscope.audit.change",
+            other,
+            r#"{"action":"change","user":"elsewhere"}"#.into(),
+        )
+        .await
+        .expect("publish");
+    client.flush().await.expect("flush");
+    let trail = within("the other instance's record is in", async {
+        loop {
+            let (_, page) = json_as(addr, &admin, "/api/v1/audit?limit=100").await;
+            if subjects_of(&page).contains(&"eventscope.audit.change".to_string()) {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // Published before the other instance's record: had ingest taken it
+    // in, it would be in the log by now.
+    let denied = subjects_of(&trail)
+        .iter()
+        .filter(|s| *s == "eventscope.audit.denied")
+        .count();
+    assert_eq!(denied, 1, "our own record is in the log once: {trail}");
+    let text = http(addr, "GET", "/metrics", &[("Authorization", &admin)], "")
+        .await
+        .body;
+    assert_eq!(
+        metric(
+            &text,
+            "eventscope_audit_records_total{outcome=\"published\"}"
+        ),
+        1
+    );
+    running.stop().await;
+}

@@ -96,7 +96,7 @@ test("an operator changes the demo's rates; the admin reads the audit trail", as
 test("a scoped viewer sees only their subjects, and masked fields are marked", async ({ page }, testInfo) => {
   const problems = consoleProblems(page);
   await signIn(page, "sam", "/tail");
-  await expect(page.getByTestId("scope-badge")).toHaveText("scoped: orders");
+  await expect(page.getByTestId("topbar-user")).toContainText("viewer · scoped: orders");
   // The live tail: the demo publishes orders, payments, users, logs…;
   // only orders reach this reader.
   const rows = page.getByTestId("tail-row");
@@ -142,5 +142,5 @@ test("the admin sees the stored payload unmasked", async ({ page }) => {
   const inspector = page.getByTestId("inspector");
   await expect(inspector.getByTestId("inspector-tree")).toContainText("c-");
   await expect(inspector.getByTestId("inspector-masked")).toHaveCount(0);
-  await expect(page.getByTestId("scope-badge")).toHaveCount(0);
+  await expect(page.getByTestId("topbar-user")).not.toContainText("scoped");
 });

@@ -17,6 +17,14 @@ use std::sync::atomic::Ordering;
 /// The subject prefix of audit events.
 pub const SUBJECT_PREFIX: &str = "eventscope.audit.";
 
+/// The header naming the instance that published an audit record to NATS
+/// (`--audit-to-nats`), so that it does not take its own records in twice.
+pub const ORIGIN_HEADER: &str = "Eventscope-Instance";
+
+/// Audit records waiting to be published to NATS, at most; past this they
+/// are counted as dropped (the log and the tracing log still have them).
+pub const NATS_QUEUE: usize = 1_024;
+
 /// Refusals and failed sign-ins recorded per second at most.
 pub const NOISY_PER_SECOND: u32 = 20;
 
@@ -80,6 +88,8 @@ pub struct Record<'a> {
 #[derive(Clone, Debug)]
 pub struct Audit {
     tx: Option<queue::Sender>,
+    /// Records to publish to NATS (`--audit-to-nats`): subject and payload.
+    nats: Option<tokio::sync::mpsc::Sender<(String, Vec<u8>)>>,
     stats: Arc<Stats>,
     /// The second of the last noisy record, and how many it had.
     noisy: Arc<parking_lot::Mutex<(i64, u32)>>,
@@ -90,9 +100,45 @@ impl Audit {
     pub fn new(tx: Option<queue::Sender>, stats: Arc<Stats>) -> Audit {
         Audit {
             tx,
+            nats: None,
             stats,
             noisy: Default::default(),
         }
+    }
+
+    /// Also publishes each record to NATS, through `client`, with this
+    /// instance's id (`instance`) in [`ORIGIN_HEADER`]; the task that
+    /// publishes runs until `shutdown`.
+    pub fn publishing(
+        mut self,
+        client: async_nats::Client,
+        instance: Arc<str>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> (Audit, impl std::future::Future<Output = ()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(NATS_QUEUE);
+        self.nats = Some(tx);
+        let stats = Arc::clone(&self.stats);
+        let task = async move {
+            loop {
+                let (subject, payload) = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = rx.recv() => match next {
+                        Some(next) => next,
+                        None => break,
+                    },
+                };
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(ORIGIN_HEADER, instance.as_ref());
+                match client
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+                {
+                    Ok(()) => stats.audit_published.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => stats.audit_unpublished.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        };
+        (self, task)
     }
 
     /// Records `action` by `user` (with `role`) from `from` on `request`
@@ -139,6 +185,11 @@ impl Audit {
         let Some(tx) = &self.tx else { return };
         let payload = serde_json::to_vec(&record).unwrap_or_default();
         let subject = format!("{SUBJECT_PREFIX}{}", action.name());
+        if let Some(nats) = &self.nats
+            && nats.try_send((subject.clone(), payload.clone())).is_err()
+        {
+            self.stats.audit_unpublished.fetch_add(1, Ordering::Relaxed);
+        }
         let mut events = vec![NewEvent::core(&subject, payload, now)];
         if tx.send_what_fits(&mut events).is_err() || !events.is_empty() {
             // The hub's queue is full (or closed): the tracing log has it.

@@ -251,7 +251,11 @@ impl Access {
             users,
             sessions: session::Sessions::new(
                 secret,
-                std::time::Duration::from_secs(u64::from(config.session_hours) * 3600),
+                config
+                    .session_lifetime
+                    .unwrap_or(std::time::Duration::from_secs(
+                        u64::from(config.session_hours) * 3600,
+                    )),
             ),
             hosts: defences::Hosts::new(&config.public_names),
             origins: config.allowed_origins.clone().into(),
@@ -382,6 +386,11 @@ impl Proxy {
         }
     }
 }
+
+/// When the session of a request ends (Unix seconds), for `/ws`: the
+/// connection is closed then.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionEnd(pub i64);
 
 /// What [`Access::identify`] made of a request.
 enum Who {
@@ -545,6 +554,13 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
             who.scope.as_deref().unwrap_or("")
         );
         return refuse(StatusCode::FORBIDDEN, &path, message);
+    }
+    // A live connection lasts no longer than the session that opened it.
+    if path == "/ws"
+        && who.signed_in
+        && let Some(Ok(s)) = access.sessions.read(request.headers(), now_s())
+    {
+        request.extensions_mut().insert(SessionEnd(s.ends));
     }
     let changes = !defences::reads_only(&method);
     let (name, role) = (who.name.clone(), who.role);

@@ -243,11 +243,13 @@ impl Collector for PipelineCollector {
         family(
             &mut e,
             "eventscope_audit_records",
-            "Audit records (sign-ins, refusals, changes): written, dropped (the hub's queue was full; the tracing log has them) and suppressed (refusals and failed sign-ins past 20 a second)",
+            "Audit records (sign-ins, refusals, changes): written, dropped (the hub's queue was full; the tracing log has them), suppressed (refusals and failed sign-ins past 20 a second), published to NATS (--audit-to-nats) and unpublished (its queue full or the publish failed)",
             [
                 ("written", &s.audit_events),
                 ("dropped", &s.audit_dropped),
                 ("suppressed", &s.audit_suppressed),
+                ("published", &s.audit_published),
+                ("unpublished", &s.audit_unpublished),
             ]
             .map(|(outcome, n)| (vec![("outcome", outcome)], ConstCounter::new(load(n)))),
         )?;

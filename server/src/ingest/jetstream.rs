@@ -176,6 +176,7 @@ pub async fn run(
         stats,
         decoders,
         shutdown,
+        own_audit,
     } = pipe;
     let js = jetstream::new(client);
     let stream_name: std::sync::Arc<str> = source.stream.as_str().into();
@@ -362,6 +363,14 @@ pub async fn run(
                 }
                 if !redelivered {
                     last_seq = Some(seq);
+                }
+                // Our own audit records, kept by a stream: in the log already.
+                if super::is_own_audit(
+                    own_audit.as_deref(),
+                    message.subject.as_str(),
+                    message.headers.as_ref(),
+                ) {
+                    continue;
                 }
                 let headers = flatten_headers(message.headers.as_ref());
                 let mut decoded =

@@ -305,6 +305,25 @@ pub struct Pipe {
     pub decoders: Arc<decode::Decoders>,
     /// Fires on shutdown.
     pub shutdown: CancellationToken,
+    /// This instance's id on the audit records it publishes to NATS
+    /// (`--audit-to-nats`): those are in the log already, and are not
+    /// taken in again.
+    pub own_audit: Option<Arc<str>>,
+}
+
+/// Whether a message is an audit record this instance published (its
+/// [`crate::access::audit::ORIGIN_HEADER`] names `own`).
+pub fn is_own_audit(
+    own: Option<&str>,
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+) -> bool {
+    match own {
+        Some(own) if subject.starts_with(crate::access::audit::SUBJECT_PREFIX) => headers
+            .and_then(|h| h.get(crate::access::audit::ORIGIN_HEADER))
+            .is_some_and(|v| v.as_str() == own),
+        _ => false,
+    }
 }
 
 /// Chunks being decoded at once, at most, per core available: decoding
@@ -367,6 +386,7 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
         stats,
         decoders,
         shutdown,
+        own_audit,
     } = pipe;
     let mut subs = Vec::with_capacity(subjects.len());
     for subject in &subjects {
@@ -431,6 +451,15 @@ pub async fn run(client: Client, subjects: Vec<String>, pipe: Pipe) -> Result<()
                     stats
                         .internal_skipped
                         .fetch_add((received - msgs.len()) as u64, Ordering::Relaxed);
+                    if msgs.is_empty() {
+                        continue;
+                    }
+                }
+                // Our own audit records (--audit-to-nats): in the log already.
+                if own_audit.is_some() {
+                    msgs.retain(|m| {
+                        !is_own_audit(own_audit.as_deref(), m.subject.as_str(), m.headers.as_ref())
+                    });
                     if msgs.is_empty() {
                         continue;
                     }

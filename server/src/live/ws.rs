@@ -38,8 +38,13 @@ pub async fn handler(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::api::lenient::Peer>>>,
     Query(query): Query<WsQuery>,
     lens: Option<axum::Extension<crate::access::Lens>>,
+    session_end: Option<axum::Extension<crate::access::SessionEnd>>,
 ) -> Response {
     let lens = lens.map(|l| l.0).unwrap_or_default();
+    let until = session_end.map(|e| {
+        let left = e.0.0.saturating_sub(crate::event::now_ms() / 1000).max(0);
+        tokio::time::Instant::now() + std::time::Duration::from_secs(left as u64)
+    });
     let ip = peer.map(|p| p.0.0.0.ip());
     if !state.ws_quotas.admit(ip) {
         state.stats.ws_refused.fetch_add(1, Ordering::Relaxed);
@@ -90,6 +95,7 @@ pub async fn handler(
             let viewer = Viewer {
                 hub: state.hub,
                 lens,
+                until,
             };
             serve(sink, stream, viewer, state.stats, quota, state.shutdown).await;
             drop(guard);
@@ -104,6 +110,9 @@ pub struct Viewer {
     pub hub: HubHandle,
     /// What the client may see.
     pub lens: crate::access::Lens,
+    /// When the session that opened the connection ends: it is closed
+    /// then (the client reconnects, and is asked to sign in again).
+    pub until: Option<tokio::time::Instant>,
 }
 
 impl From<HubHandle> for Viewer {
@@ -112,6 +121,7 @@ impl From<HubHandle> for Viewer {
         Viewer {
             hub,
             lens: crate::access::Lens::default(),
+            until: None,
         }
     }
 }
@@ -387,7 +397,14 @@ pub async fn serve<Tx, Rx, E>(
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, E>> + Unpin,
 {
-    let Viewer { hub, lens } = viewer;
+    let Viewer { hub, lens, until } = viewer;
+    let session_over = async move {
+        match until {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(session_over);
     // A send that cannot complete within SEND_TIMEOUT means the client
     // stopped reading (its TCP window is shut): drop it and count it.
     let send = async |sink: &mut Tx, msg: Message| -> bool {
@@ -409,6 +426,13 @@ pub async fn serve<Tx, Rx, E>(
         let reply: Option<Message> = tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
+            }
+            () = &mut session_over => {
+                let _ = sink
+                    .send(error(None, "your session has ended: sign in again"))
+                    .await;
                 let _ = sink.send(Message::Close(None)).await;
                 break;
             }
