@@ -84,6 +84,26 @@ impl Lens {
 
     /// A projection's state as the asker may see it.
     pub fn projection(&self, state: &mut ProjectionState) {
+        // A user-defined projection over a masked field would show its
+        // values (as group keys) or what they add up to.
+        if let (
+            Some(masks),
+            ProjectionBody::Custom {
+                field,
+                group_by,
+                groups,
+                ..
+            },
+        ) = (&self.masks, &mut state.body)
+        {
+            let masked = |path: &Option<String>| {
+                path.as_deref()
+                    .is_some_and(|p| masks.field(&p.split('.').collect::<Vec<_>>()).is_some())
+            };
+            if masked(field) || masked(group_by) {
+                groups.clear();
+            }
+        }
         if !self.is_scoped() {
             return;
         }
@@ -222,5 +242,197 @@ impl Lens {
         flow.stopped_at = flow.stopped_at.take().filter(|s| self.row(s));
         detail.steps_dropped = 0;
         Some(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::mask::{MaskEntry, Masking};
+    use crate::access::scope::ScopeEntry;
+    use app::api::{
+        CustomGroup, FlowStep, FlowSummary, KeyedRate, TopoEdge, TopoNode, Window,
+    };
+
+    fn lens(masked: &[&str]) -> Lens {
+        let scope = ScopeEntry {
+            allow: vec!["orders.>".into()],
+            deny: vec!["orders.internal.>".into()],
+        };
+        let masking = Masking::new(&[MaskEntry {
+            fields: masked.iter().map(|s| s.to_string()).collect(),
+            headers: vec![],
+            roles: vec![Role::Viewer],
+            remove: false,
+        }]);
+        Lens {
+            scope: Some(Arc::new(Scope::new("orders", &scope))),
+            masks: masking.for_role(Role::Viewer),
+            role: Role::Viewer,
+        }
+    }
+
+    fn state(name: &str, body: ProjectionBody) -> ProjectionState {
+        ProjectionState {
+            name: name.into(),
+            window: Some(Window::M1),
+            at_ms: 0,
+            last_event_id: None,
+            live: true,
+            scoped: false,
+            body,
+        }
+    }
+
+    fn rate(count: u64) -> Rate {
+        Rate {
+            count,
+            per_sec: count as f64,
+        }
+    }
+
+    #[test]
+    fn aggregates_keep_the_rows_of_allowed_subjects_only() {
+        let lens = lens(&["customer"]);
+        let keyed = |k: &str, n| KeyedRate {
+            key: k.into(),
+            rate: rate(n),
+        };
+        let mut rates = state(
+            "rates",
+            ProjectionBody::Rates {
+                total: rate(100),
+                subjects: vec![
+                    keyed("orders.placed", 5),
+                    keyed("payments.done", 90),
+                    keyed("orders.internal.audit", 5),
+                ],
+                services: vec![keyed("payments", 90)],
+                levels: vec![keyed("info", 100)],
+            },
+        );
+        lens.projection(&mut rates);
+        assert!(rates.scoped);
+        let ProjectionBody::Rates {
+            total,
+            subjects,
+            services,
+            levels,
+        } = &rates.body
+        else {
+            panic!()
+        };
+        assert_eq!(total.count, 5);
+        assert_eq!(subjects.len(), 1);
+        assert!(services.is_empty() && levels.is_empty());
+
+        let node = |id: &str| TopoNode {
+            id: id.into(),
+            kind: "subject".into(),
+            label: id.into(),
+            column: 0,
+            row: 0,
+        };
+        let edge = |from: &str, to: &str, subject: &str| TopoEdge {
+            from: from.into(),
+            to: to.into(),
+            kind: "publishes".into(),
+            subject: subject.into(),
+            rate: rate(1),
+            errors: 0,
+            pending: None,
+        };
+        let mut topo = state(
+            "topology",
+            ProjectionBody::Topology {
+                nodes: vec![
+                    node("svc:orders"),
+                    node("sub:orders.placed"),
+                    node("svc:payments"),
+                    node("sub:payments.done"),
+                ],
+                edges: vec![
+                    edge("svc:orders", "sub:orders.placed", "orders.placed"),
+                    edge("svc:payments", "sub:payments.done", "payments.done"),
+                    // A pattern reaching a denied subject is not shown.
+                    edge("svc:orders", "sub:orders.>", "orders.>"),
+                ],
+            },
+        );
+        lens.projection(&mut topo);
+        let ProjectionBody::Topology { nodes, edges } = &topo.body else {
+            panic!()
+        };
+        assert_eq!(edges.len(), 1);
+        let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["svc:orders", "sub:orders.placed"]);
+
+        let mut custom = state(
+            "spend",
+            ProjectionBody::Custom {
+                aggregate: "sum".into(),
+                field: Some("amount".into()),
+                group_by: Some("customer".into()),
+                groups: vec![CustomGroup {
+                    key: "c-0042".into(),
+                    count: 1,
+                    value: Some(10.0),
+                    p50: None,
+                    p90: None,
+                    p99: None,
+                }],
+            },
+        );
+        lens.projection(&mut custom);
+        let ProjectionBody::Custom { groups, .. } = &custom.body else {
+            panic!()
+        };
+        assert!(groups.is_empty(), "grouped by a masked field");
+    }
+
+    #[test]
+    fn a_flow_keeps_its_allowed_steps_and_is_absent_without_any() {
+        let lens = lens(&[]);
+        let step = |subject: &str, service: &str, t_ms| FlowStep {
+            event_id: 1,
+            t_ms,
+            gap_ms: 0,
+            subject: subject.into(),
+            service: Some(service.into()),
+            level: Some("info".into()),
+            role: "step".into(),
+        };
+        let detail = |steps: Vec<FlowStep>| FlowDetail {
+            flow: FlowSummary {
+                id: "ord-1".into(),
+                status: FlowStatus::Completed,
+                started_ms: 0,
+                last_ms: 30,
+                steps: steps.len() as u32,
+                errors: 0,
+                first_subject: steps[0].subject.clone(),
+                last_subject: steps[steps.len() - 1].subject.clone(),
+                stopped_at: None,
+                services: vec!["orders".into(), "payments".into()],
+            },
+            steps,
+            steps_dropped: 0,
+            stall_ms: 1_000,
+        };
+        let thinned = lens
+            .flow(detail(vec![
+                step("orders.placed", "orders", 0),
+                step("payments.done", "payments", 10),
+                step("orders.completed", "orders", 30),
+            ]))
+            .expect("two steps in scope");
+        assert_eq!(thinned.steps.len(), 2);
+        assert_eq!(thinned.flow.steps, 2);
+        assert_eq!(thinned.flow.services, ["orders"]);
+        assert_eq!(thinned.flow.last_subject, "orders.completed");
+        assert!(
+            lens.flow(detail(vec![step("payments.done", "payments", 0)]))
+                .is_none()
+        );
     }
 }

@@ -419,7 +419,8 @@ pub fn needed(method: &Method, path: &str) -> Option<Role> {
         oidc::CALLBACK,
         "/favicon.svg",
     ];
-    if OPEN.contains(&path) || path.starts_with("/pkg/") {
+    // The site's files; a path stepping out of `/pkg/` is not one.
+    if OPEN.contains(&path) || (path.starts_with("/pkg/") && !path.contains("..")) {
         None
     } else if path == "/api/v1/audit" {
         Some(Role::Admin)
@@ -883,7 +884,7 @@ async fn oidc_callback(
         );
         response.headers_mut().append(
             header::SET_COOKIE,
-            HeaderValue::from_static("eventscope_oidc=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+            HeaderValue::from_static(oidc::END_FLOW_COOKIE),
         );
         response
     };
@@ -943,7 +944,7 @@ async fn oidc_callback(
     let mut response = (jar, Redirect::to(&next)).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static("eventscope_oidc=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+        HeaderValue::from_static(oidc::END_FLOW_COOKIE),
     );
     response
 }
@@ -1035,6 +1036,11 @@ mod tests {
         assert_eq!(needed(&Method::GET, "/healthz"), None);
         assert_eq!(needed(&Method::POST, "/login"), None);
         assert_eq!(needed(&Method::GET, "/pkg/eventscope.wasm"), None);
+        assert_eq!(
+            needed(&Method::GET, "/pkg/../api/v1/events"),
+            Some(Role::Viewer),
+            "not a file of the site"
+        );
         assert_eq!(needed(&Method::GET, "/"), Some(Role::Viewer));
         assert_eq!(needed(&Method::GET, "/ws"), Some(Role::Viewer));
         assert_eq!(needed(&Method::GET, "/metrics"), Some(Role::Viewer));

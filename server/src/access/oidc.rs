@@ -96,6 +96,9 @@ pub const CALLBACK: &str = "/auth/callback";
 /// The cookie holding a sign-in under way.
 pub const FLOW_COOKIE: &str = "eventscope_oidc";
 
+/// The `Set-Cookie` that clears [`FLOW_COOKIE`] once the flow is over.
+pub const END_FLOW_COOKIE: &str = "eventscope_oidc=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax";
+
 /// How long a sign-in under way may take at the provider.
 pub const FLOW_SECONDS: i64 = 600;
 
