@@ -250,9 +250,7 @@ mod tests {
     use super::*;
     use crate::access::mask::{MaskEntry, Masking};
     use crate::access::scope::ScopeEntry;
-    use app::api::{
-        CustomGroup, FlowStep, FlowSummary, KeyedRate, TopoEdge, TopoNode, Window,
-    };
+    use app::api::{CustomGroup, FlowStep, FlowSummary, KeyedRate, TopoEdge, TopoNode, Window};
 
     fn lens(masked: &[&str]) -> Lens {
         let scope = ScopeEntry {
