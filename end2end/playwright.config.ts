@@ -53,11 +53,18 @@ fs.writeFileSync(
     "[[role_mapping]]",
     'group = "ops"',
     'role = "operator"',
+    // Auditors read the orders only, with customers masked.
+    "[[role_mapping]]",
+    'group = "auditors"',
+    'role = "viewer"',
+    'scope = "orders"',
+    ACCESS_TABLES,
   ].join("\n"),
 );
 const providerUsers = [
   { sub: "ana", preferred_username: "ana", groups: ["everyone", "ops"] },
   { sub: "carl", preferred_username: "carl", groups: ["contractors"] },
+  { sub: "dora", preferred_username: "dora", groups: ["auditors"] },
 ]
   .map((u) => `--user-claims '${JSON.stringify(u)}'`)
   .join(" ");

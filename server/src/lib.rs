@@ -140,11 +140,22 @@ async fn with_first_paint(
     // What the asker may see: a scope thins the counts and leaves out the
     // first views (the live socket and the API send them thinned); masks
     // leave out the first views too (the tail's rows would need masking).
+    // (Without the gate's decision, the page is treated as scoped: no
+    // first views.)
     let lens = request
         .extensions()
         .get::<access::Lens>()
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_else(|| access::Lens {
+            scope: Some(Arc::new(access::scope::Scope::new(
+                "none",
+                &access::scope::ScopeEntry {
+                    allow: Vec::new(),
+                    deny: vec![">".to_string()],
+                },
+            ))),
+            ..Default::default()
+        });
     if let Ok(mut counts) = state.hub.counts().await {
         lens.counts(&mut counts);
         request

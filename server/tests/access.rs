@@ -1416,6 +1416,47 @@ async fn json_as(addr: SocketAddr, auth: &str, path: &str) -> (u16, serde_json::
     (a.status, v)
 }
 
+/// Publishes `{}` on `subject` until the server lists it: from then on
+/// ingest's subscription is live (core NATS keeps nothing for a
+/// subscription not yet made).
+async fn probe(client: &async_nats::Client, addr: SocketAddr, auth: &str, subject: &str) {
+    within("ingest's subscription is live", async {
+        loop {
+            client
+                .publish(subject.to_string(), "{}".into())
+                .await
+                .expect("publish");
+            client.flush().await.expect("flush");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let path = format!("/api/v1/events?subject={subject}&limit=1");
+            if !subjects_of(&json_as(addr, auth, &path).await.1).is_empty() {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// GETs `path` with `Authorization: <auth>` until its JSON page lists
+/// `subject`; the page.
+async fn until_listed(
+    addr: SocketAddr,
+    auth: &str,
+    path: &str,
+    subject: &str,
+) -> serde_json::Value {
+    within(&format!("{subject} is listed by {path}"), async {
+        loop {
+            let (_, page) = json_as(addr, auth, path).await;
+            if subjects_of(&page).iter().any(|s| s == subject) {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
 /// The subjects of an event page.
 fn subjects_of(page: &serde_json::Value) -> Vec<String> {
     page["events"]
@@ -1435,7 +1476,8 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
     use eventscope::access::mask::MaskEntry;
     use eventscope::access::scope::ScopeEntry;
     let nats = nats_server(None).await;
-    let (admin_token, orders_token) = (random_token(), random_token());
+    let (admin_token, orders_token, viewer_token) =
+        (random_token(), random_token(), random_token());
     let mut config = Config::attach(nats.url(), &["shop.>"]);
     config.auth_mode = AuthMode::Users;
     config.scopes.insert(
@@ -1464,6 +1506,12 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
             role: Role::Viewer,
             scope: Some("orders".into()),
         },
+        TokenEntry {
+            name: "grafana".into(),
+            sha256: token_sha256(&viewer_token),
+            role: Role::Viewer,
+            scope: None,
+        },
     ];
     let running = eventscope::start(config).await.expect("app starts");
     let addr = running.addr;
@@ -1472,22 +1520,7 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         format!("Bearer {orders_token}"),
     );
     let client = publisher(&nats.url()).await;
-    within("ingest's subscription is live", async {
-        loop {
-            client
-                .publish("shop.probe", "{}".into())
-                .await
-                .expect("publish");
-            client.flush().await.expect("flush");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let (_, page) =
-                json_as(addr, &admin, "/api/v1/events?subject=shop.probe&limit=1").await;
-            if !subjects_of(&page).is_empty() {
-                return;
-            }
-        }
-    })
-    .await;
+    probe(&client, addr, &admin, "shop.probe").await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Authorization", "Basic c2VjcmV0LWhlYWRlcg==");
     client
@@ -1500,6 +1533,11 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         .expect("publish");
     for (subject, payload) in [
         ("shop.orders.internal.audit", r#"{"who":"x"}"#),
+        // Looks like JSON, is not: cannot be masked, so it is withheld.
+        (
+            "shop.orders.odd",
+            r#"{"card":{"number":"4111-2222"}} and more"#,
+        ),
         ("shop.payments.done", r#"{"amount":5}"#),
     ] {
         client
@@ -1508,15 +1546,12 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
             .expect("publish");
     }
     client.flush().await.expect("flush");
-    let all = within("the three events are in", async {
-        loop {
-            let (_, page) = json_as(addr, &admin, "/api/v1/events?limit=100").await;
-            if subjects_of(&page).contains(&"shop.payments.done".to_string()) {
-                return page;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
+    let all = until_listed(
+        addr,
+        &admin,
+        "/api/v1/events?limit=100",
+        "shop.payments.done",
+    )
     .await;
     let id_of = |subject: &str| {
         all["events"]
@@ -1529,7 +1564,11 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
     // The list: only the scope's subjects, and previews masked.
     let (status, page) = json_as(addr, &orders, "/api/v1/events?limit=100").await;
     assert_eq!(status, 200);
-    assert_eq!(subjects_of(&page), ["shop.orders.created"], "{page}");
+    assert_eq!(
+        subjects_of(&page),
+        ["shop.orders.odd", "shop.orders.created"],
+        "{page}"
+    );
     let listed = page.to_string();
     assert!(
         !listed.contains("4111") && !listed.contains("hunter2"),
@@ -1540,7 +1579,12 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
     for search in ["q=4111", "field=card.number=4111-1111", "q=hunter2"] {
         let (_, found) = json_as(addr, &orders, &format!("/api/v1/events?{search}")).await;
         assert!(subjects_of(&found).is_empty(), "{search}: {found}");
-        let (_, found) = json_as(addr, &admin, &format!("/api/v1/events?{search}")).await;
+        let (_, found) = json_as(
+            addr,
+            &admin,
+            &format!("/api/v1/events?{search}&subject=shop.orders.created"),
+        )
+        .await;
         assert_eq!(subjects_of(&found), ["shop.orders.created"], "{search}");
     }
     let (_, found) = json_as(addr, &orders, "/api/v1/events?q=visa").await;
@@ -1579,6 +1623,12 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         "stored bytes are untouched: {stored}"
     );
     assert!(stored.get("masked").is_none(), "admins see everything");
+    let odd = id_of("shop.orders.odd");
+    let (_, withheld) = json_as(addr, &orders, &format!("/api/v1/events/{odd}")).await;
+    assert!(!withheld.to_string().contains("4111"), "{withheld}");
+    assert_eq!(withheld["masked"], serde_json::json!(["payload"]));
+    let (_, found) = json_as(addr, &orders, "/api/v1/events?q=4111-2222").await;
+    assert!(subjects_of(&found).is_empty(), "{found}");
     for subject in ["shop.payments.done", "shop.orders.internal.audit"] {
         let (status, _) =
             json_as(addr, &orders, &format!("/api/v1/events/{}", id_of(subject))).await;
@@ -1594,9 +1644,13 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         .iter()
         .filter_map(|i| i["key"].as_str())
         .collect();
-    assert_eq!(keys, ["shop.orders.created"]);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("shop.orders.") && !k.contains("internal"))
+    );
     let (_, rates) = json_as(addr, &orders, "/api/v1/projections/rates?window=15m").await;
-    assert_eq!(rates["body"]["total"]["count"], 1, "{rates}");
+    assert_eq!(rates["body"]["total"]["count"], 2, "{rates}");
     assert_eq!(rates["body"]["services"], serde_json::json!([]));
     let (_, full) = json_as(addr, &admin, "/api/v1/projections/top_subjects?window=15m").await;
     assert!(full.get("scoped").is_none());
@@ -1607,6 +1661,27 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         assert_eq!(status, 403, "{path}: {answer}");
         assert_eq!(json_as(addr, &admin, path).await.0, 200, "{path}");
     }
+
+    // The audit trail is the admins': not among the events a viewer reads.
+    let viewer = format!("Bearer {viewer_token}");
+    let trail = until_listed(
+        addr,
+        &admin,
+        "/api/v1/events?subject=eventscope.audit.>",
+        "eventscope.audit.denied",
+    )
+    .await;
+    let (status, hidden) =
+        json_as(addr, &viewer, "/api/v1/events?subject=eventscope.audit.>").await;
+    assert_eq!(status, 200);
+    assert!(subjects_of(&hidden).is_empty(), "{hidden}");
+    let record = trail["events"][0]["id"].as_u64().expect("an id");
+    assert_eq!(
+        json_as(addr, &viewer, &format!("/api/v1/events/{record}"))
+            .await
+            .0,
+        404
+    );
 
     // The live socket: the tail and the counts, thinned and masked.
     let mut ws = ws_as(addr, &orders).await;
@@ -1628,8 +1703,13 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
         panic!("a tail snapshot: {frame:?}")
     };
     let tail: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
-    assert_eq!(tail, ["shop.orders.created"]);
+    assert_eq!(tail, ["shop.orders.created", "shop.orders.odd"]);
     assert!(events[0].preview.contains("[masked]") && !events[0].preview.contains("4111"));
+    assert!(
+        !events[1].preview.contains("4111"),
+        "{:?}",
+        events[1].preview
+    );
     send(&mut ws, &ClientMsg::Subscribe { view: View::Counts }).await;
     let frame = next_frame(&mut ws).await;
     let Body::Snapshot {
@@ -1640,9 +1720,9 @@ async fn scopes_and_masks_limit_what_each_reader_sees() {
     };
     assert_eq!(
         counts.subjects.keys().collect::<Vec<_>>(),
-        ["shop.orders.created"]
+        ["shop.orders.created", "shop.orders.odd"]
     );
-    assert_eq!(counts.total, 1);
+    assert_eq!(counts.total, 2);
     send(
         &mut ws,
         &ClientMsg::Subscribe {
@@ -1788,26 +1868,7 @@ async fn audit_records_are_published_to_nats_and_not_taken_in_twice() {
         .await
         .expect("subscribe");
     client.flush().await.expect("flush");
-    within("ingest's subscription is live", async {
-        loop {
-            client
-                .publish("eventscope.probe", "{}".into())
-                .await
-                .expect("publish");
-            client.flush().await.expect("flush");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let (_, page) = json_as(
-                addr,
-                &admin,
-                "/api/v1/events?subject=eventscope.probe&limit=1",
-            )
-            .await;
-            if !subjects_of(&page).is_empty() {
-                return;
-            }
-        }
-    })
-    .await;
+    probe(&client, addr, &admin, "eventscope.probe").await;
     // A refusal: audited, published, and in the log once.
     let stranger = format!("Bearer {}", random_token());
     assert_eq!(json_as(addr, &stranger, "/api/v1/events").await.0, 401);
@@ -1837,15 +1898,12 @@ async fn audit_records_are_published_to_nats_and_not_taken_in_twice() {
         .await
         .expect("publish");
     client.flush().await.expect("flush");
-    let trail = within("the other instance's record is in", async {
-        loop {
-            let (_, page) = json_as(addr, &admin, "/api/v1/audit?limit=100").await;
-            if subjects_of(&page).contains(&"eventscope.audit.change".to_string()) {
-                return page;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
+    let trail = until_listed(
+        addr,
+        &admin,
+        "/api/v1/audit?limit=100",
+        "eventscope.audit.change",
+    )
     .await;
     // Published before the other instance's record: had ingest taken it
     // in, it would be in the log by now.

@@ -8,7 +8,7 @@
 //! and the state says `scoped`.
 
 use super::Role;
-use super::mask::{MASKED, Masks};
+use super::mask::{MASKED, Masks, Relation};
 use super::scope::Scope;
 use app::api::{
     FlowCounts, FlowDetail, FlowStatus, ProjectionBody, ProjectionState, Rate, SchemaList,
@@ -33,12 +33,29 @@ pub struct Lens {
 impl Lens {
     /// Whether it shows everything as stored.
     pub fn is_clear(&self) -> bool {
-        self.scope.is_none() && self.masks.is_none()
+        self.scope.is_none() && self.masks.is_none() && !self.hides_audit()
+    }
+
+    /// Whether the audit trail's records are left out of the events it
+    /// shows: they are the admins' (`GET /api/v1/audit`).
+    pub fn hides_audit(&self) -> bool {
+        self.role != Role::Admin
     }
 
     /// Whether events on `subject` may be seen.
     pub fn allows(&self, subject: &str) -> bool {
-        self.scope.as_ref().is_none_or(|s| s.allows(subject))
+        !(self.hides_audit() && subject.starts_with(super::audit::SUBJECT_PREFIX))
+            && self.scope.as_ref().is_none_or(|s| s.allows(subject))
+    }
+
+    /// Whether an event may be seen: its subject, and for a schema drift
+    /// (Eventscope's own event about another subject) the subject it names.
+    pub fn allows_event(&self, subject: &str, payload: &[u8]) -> bool {
+        self.allows(subject)
+            && self
+                .scope
+                .as_ref()
+                .is_none_or(|s| s.allows_named(subject, payload))
     }
 
     /// Whether every subject `pattern` matches may be seen.
@@ -53,13 +70,14 @@ impl Lens {
             return String::new();
         }
         format!(
-            "{}/{}",
+            "{}/{}/{}",
             self.scope.as_ref().map_or("", |s| s.name.as_str()),
             if self.masks.is_some() {
                 self.role.name()
             } else {
                 ""
-            }
+            },
+            if self.hides_audit() { "no-audit" } else { "" }
         )
     }
 }
@@ -96,9 +114,11 @@ impl Lens {
             },
         ) = (&self.masks, &mut state.body)
         {
+            // Masked, inside a masked field, or holding one.
             let masked = |path: &Option<String>| {
-                path.as_deref()
-                    .is_some_and(|p| masks.field(&p.split('.').collect::<Vec<_>>()).is_some())
+                path.as_deref().is_some_and(|p| {
+                    masks.relation(&p.split('.').collect::<Vec<_>>()) != Relation::Clear
+                })
             };
             if masked(field) || masked(group_by) {
                 groups.clear();
@@ -152,6 +172,12 @@ impl Lens {
                         && self.row(&f.last_subject)
                         && f.stopped_at.as_deref().is_none_or(|s| self.row(s))
                 });
+                // Middle steps may be on other subjects: their services
+                // are not named (the flow's own page lists its allowed
+                // steps and their services).
+                for f in flows.iter_mut() {
+                    f.services.clear();
+                }
                 let of =
                     |status: FlowStatus| flows.iter().filter(|f| f.status == status).count() as u64;
                 *counts = FlowCounts {
@@ -163,8 +189,14 @@ impl Lens {
                 };
             }
             ProjectionBody::Topology { nodes, edges } => {
-                edges.retain(|e| self.covers(&e.subject));
-                nodes.retain(|n| edges.iter().any(|e| e.from == n.id || e.to == n.id));
+                // An edge with no subject (a consumer with no filter) is
+                // not tied to one: not shown.
+                edges.retain(|e| !e.subject.is_empty() && self.covers(&e.subject));
+                let kept: std::collections::HashSet<&str> = edges
+                    .iter()
+                    .flat_map(|e| [e.from.as_str(), e.to.as_str()])
+                    .collect();
+                nodes.retain(|n| kept.contains(n.id.as_str()));
             }
             ProjectionBody::Cqrs { pairs } => pairs.retain(|p| {
                 self.covers(&p.command_subject)
@@ -194,15 +226,18 @@ impl Lens {
         list.schemas.retain(|s| self.covers(&s.subject));
         if let Some(masks) = &self.masks {
             for schema in &mut list.schemas {
+                // A field's example is its first value, cut: an object's
+                // shows what it holds, so one holding a masked field is
+                // masked too.
                 schema.fields.retain_mut(|f| {
                     let path: Vec<&str> = f.path.split('.').collect();
-                    match masks.field(&path) {
-                        Some(true) => false,
-                        Some(false) => {
+                    match masks.relation(&path) {
+                        Relation::Masked(true) => false,
+                        Relation::Masked(false) | Relation::Holds => {
                             f.example = MASKED.to_string();
                             true
                         }
-                        None => true,
+                        Relation::Clear => true,
                     }
                 });
             }

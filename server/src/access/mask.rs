@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 /// What a masked value is shown as.
 pub const MASKED: &str = "[masked]";
+/// What a payload is shown as when it looks like JSON, does not read as
+/// JSON, and the reader's role has masked fields.
+pub const WITHHELD: &str = "[withheld: not readable as JSON, and your role has masked fields]";
 /// Paths and header names listed as masked for one event, at most.
 pub const MAX_LISTED: usize = 64;
 /// Keys in one path, at most.
@@ -157,7 +160,67 @@ fn glob(rule: &[String], path: &[&str]) -> bool {
     can[path.len()]
 }
 
+/// How a field path stands to the masks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// No mask reaches it.
+    Clear,
+    /// It is masked, or inside a masked field; `true`: removed.
+    Masked(bool),
+    /// A masked field may be inside it (an object or array holding one).
+    Holds,
+}
+
+/// The positions in `rule` reachable after matching all of `path`, with
+/// `**` standing for any number of keys (an NFA walk: linear in their
+/// product).
+fn reach(rule: &[String], path: &[&str]) -> Vec<bool> {
+    let close = |states: &mut Vec<bool>| {
+        for i in 0..rule.len() {
+            if states[i] && rule[i] == "**" {
+                states[i + 1] = true;
+            }
+        }
+    };
+    let mut states = vec![false; rule.len() + 1];
+    states[0] = true;
+    close(&mut states);
+    for key in path {
+        let mut next = vec![false; rule.len() + 1];
+        for i in 0..rule.len() {
+            if !states[i] {
+                continue;
+            }
+            if rule[i] == "**" {
+                next[i] = true;
+            } else if rule[i] == "*" || rule[i] == *key {
+                next[i + 1] = true;
+            }
+        }
+        close(&mut next);
+        states = next;
+    }
+    states
+}
+
 impl Masks {
+    /// How the field at `path` stands to the masks: masked (it, or a
+    /// field holding it), holding a masked field, or clear.
+    pub fn relation(&self, path: &[&str]) -> Relation {
+        for end in 1..=path.len() {
+            if let Some(remove) = self.field(&path[..end]) {
+                return Relation::Masked(remove);
+            }
+        }
+        if self.fields.iter().any(|(rule, _)| {
+            let states = reach(rule, path);
+            states[..rule.len()].iter().any(|s| *s)
+        }) {
+            return Relation::Holds;
+        }
+        Relation::Clear
+    }
+
     /// Whether payload fields are masked (else only headers).
     pub fn has_fields(&self) -> bool {
         !self.fields.is_empty()
@@ -220,7 +283,10 @@ impl Masks {
 
     /// A JSON payload with its masked fields masked, and their paths;
     /// `None` when nothing in it is masked (or it is not a JSON object or
-    /// array), so the stored bytes are shown as they are.
+    /// array), so the stored bytes are shown as they are. A payload that
+    /// looks like JSON but does not read as it (trailing data, a bad
+    /// escape, bytes that are not UTF-8) cannot be masked, so it is
+    /// withheld whole: [`WITHHELD`], listed as the masked path `payload`.
     pub fn payload(&self, bytes: &[u8]) -> Option<(String, Vec<String>)> {
         if !self.has_fields() {
             return None;
@@ -229,7 +295,9 @@ impl Masks {
         if *first != b'{' && *first != b'[' {
             return None;
         }
-        let mut v: Value = serde_json::from_slice(bytes).ok()?;
+        let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else {
+            return Some((WITHHELD.to_string(), vec!["payload".to_string()]));
+        };
         let masked = self.json(&mut v);
         if masked.is_empty() {
             return None;
@@ -329,6 +397,36 @@ mod tests {
             vec!["header authorization".to_string()]
         );
         assert_eq!(headers, vec![("Nats-Msg-Id".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn fields_holding_or_inside_masked_ones_are_told_apart() {
+        let m = masks(&["card.number", "**.password"], &[], false);
+        let rel = |p: &str| m.relation(&p.split('.').collect::<Vec<_>>());
+        assert_eq!(rel("card.number"), Relation::Masked(false));
+        assert_eq!(rel("card.number.last4"), Relation::Masked(false));
+        assert_eq!(rel("card"), Relation::Holds);
+        assert_eq!(rel("user"), Relation::Holds, "a password may be anywhere");
+        assert_eq!(rel("user.login.password"), Relation::Masked(false));
+        assert_eq!(rel("card.brand"), Relation::Holds, "**.password reaches in");
+        let only_card = masks(&["card.number"], &[], false);
+        let rel = |p: &str| only_card.relation(&p.split('.').collect::<Vec<_>>());
+        assert_eq!(rel("card.brand"), Relation::Clear);
+        assert_eq!(rel("amount"), Relation::Clear);
+    }
+
+    #[test]
+    fn a_payload_that_looks_like_json_but_is_not_is_withheld() {
+        let m = masks(&["card.number"], &[], false);
+        for bad in [
+            &br#"{"card":{"number":"4111"}} trailing"#[..],
+            br#"{"card":{"number":"4111\ud800"}}"#,
+            b"{\"card\":{\"number\":\"4111\xff\"}}",
+        ] {
+            let (text, paths) = m.payload(bad).expect("withheld");
+            assert_eq!(text, WITHHELD);
+            assert_eq!(paths, ["payload"]);
+        }
     }
 
     #[test]

@@ -465,6 +465,13 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let from = peer(&request);
     let what = format!("{method} {path}");
+    // A refusal: audited (who, what, from where) and answered 403.
+    let deny = |name: &str, role: Option<Role>, message: String| {
+        access
+            .audit
+            .record(Action::Denied, name, role, from, &what, message.clone());
+        refuse(StatusCode::FORBIDDEN, &path, message)
+    };
     if let Err(refusal) = defences::check(
         &method,
         &path,
@@ -472,11 +479,7 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
         &access.hosts,
         &access.origins,
     ) {
-        let message = refusal.message();
-        access
-            .audit
-            .record(Action::Denied, "", None, from, &what, message.clone());
-        return refuse(StatusCode::FORBIDDEN, &path, message);
+        return deny("", None, refusal.message());
     }
     let Some(need) = needed(&method, &path) else {
         return next.run(request).await;
@@ -488,17 +491,10 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
             let message = format!(
                 "{name} has no role here: none of their groups is in [[role_mapping]]; ask an admin"
             );
-            access
-                .audit
-                .record(Action::Denied, &name, None, from, &what, message.clone());
-            return refuse(StatusCode::FORBIDDEN, &path, message);
+            return deny(&name, None, message);
         }
         Who::Refused(name, why) if access.mode == AuthMode::Proxy => {
-            let message = format!("refused {why}");
-            access
-                .audit
-                .record(Action::Denied, &name, None, from, &what, message.clone());
-            return refuse(StatusCode::FORBIDDEN, &path, message);
+            return deny(&name, None, format!("refused {why}"));
         }
         Who::Refused(name, why) => {
             access.audit.record(
@@ -525,36 +521,18 @@ async fn decide(access: &Access, mut request: Request, next: Next) -> Response {
             who.name,
             who.role.name()
         );
-        access.audit.record(
-            Action::Denied,
-            &who.name,
-            Some(who.role),
-            from,
-            &what,
-            message.clone(),
-        );
-        return refuse(StatusCode::FORBIDDEN, &path, message);
+        return deny(&who.name, Some(who.role), message);
     }
     let lens = match access.lens(&who) {
         Ok(lens) => lens,
-        Err(message) => {
-            access.audit.record(
-                Action::Denied,
-                &who.name,
-                Some(who.role),
-                from,
-                &what,
-                message.clone(),
-            );
-            return refuse(StatusCode::FORBIDDEN, &path, message);
-        }
+        Err(message) => return deny(&who.name, Some(who.role), message),
     };
     if lens.scope.is_some() && !scope_aware(&path) {
         let message = format!(
             "{what} is not available to a user with a subject scope ({}): it would show events or totals of every subject",
             who.scope.as_deref().unwrap_or("")
         );
-        return refuse(StatusCode::FORBIDDEN, &path, message);
+        return deny(&who.name, Some(who.role), message);
     }
     // A live connection lasts no longer than the session that opened it.
     if path == "/ws"

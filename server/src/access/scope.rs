@@ -116,6 +116,19 @@ impl Scope {
             && !self.deny.iter().any(|d| subject_matches(d, subject))
     }
 
+    /// Whether an event on `subject` (already allowed) may be seen for
+    /// what its payload names: a schema drift (Eventscope's own event)
+    /// names the subject it was seen on, which must be allowed too.
+    pub fn allows_named(&self, subject: &str, payload: &[u8]) -> bool {
+        if subject != crate::projection::schema::DRIFT_SUBJECT {
+            return true;
+        }
+        serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("subject")?.as_str().map(|s| self.allows(s)))
+            .unwrap_or(false)
+    }
+
     /// Whether every subject `pattern` matches may be seen (a subject with
     /// no wildcard is a pattern matching itself). One allowed pattern must
     /// contain it whole, and no denied one overlap it.
@@ -182,6 +195,12 @@ mod tests {
         let only_deny = scope(&[], &["secrets.>"]);
         assert!(only_deny.allows("orders.created"));
         assert!(!only_deny.allows("secrets.db"));
+        // A schema drift names the subject it was seen on.
+        let drift = crate::projection::schema::DRIFT_SUBJECT;
+        assert!(only_deny.allows(drift));
+        assert!(!only_deny.allows_named(drift, br#"{"subject":"secrets.db"}"#));
+        assert!(only_deny.allows_named(drift, br#"{"subject":"orders.created"}"#));
+        assert!(!only_deny.allows_named(drift, b"not json"));
     }
 
     #[test]

@@ -359,6 +359,7 @@ async fn list_events(
 pub(crate) fn seen_through(mut q: Query, lens: &Lens) -> Query {
     q.scope = lens.scope.clone();
     q.masks = lens.masks.clone();
+    q.hide_audit = lens.hides_audit();
     q
 }
 
@@ -464,7 +465,10 @@ async fn get_event(
     })?;
     let store = state.store.read();
     // An event out of the asker's scope is as absent as an evicted one.
-    let Some(e) = store.get(id).filter(|e| lens.allows(e.subject())) else {
+    let Some(e) = store
+        .get(id)
+        .filter(|e| lens.allows_event(e.subject(), e.payload()))
+    else {
         let held = match (store.first_id(), store.last_id()) {
             (Some(a), Some(b)) => format!("the log holds events {a} to {b}"),
             _ => "the log is empty".to_string(),
@@ -492,20 +496,35 @@ async fn get_event(
     if let Some(m) = masks {
         masked.extend(m.headers(&mut headers));
     }
+    // What the index kept at ingest from masked fields or headers: metric
+    // samples are read from the payload (not shown once anything in it is
+    // masked); the correlation id is shown only if it is still in sight.
+    let mut samples: Vec<Sample> = e
+        .samples()
+        .map(|s| Sample {
+            series: s.series.to_string(),
+            value: s.value,
+        })
+        .collect();
+    let mut correlation = e.correlation().map(str::to_string);
+    if !masked.is_empty() {
+        samples.clear();
+        let text = payload_text.as_deref().unwrap_or("");
+        if let Some(c) = &correlation
+            && !text.contains(c.as_str())
+            && !headers.iter().any(|(_, v)| v.contains(c.as_str()))
+        {
+            correlation = Some(crate::access::mask::MASKED.to_string());
+        }
+    }
     Ok(Json(EventDetail {
         summary: summary_masked(&state.decoders, &e, masks),
         headers,
         masked,
         payload_text,
         payload_base64,
-        samples: e
-            .samples()
-            .map(|s| Sample {
-                series: s.series.to_string(),
-                value: s.value,
-            })
-            .collect(),
-        correlation: e.correlation().map(str::to_string),
+        samples,
+        correlation,
         reply: e.reply().map(str::to_string),
     }))
 }

@@ -40,7 +40,17 @@ pub async fn handler(
     lens: Option<axum::Extension<crate::access::Lens>>,
     session_end: Option<axum::Extension<crate::access::SessionEnd>>,
 ) -> Response {
-    let lens = lens.map(|l| l.0).unwrap_or_default();
+    // The gate decides what every client sees: without its decision,
+    // nothing is served.
+    let Some(axum::Extension(lens)) = lens else {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(ApiError {
+                error: "no access decision for this connection".to_string(),
+            }),
+        )
+            .into_response();
+    };
     let until = session_end.map(|e| {
         let left = e.0.0.saturating_sub(crate::event::now_ms() / 1000).max(0);
         tokio::time::Instant::now() + std::time::Duration::from_secs(left as u64)
@@ -120,7 +130,10 @@ impl From<HubHandle> for Viewer {
     fn from(hub: HubHandle) -> Viewer {
         Viewer {
             hub,
-            lens: crate::access::Lens::default(),
+            lens: crate::access::Lens {
+                role: crate::access::Role::Admin,
+                ..Default::default()
+            },
             until: None,
         }
     }

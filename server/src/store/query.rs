@@ -46,6 +46,9 @@ pub struct Query {
     pub deadline: Option<std::time::Instant>,
     /// Only subjects this scope allows (who asks may see no other).
     pub scope: Option<std::sync::Arc<crate::access::scope::Scope>>,
+    /// Leave out the audit trail's records (`eventscope.audit.*`): the
+    /// asker is not an admin.
+    pub hide_audit: bool,
     /// The asker's masks: `q` and `field` match the masked payload too, so
     /// a masked value cannot be found by guessing it.
     pub masks: Option<std::sync::Arc<crate::access::mask::Masks>>,
@@ -58,6 +61,15 @@ impl Query {
             .as_ref()
             .is_none_or(|p| subject_matches(p, subject))
             && self.scope.as_ref().is_none_or(|s| s.allows(subject))
+            && !(self.hide_audit && subject.starts_with(crate::access::audit::SUBJECT_PREFIX))
+    }
+
+    /// Whether a scoped reader may see an event of Eventscope's own about
+    /// another subject: a schema drift names the subject it was seen on.
+    fn scope_payload_ok(&self, subject: &str, payload: &[u8]) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.allows_named(subject, payload))
     }
 
     /// Whether the masked payload still matches the text and field
@@ -173,7 +185,7 @@ impl Store {
         // Resolve the subject pattern against the dictionary once (events
         // that keep their own subject are matched one by one).
         let subjects: Option<HashSet<u32>> =
-            (q.subject.is_some() || q.scope.is_some()).then(|| {
+            (q.subject.is_some() || q.scope.is_some() || q.hide_audit).then(|| {
                 self.subjects()
                     .iter()
                     .filter(|(_, s)| q.subject_passes(s))
@@ -237,6 +249,7 @@ impl Store {
                 || q.text.as_ref().is_some_and(|t| !t.is_in(e.payload()))
                 || (!q.fields.is_empty() && !fields_match(e.payload(), &q.fields))
                 || !q.masked_matches(e.payload())
+                || !q.scope_payload_ok(e.subject(), e.payload())
             {
                 continue;
             }
