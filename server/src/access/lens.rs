@@ -91,10 +91,6 @@ impl Lens {
     /// A subject row of an aggregate may be shown: an allowed subject (the
     /// overflow row stands for unknown subjects: never).
     pub fn allows_row(&self, subject: &str) -> bool {
-        self.row(subject)
-    }
-
-    fn row(&self, subject: &str) -> bool {
         self.scope
             .as_ref()
             .is_none_or(|s| subject != OVERFLOW_SUBJECT && s.allows(subject))
@@ -147,13 +143,13 @@ impl Lens {
                 services,
                 levels,
             } => {
-                subjects.retain(|k| self.row(&k.key));
+                subjects.retain(|k| self.allows_row(&k.key));
                 *total = sum(&mut subjects.iter().map(|k| &k.rate));
                 services.clear();
                 levels.clear();
             }
             ProjectionBody::TopK { items } if state.name == "top_subjects" => {
-                items.retain(|i| self.row(&i.key));
+                items.retain(|i| self.allows_row(&i.key));
             }
             ProjectionBody::TopK { items } => items.clear(),
             ProjectionBody::LogLevels { totals, services } => {
@@ -168,9 +164,9 @@ impl Lens {
             }
             ProjectionBody::Flows { counts, flows, .. } => {
                 flows.retain(|f| {
-                    self.row(&f.first_subject)
-                        && self.row(&f.last_subject)
-                        && f.stopped_at.as_deref().is_none_or(|s| self.row(s))
+                    self.allows_row(&f.first_subject)
+                        && self.allows_row(&f.last_subject)
+                        && f.stopped_at.as_deref().is_none_or(|s| self.allows_row(s))
                 });
                 // Middle steps may be on other subjects: their services
                 // are not named (the flow's own page lists its allowed
@@ -212,7 +208,7 @@ impl Lens {
         if !self.is_scoped() {
             return;
         }
-        counts.subjects.retain(|s, _| self.row(s));
+        counts.subjects.retain(|s, _| self.allows_row(s));
         counts.total = counts.subjects.values().map(|c| c.count).sum();
         counts.rate = counts.subjects.values().map(|c| c.rate).sum();
     }
@@ -253,7 +249,7 @@ impl Lens {
         if !self.is_scoped() {
             return Some(detail);
         }
-        detail.steps.retain(|s| self.row(&s.subject));
+        detail.steps.retain(|s| self.allows_row(&s.subject));
         let (first, last) = (detail.steps.first()?, detail.steps.last()?);
         let flow = &mut detail.flow;
         flow.first_subject = first.subject.clone();
@@ -274,7 +270,7 @@ impl Lens {
                 flow.services.push(svc.clone());
             }
         }
-        flow.stopped_at = flow.stopped_at.take().filter(|s| self.row(s));
+        flow.stopped_at = flow.stopped_at.take().filter(|s| self.allows_row(s));
         detail.steps_dropped = 0;
         Some(detail)
     }
